@@ -1,0 +1,113 @@
+"""Self-contained checkpoints: every stage stores its generator's spec and tokenizer.
+
+A Lightning ``.ckpt`` written by any gan_writer stage holds, besides the state dict, a
+``"gan_writer"`` entry with the generator spec (enough to rebuild the module), the
+tokenizer files, the corpus name, ``max_length`` and the metric tokenization. So
+``gan-writer generate --ckpt X`` and the next training stage need nothing but the file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_writer.models import CausalGenerator, build_generator_from_spec
+from gan_writer.tokenization import tokenizer_from_dict, tokenizer_to_dict
+
+KEY = "gan_writer"
+
+
+@dataclass
+class Artifacts:
+    """What a checkpoint gives back: the generator (eval mode), its tokenizer and metadata."""
+
+    generator: CausalGenerator
+    tokenizer: Any
+    meta: dict = field(default_factory=dict)
+    discriminator_state: dict | None = None
+
+
+def payload(generator: CausalGenerator, tokenizer, **meta: Any) -> dict:
+    """The ``"gan_writer"`` checkpoint entry for ``generator`` and ``tokenizer``.
+
+    Args:
+        generator: the module whose ``spec()`` is saved (weights are in the state dict).
+        tokenizer: the tokenizer whose files are saved, or None (e.g. the oracle).
+        **meta: JSON-able extras (``corpus``, ``max_length``, ``metric_tokenization``, ``stage``).
+    """
+    return {
+        "generator_spec": generator.spec(),
+        "tokenizer": tokenizer_to_dict(tokenizer) if tokenizer is not None else None,
+        **meta,
+    }
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A ``.ckpt`` file from a file path or a run directory.
+
+    A directory may be an experiment (``checkpoints/poetry_zh/mle``: its newest
+    ``version_N`` is used), a version directory, or its ``checkpoints/`` folder; in it the
+    best checkpoint (``best*.ckpt``, newest first) is preferred, then ``last.ckpt``.
+
+    Raises:
+        FileNotFoundError: if nothing matches, naming the path searched.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        versions = sorted(
+            (p for p in path.glob("version_*") if p.is_dir() and p.name[8:].isdigit()), key=lambda p: int(p.name[8:])
+        )
+        folder = versions[-1] if versions else path
+        if (folder / "checkpoints").is_dir():
+            folder = folder / "checkpoints"
+        best = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
+        for candidate in [*reversed(best), folder / "last.ckpt", *sorted(folder.glob("*.ckpt"))]:
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"no .ckpt file in {folder} (looked for best*.ckpt and last.ckpt)")
+    raise FileNotFoundError(
+        f"checkpoint {path} not found; training runs write them under checkpoints/<experiment>/version_N/checkpoints/"
+    )
+
+
+def load_artifacts(path: str | Path, prefix: str = "generator.", map_location: str = "cpu") -> Artifacts:
+    """Rebuild the generator and tokenizer stored in a gan_writer checkpoint.
+
+    Args:
+        path: a ``.ckpt`` file written by a gan_writer stage, or a run directory
+            (see :func:`resolve_checkpoint`).
+        prefix: state-dict prefix of the generator inside the LightningModule.
+        map_location: device for the loaded tensors.
+
+    Raises:
+        FileNotFoundError: if ``path`` does not exist.
+        ValueError: if the file is not a gan_writer checkpoint.
+    """
+    path = resolve_checkpoint(path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - re-raised with the file name
+        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    if not isinstance(ckpt, dict) or KEY not in ckpt:
+        raise ValueError(
+            f"{path} has no {KEY!r} entry: it was not written by a gan_writer training stage "
+            "(run `gan-writer fit --config experiments/...` to make one)"
+        )
+    info = ckpt[KEY]
+    generator = build_generator_from_spec(info["generator_spec"])
+    state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
+    if not state:
+        raise ValueError(f"{path} holds no weights under {prefix!r}")
+    generator.load_state_dict(state)
+    generator.eval()
+    tokenizer = tokenizer_from_dict(info["tokenizer"]) if info.get("tokenizer") else None
+    disc = {k[len("discriminator."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("discriminator.")}
+    meta = {k: v for k, v in info.items() if k not in ("generator_spec", "tokenizer")}
+    meta["path"] = str(path)
+    meta["global_step"] = ckpt.get("global_step")
+    meta["epoch"] = ckpt.get("epoch")
+    return Artifacts(generator, tokenizer, meta, disc or None)

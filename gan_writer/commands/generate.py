@@ -1,0 +1,65 @@
+"""``gan-writer generate --ckpt PATH``: print samples from a checkpoint, needing nothing else."""
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from gan_writer.checkpoint import load_artifacts
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", required=True, help="a .ckpt written by any gan_writer stage")
+    parser.add_argument("--n", type=int, default=5, help="number of samples (default 5)")
+    parser.add_argument("--prompt", default=None, help="text every sample starts with, e.g. 春江潮水")
+    parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
+    parser.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest tokens (0 = all)")
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = all)")
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="tokens to draw (default: the checkpoint's max_length)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same samples)")
+
+
+def generate_texts(
+    ckpt: str,
+    n: int = 5,
+    prompt: str | None = None,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    max_new_tokens: int | None = None,
+    seed: int = 0,
+) -> list[str]:
+    """Sample ``n`` texts from the generator stored in ``ckpt``.
+
+    Raises:
+        FileNotFoundError, ValueError: from :func:`gan_writer.checkpoint.load_artifacts`;
+            ValueError if the prompt has characters the tokenizer does not know.
+    """
+    art = load_artifacts(ckpt)
+    tok, gen = art.tokenizer, art.generator
+    steps = max_new_tokens or int(art.meta.get("max_length") or 64)
+    prompt_ids = None
+    if prompt:
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        if tok.unk_token_id is not None and tok.unk_token_id in ids:
+            raise ValueError(f"the prompt {prompt!r} has tokens outside the checkpoint's vocabulary ({tok.unk_token})")
+        prompt_ids = torch.tensor(ids, dtype=torch.long)
+    out = gen.sample(
+        n, steps, temperature=temperature, top_k=top_k, top_p=top_p, prompt_ids=prompt_ids,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    return tok.batch_decode(out.tolist(), skip_special_tokens=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        texts = generate_texts(
+            args.ckpt, args.n, args.prompt, args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.seed
+        )
+    except (FileNotFoundError, ValueError) as err:
+        print(f"gan-writer generate: error: {err}")
+        return 2
+    for text in texts:
+        print(text)
+    return 0

@@ -1,0 +1,172 @@
+"""LightningDataModule over a named corpus or a user file: splits, tokenizer, padded batches.
+
+The corpus is read and the tokenizer built in ``__init__`` so that the training module can
+be given the tokenizer (LightningCLI links ``data`` → ``model.tokenizer``). Each sample is
+encoded once as its tokens followed by EOS (no BOS: generators prepend it), cut to
+``max_length``; batches are padded to their longest row and carry an attention mask.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from gan_writer.data.corpora import CorpusSplits, load_corpus
+from gan_writer.tokenization import build_tokenizer
+
+
+class EncodedTexts(Dataset):
+    """Token-id lists (EOS appended, cut to ``max_length``) of a list of texts."""
+
+    def __init__(self, texts: list[str], tokenizer, max_length: int) -> None:
+        self.texts = texts
+        eos = tokenizer.eos_token_id
+        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        self.ids = [(list(ids) + [eos])[:max_length] for ids in encoded]
+        self.truncated = sum(len(ids) + 1 > max_length for ids in encoded)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> list[int]:
+        return self.ids[i]
+
+
+def pad_batch(rows: list[list[int]], pad_token_id: int) -> dict[str, torch.Tensor]:
+    """Collate token-id lists into ``ids`` ``(B, T)`` and ``attention_mask`` ``(B, T)``.
+
+    ``T`` is the longest row; shorter rows are padded with ``pad_token_id`` (mask 0).
+    """
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return {"ids": ids, "attention_mask": mask}
+
+
+def checkpoint_tokenizer(path: str):
+    """The tokenizer stored in a gan_writer checkpoint (see :mod:`gan_writer.checkpoint`)."""
+    from gan_writer.checkpoint import load_artifacts
+
+    return load_artifacts(path).tokenizer
+
+
+class TextDataModule(L.LightningDataModule):
+    """Train/valid/test batches of one corpus for every training stage.
+
+    Args:
+        corpus: a registered corpus name (``shi``, ``tang``, ``sonnets``, ``coco`` ...) or a
+            path to a user file (see :func:`gan_writer.data.load_corpus`).
+        data_dir: directory holding the corpora (default: ``$GAN_WRITER_DATA``, then the
+            download cache).
+        corpus_options: corpus-specific options (e.g. ``{chars_per_line: 5}`` for ``tang``).
+        format, text_field, encoding: how to read a user file.
+        tokenizer: ``char``, ``word``, ``bpe``, a pretrained model name/path, or a
+            ``.ckpt`` file whose stored tokenizer is reused (later stages must use this so
+            ids match the generator).
+        gguf_file: GGUF file name when ``tokenizer`` is a directory holding one.
+        lowercase: word tokenizer lower-cases.
+        bpe_vocab_size: vocabulary size of a trained BPE.
+        min_frequency: rarer characters/words map to ``<unk>``.
+        max_length: tokens per sample including EOS; longer samples are cut (no EOS).
+        batch_size: samples per batch; the last batch may be smaller.
+        max_train_samples: use only the first N training samples (quick runs); None = all.
+        seed, valid_fraction, test_fraction: deterministic split of corpora without one.
+        num_workers: DataLoader workers.
+
+    Raises:
+        ValueError: if the training split is empty or the validation split is empty.
+    """
+
+    def __init__(
+        self,
+        corpus: str = "shi",
+        data_dir: str | None = None,
+        corpus_options: dict[str, Any] | None = None,
+        format: str | None = None,
+        text_field: str = "text",
+        encoding: str = "utf-8",
+        tokenizer: str = "char",
+        gguf_file: str | None = None,
+        lowercase: bool = True,
+        bpe_vocab_size: int = 8000,
+        min_frequency: int = 1,
+        max_length: int = 64,
+        batch_size: int = 64,
+        max_train_samples: int | None = None,
+        seed: int = 0,
+        valid_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if batch_size < 1:
+            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        if max_length < 2:
+            raise ValueError(f"data.max_length must be >= 2 (a token and EOS), got {max_length}")
+        self.splits: CorpusSplits = load_corpus(
+            corpus, data_dir=data_dir, seed=seed, valid_fraction=valid_fraction,
+            test_fraction=test_fraction, format=format, text_field=text_field, encoding=encoding,
+            **(corpus_options or {}),
+        )
+        train = self.splits.train[:max_train_samples] if max_train_samples else self.splits.train
+        if not train:
+            raise ValueError(f"corpus {corpus!r} has an empty training split; pass a corpus with training text")
+        if not self.splits.valid:
+            raise ValueError(
+                f"corpus {corpus!r} has {len(train)} training samples and an empty validation split: "
+                "raise data.valid_fraction or give a larger corpus"
+            )
+        if tokenizer.endswith(".ckpt"):
+            self.tokenizer = checkpoint_tokenizer(tokenizer)
+        else:
+            self.tokenizer = build_tokenizer(
+                tokenizer, train, lowercase=lowercase, vocab_size=bpe_vocab_size,
+                min_frequency=min_frequency, gguf_file=gguf_file,
+            )
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.metric_tokenization = self.splits.metric_tokenization
+        self.datasets = {
+            "train": EncodedTexts(train, self.tokenizer, max_length),
+            "valid": EncodedTexts(self.splits.valid, self.tokenizer, max_length),
+            "test": EncodedTexts(self.splits.test, self.tokenizer, max_length),
+        }
+        cut = self.datasets["train"].truncated
+        if cut:
+            warnings.warn(
+                f"{cut} of {len(train)} training samples of {corpus!r} are longer than data.max_length="
+                f"{max_length} tokens and were cut", stacklevel=2,
+            )
+        if len(train) < batch_size:
+            warnings.warn(
+                f"corpus {corpus!r} has {len(train)} training samples, fewer than data.batch_size="
+                f"{batch_size}: each epoch is one batch of {len(train)}", stacklevel=2,
+            )
+
+    def texts(self, split: str) -> list[str]:
+        """The raw texts of ``split`` (``train``, ``valid`` or ``test``) as used for training."""
+        return self.datasets[split].texts
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        gen = torch.Generator().manual_seed(self.hparams.seed)
+        return DataLoader(
+            self.datasets[split], batch_size=self.batch_size, shuffle=shuffle, drop_last=False,
+            collate_fn=lambda rows: pad_batch(rows, self.tokenizer.pad_token_id),
+            num_workers=self.hparams.num_workers, generator=gen if shuffle else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("valid", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test" if len(self.datasets["test"]) else "valid", shuffle=False)

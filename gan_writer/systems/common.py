@@ -1,0 +1,90 @@
+"""What every training stage shares: building or loading the generator, self-contained
+checkpoints, and writing sample texts to TensorBoard."""
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from gan_writer.checkpoint import KEY, load_artifacts, payload
+from gan_writer.models import CausalGenerator, GeneratorConfig, build_generator
+
+
+def init_generator(
+    config: GeneratorConfig | None, tokenizer, init_checkpoint: str | None, max_length: int
+) -> CausalGenerator:
+    """The stage's generator: loaded from ``init_checkpoint`` if given, else built from ``config``.
+
+    Raises:
+        ValueError: if no tokenizer is given, the checkpoint's vocabulary differs from the
+            tokenizer's, or a transformer's ``n_positions`` cannot hold ``max_length`` + BOS.
+    """
+    if init_checkpoint:
+        gen = load_artifacts(init_checkpoint).generator
+        gen.train()
+        if tokenizer is not None and len(tokenizer) > gen.vocab_size:
+            raise ValueError(
+                f"model.init_checkpoint {init_checkpoint} has a vocabulary of {gen.vocab_size} but the data "
+                f"tokenizer has {len(tokenizer)}: set data.tokenizer to the checkpoint path so both match"
+            )
+        return gen
+    if tokenizer is None:
+        raise ValueError("the model needs the data module's tokenizer (LightningCLI links it from `data`)")
+    gen = build_generator(config or GeneratorConfig(), tokenizer)
+    n_pos = getattr(getattr(gen, "model", None), "config", None)
+    n_pos = getattr(n_pos, "n_positions", None) or getattr(n_pos, "max_position_embeddings", None)
+    if n_pos is not None and n_pos < max_length + 1:
+        raise ValueError(
+            f"model.generator.n_positions={n_pos} is too small for data.max_length={max_length} plus BOS; "
+            f"set it to at least {max_length + 1}"
+        )
+    return gen
+
+
+class GeneratorStage(L.LightningModule):
+    """Base LightningModule of the stages: holds ``self.generator`` and ``self.tokenizer``.
+
+    Subclasses call :meth:`setup_generator` in ``__init__``. Checkpoints get the
+    ``"gan_writer"`` entry (generator spec, tokenizer, metadata) so they are self-contained.
+    """
+
+    generator: CausalGenerator
+
+    def setup_generator(
+        self,
+        generator: GeneratorConfig | None,
+        tokenizer,
+        init_checkpoint: str | None,
+        max_length: int,
+        meta: dict | None = None,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.generator = init_generator(generator, tokenizer, init_checkpoint, max_length)
+        if self.tokenizer is None and init_checkpoint:
+            self.tokenizer = load_artifacts(init_checkpoint).tokenizer
+        self._meta = dict(meta or {})
+
+    @property
+    def stage_meta(self) -> dict:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        meta = {"stage": type(self).__name__, "max_length": self.max_length, **self._meta}
+        if dm is not None:
+            meta.setdefault("corpus", getattr(dm.hparams, "corpus", None))
+            meta.setdefault("metric_tokenization", getattr(dm, "metric_tokenization", None))
+        return meta
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)
+
+    def decode(self, ids: torch.Tensor) -> list[str]:
+        """Token ids ``(B, T)`` → texts, special tokens and padding dropped."""
+        return self.tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)
+
+    def log_samples(self, texts: list[str], tag: str = "samples") -> None:
+        """Write ``texts`` to TensorBoard (as a Markdown list) at the current step."""
+        exp = getattr(self.logger, "experiment", None) if self.logger is not None else None
+        if exp is not None and hasattr(exp, "add_text"):
+            body = "\n".join(f"{i + 1}. {t.replace(chr(10), ' / ')}" for i, t in enumerate(texts))
+            exp.add_text(tag, body, self.global_step)

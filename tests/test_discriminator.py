@@ -1,0 +1,211 @@
+"""Tests for gan_writer.models.discriminator (CNN and transformer discriminators)."""
+import pytest
+import torch
+
+from gan_writer.models.discriminator import (
+    CNNDiscriminator,
+    DEFAULT_NUM_FILTERS,
+    Discriminator,
+    TransformerDiscriminator,
+    build_discriminator,
+)
+
+V = 20  # vocabulary
+EOS = 2
+
+
+def tiny_cnn(max_length=10, **kw):
+    args = dict(embed_dim=8, filter_sizes=(1, 2, 3, 5), num_filters=(4, 4, 4, 4), pad_token_id=0)
+    args.update(kw)
+    return CNNDiscriminator(V, max_length, **args)
+
+
+def tiny_transformer(model_type="gpt2", **kw):
+    return TransformerDiscriminator(V, n_layer=1, n_embd=16, n_head=2, max_length=32, model_type=model_type, **kw)
+
+
+def padded_batch(seqs, length, pad_id=0):
+    """Right-pad ``seqs`` (lists of ids) to ``length``; returns (ids, mask)."""
+    ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), length), dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+SAMPLE = [5, 7, 9, 4, EOS]
+OTHERS = [[3, 3, 3, EOS], [6, 8, 10, 12, 14, 16, EOS]]
+
+
+# ----------------------------------------------------------------------------- CNN
+
+
+def test_cnn_default_architecture_has_1720_filters():
+    d = CNNDiscriminator(vocab_size=50, max_length=12)
+    assert sum(DEFAULT_NUM_FILTERS) == 1720 == d.num_filters_total
+    assert sum(c.out_channels for c in d.convs) == 1720
+    assert [c.kernel_size[0] for c in d.convs] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20]
+    assert d.embedding.embedding_dim == 64 and d.dropout.p == 0.25 and d.l2_reg_lambda == 0.2
+    assert d.output.in_features == 1720 and d.output.out_features == 1
+    # max_length 12 < widest filter 20: padded internally, still works and is padding-invariant
+    d.eval()
+    ids, mask = padded_batch([SAMPLE, *OTHERS], 8)
+    out = d(ids, mask)
+    assert out.shape == (3,) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_cnn_output_shape_and_prob_real():
+    d = tiny_cnn().eval()
+    ids, mask = padded_batch([SAMPLE, *OTHERS], 9)
+    logits = d(ids, mask)
+    assert logits.shape == (3,)
+    assert isinstance(d, Discriminator)
+    torch.testing.assert_close(d.prob_real(ids, mask), torch.sigmoid(logits))
+
+
+@pytest.mark.parametrize("pad_id", [0, EOS])
+def test_cnn_padding_invariance(pad_id):
+    torch.manual_seed(0)
+    d = tiny_cnn(max_length=20, pad_token_id=pad_id).eval()
+    ids_a, mask_a = padded_batch([SAMPLE, OTHERS[0]], 7, pad_id)
+    ids_b, mask_b = padded_batch([OTHERS[1], SAMPLE, OTHERS[0]], 17, pad_id)
+    ids_b[2, 10:] = 13  # garbage ids under the mask must not matter either
+    a, b = d(ids_a, mask_a), d(ids_b, mask_b)
+    assert abs(a[0].item() - b[1].item()) < 1e-6
+    assert abs(a[1].item() - b[2].item()) < 1e-6
+    alone = d(torch.tensor([SAMPLE]), torch.ones(1, len(SAMPLE)))
+    assert abs(alone[0].item() - a[0].item()) < 1e-6
+    # mask dtype does not matter
+    assert torch.equal(d(ids_a, mask_a.bool()), a)
+
+
+def test_cnn_too_long_raises_and_trailing_padding_is_trimmed():
+    d = tiny_cnn(max_length=6).eval()
+    ids, mask = padded_batch([[1] * 7], 7)
+    with pytest.raises(ValueError, match="max_length=6"):
+        d(ids, mask)
+    ids, mask = padded_batch([SAMPLE], 12)  # longer tensor, but only padding beyond 6
+    ref_ids, ref_mask = padded_batch([SAMPLE], 6)
+    assert abs(d(ids, mask).item() - d(ref_ids, ref_mask).item()) < 1e-6
+
+
+def test_cnn_input_validation():
+    d = tiny_cnn()
+    with pytest.raises(ValueError, match="attention_mask shape"):
+        d(torch.ones(2, 4, dtype=torch.long), torch.ones(2, 5))
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        d(torch.ones(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="equal length"):
+        CNNDiscriminator(V, 10, filter_sizes=(1, 2), num_filters=(3,))
+
+
+def test_cnn_l2_penalty_matches_hand_computation():
+    d = tiny_cnn(l2_reg_lambda=0.2)
+    w, b = d.output.weight.detach(), d.output.bias.detach()
+    expected = 0.2 * (0.5 * (w**2).sum() + 0.5 * (b**2).sum())  # tf.nn.l2_loss = sum(x^2)/2
+    pen = d.l2_penalty()
+    assert pen.dim() == 0 and pen.requires_grad
+    torch.testing.assert_close(pen.detach(), expected)
+    assert tiny_cnn(l2_reg_lambda=0.0).l2_penalty().item() == 0.0
+
+
+def test_cnn_learns_trivial_task():
+    torch.manual_seed(0)
+    T = 8
+    d = tiny_cnn(max_length=T)
+    opt = torch.optim.Adam(d.parameters(), lr=1e-2)
+
+    def batch(n=32):
+        lengths = torch.randint(2, T + 1, (n,))
+        mask = (torch.arange(T)[None, :] < lengths[:, None]).long()
+        real = torch.full((n, T), 3).masked_fill(mask == 0, 0)
+        fake = torch.randint(0, V, (n, T)).masked_fill(mask == 0, 0)
+        ids = torch.cat([real, fake])
+        labels = torch.cat([torch.ones(n), torch.zeros(n)])
+        return ids, torch.cat([mask, mask]), labels
+
+    for _ in range(40):
+        ids, mask, y = batch()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(d(ids, mask), y) + d.l2_penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    d.eval()
+    with torch.no_grad():
+        ids, mask, y = batch(100)
+        acc = ((d(ids, mask) > 0).float() == y).float().mean().item()
+    assert acc > 0.9
+
+
+# ----------------------------------------------------------------------- transformer
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "bert"])
+def test_transformer_shape_and_padding_invariance(model_type):
+    torch.manual_seed(0)
+    d = tiny_transformer(model_type).eval()
+    ids_a, mask_a = padded_batch([SAMPLE, OTHERS[0]], 8)
+    ids_b, mask_b = padded_batch([OTHERS[1], SAMPLE, OTHERS[0]], 18)
+    ids_b[2, 10:] = 13  # garbage under the mask
+    with torch.no_grad():
+        a, b = d(ids_a, mask_a), d(ids_b, mask_b)
+        alone = d(torch.tensor([SAMPLE]), torch.ones(1, len(SAMPLE), dtype=torch.long))
+    assert a.shape == (2,) and b.shape == (3,)
+    assert abs(a[0].item() - b[1].item()) < 1e-5
+    assert abs(a[1].item() - b[2].item()) < 1e-5
+    assert abs(alone[0].item() - a[0].item()) < 1e-5
+    torch.testing.assert_close(d.prob_real(ids_a, mask_a), torch.sigmoid(a))
+
+
+@pytest.mark.parametrize("model_type", ["gpt2", "bert"])
+def test_transformer_pad_equals_eos(model_type):
+    """pad id == EOS id: the mask, not the ids, decides what is padding."""
+    torch.manual_seed(0)
+    d = tiny_transformer(model_type, pad_token_id=EOS).eval()
+    ids_a, mask_a = padded_batch([SAMPLE, OTHERS[1]], 9, pad_id=EOS)
+    ids_b, mask_b = padded_batch([SAMPLE, OTHERS[1]], 15, pad_id=EOS)
+    with torch.no_grad():
+        a, b = d(ids_a, mask_a), d(ids_b, mask_b)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    if model_type == "gpt2":
+        # the score is read at the EOS (last real) position, not at the token before it
+        with torch.no_grad():
+            h = d.model.base_model(input_ids=ids_a, attention_mask=mask_a).last_hidden_state
+            expected = d.model.score(h[0, len(SAMPLE) - 1]).squeeze(-1)
+        assert abs(a[0].item() - expected.item()) < 1e-5
+
+
+def test_transformer_save_load_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    d = tiny_transformer().eval()
+    d.save_pretrained(tmp_path / "disc")
+    loaded = TransformerDiscriminator.from_pretrained(tmp_path / "disc").eval()
+    ids, mask = padded_batch([SAMPLE, *OTHERS], 10)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(ids, mask), d(ids, mask), atol=1e-6, rtol=0)
+    assert loaded.model.config.num_labels == 1 and loaded.max_length == 32
+
+
+def test_transformer_errors():
+    d = tiny_transformer()
+    with pytest.raises(ValueError, match="max_length=32"):
+        d(torch.ones(1, 40, dtype=torch.long), torch.ones(1, 40))
+    with pytest.raises(ValueError, match="vocab_size"):
+        TransformerDiscriminator()
+    with pytest.raises(ValueError, match="model_type"):
+        TransformerDiscriminator(V, model_type="lstm")
+
+
+# --------------------------------------------------------------------------- factory
+
+
+def test_build_discriminator():
+    cnn = build_discriminator("cnn", vocab_size=V, max_length=10, filter_sizes=(1, 2), num_filters=(3, 3))
+    assert isinstance(cnn, CNNDiscriminator) and cnn.max_length == 10
+    tr = build_discriminator("Transformer", vocab_size=V, max_length=16, n_layer=1, n_embd=16)
+    assert isinstance(tr, TransformerDiscriminator) and tr.max_length == 16
+    with pytest.raises(ValueError, match="unknown discriminator kind 'rnn'"):
+        build_discriminator("rnn", vocab_size=V, max_length=10)
+    with pytest.raises(ValueError, match="max_length"):
+        build_discriminator("cnn", vocab_size=V)

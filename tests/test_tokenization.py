@@ -1,0 +1,73 @@
+"""Tokenizers: round trips on real corpora, the checkpoint serialisation, special tokens."""
+import pytest
+
+from gan_writer.tokenization import (
+    NEWLINE, bpe_tokenizer, build_tokenizer, char_tokenizer, tokenizer_from_dict, tokenizer_to_dict, word_tokenizer,
+)
+
+
+@pytest.fixture(scope="module")
+def shi_lines(shared_data):
+    return (shared_data / "poetry_zh" / "shi.txt").read_text(encoding="utf-8").splitlines()[:2000]
+
+
+@pytest.fixture(scope="module")
+def coco_lines(shared_data):
+    return (shared_data / "benchmarks" / "coco" / "train_coco.txt").read_text(encoding="utf-8").splitlines()[:2000]
+
+
+def test_char_tokenizer_ignores_spaces_and_round_trips(shi_lines):
+    tok = char_tokenizer(shi_lines)
+    for line in shi_lines[:200]:
+        spaced = tok(line, add_special_tokens=False).input_ids
+        packed = tok(line.replace(" ", ""), add_special_tokens=False).input_ids
+        assert spaced == packed
+        assert len(spaced) == 24  # every shi line is 24 characters
+        assert tok.decode(spaced) == line.replace(" ", "")
+    assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 2)
+    assert tok.decode([5, 6, tok.eos_token_id, tok.pad_token_id], skip_special_tokens=True) == tok.decode([5, 6])
+
+
+def test_char_tokenizer_maps_unseen_characters_to_unk(shi_lines):
+    tok = char_tokenizer(shi_lines)
+    assert tok("鑫", add_special_tokens=False).input_ids == [tok.unk_token_id]
+
+
+def test_word_tokenizer_texygen_convention(coco_lines):
+    tok = word_tokenizer(coco_lines)
+    ids = tok("A black Honda motorcycle, parked.", add_special_tokens=False).input_ids
+    assert tok.convert_ids_to_tokens(ids) == ["a", "black", "honda", "motorcycle", ",", "parked", "."]
+    for line in coco_lines[:300]:
+        ids = tok(line, add_special_tokens=False).input_ids
+        assert tok.decode(ids).split() == tok.convert_ids_to_tokens(ids)
+    cased = word_tokenizer(coco_lines, lowercase=False)
+    assert "A" not in tok.get_vocab() and tok.convert_ids_to_tokens(cased("Honda", add_special_tokens=False).input_ids) != ["honda"]
+
+
+def test_word_tokenizer_keeps_line_breaks():
+    tok = word_tokenizer(["shall i compare thee\nto a summer's day"])
+    ids = tok("shall i compare thee\nto a summer's day", add_special_tokens=False).input_ids
+    assert NEWLINE in tok.convert_ids_to_tokens(ids)
+    assert tok.decode(ids).splitlines()[0].strip() == "shall i compare thee"
+
+
+def test_bpe_round_trips_exactly(coco_lines):
+    tok = bpe_tokenizer(coco_lines, vocab_size=600)
+    assert 300 < len(tok) <= 600
+    for line in coco_lines[:300]:
+        assert tok.decode(tok(line, add_special_tokens=False).input_ids) == line
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_checkpoint_serialisation_round_trip(kind, coco_lines):
+    tok = build_tokenizer(kind, coco_lines, vocab_size=500)
+    again = tokenizer_from_dict(tokenizer_to_dict(tok))
+    for line in coco_lines[:50]:
+        assert again(line, add_special_tokens=False).input_ids == tok(line, add_special_tokens=False).input_ids
+    assert (again.pad_token_id, again.bos_token_id, again.eos_token_id) == (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id)
+    assert len(again) == len(tok)
+
+
+def test_builtin_kind_without_texts_is_an_error():
+    with pytest.raises(ValueError, match="training texts"):
+        build_tokenizer("char", [])
