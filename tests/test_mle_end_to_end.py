@@ -61,6 +61,34 @@ def test_training_lowers_nll_below_the_unigram_baseline(trained):
     assert val < uni  # 30 steps already beat the unigram model on the validation split
 
 
+def test_metrics_callback_logs_every_key(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ea = EventAccumulator(str(trained / "version_0"))
+    ea.Reload()
+    tags = set(ea.Tags()["scalars"])
+    expected = {f"metrics/bleu_{n}" for n in range(2, 6)} | {f"metrics/self_bleu_{n}" for n in range(2, 6)}
+    expected |= {f"metrics/distinct_{n}" for n in range(1, 5)} | {"val/nll_test", "metrics/unique_samples"}
+    assert expected <= tags
+    bleu2 = ea.Scalars("metrics/bleu_2")[-1].value
+    assert 0.0 < bleu2 < 1.0
+    assert 4.0 < ea.Scalars("val/nll_test")[-1].value < 9.0
+    assert any("metrics/samples" in t for t in ea.Tags()["tensors"])
+
+
+def test_evaluate_prints_the_table_and_writes_json(trained, capsys, tmp_path):
+    import json
+
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--ckpt", str(trained), "--n", "50", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "bleu_4" in printed and "self_bleu_4" in printed and "nll_test" in printed
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["setup"]["num_samples"] == 50 and result["setup"]["num_references"] == 820
+    assert result["setup"]["metric_tokenization"] == "char"
+    assert 0 <= result["metrics"]["bleu_2"] <= 1 and result["metrics"]["nll_test"] > 0
+
+
 def test_checkpoint_is_self_contained_and_generate_prints_chinese(trained):
     ckpt = resolve_checkpoint(trained)
     art = load_artifacts(ckpt)

@@ -8,6 +8,7 @@ encoded once as its tokens followed by EOS (no BOS: generators prepend it), cut 
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -56,6 +57,14 @@ def checkpoint_tokenizer(path: str):
     return load_artifacts(path).tokenizer
 
 
+def _is_checkpoint(path: str) -> bool:
+    """A ``.ckpt`` file or a gan_writer run directory (``version_N``/``checkpoints`` inside)."""
+    p = Path(path)
+    if path.endswith(".ckpt"):
+        return True
+    return p.is_dir() and (any(p.glob("version_*")) or (p / "checkpoints").is_dir() or any(p.glob("*.ckpt")))
+
+
 class TextDataModule(L.LightningDataModule):
     """Train/valid/test batches of one corpus for every training stage.
 
@@ -67,8 +76,8 @@ class TextDataModule(L.LightningDataModule):
         corpus_options: corpus-specific options (e.g. ``{chars_per_line: 5}`` for ``tang``).
         format, text_field, encoding: how to read a user file.
         tokenizer: ``char``, ``word``, ``bpe``, a pretrained model name/path, or a
-            ``.ckpt`` file whose stored tokenizer is reused (later stages must use this so
-            ids match the generator).
+            gan_writer checkpoint (``.ckpt`` file or run directory) whose stored tokenizer
+            is reused (later stages must use this so ids match the generator).
         gguf_file: GGUF file name when ``tokenizer`` is a directory holding one.
         lowercase: word tokenizer lower-cases.
         bpe_vocab_size: vocabulary size of a trained BPE.
@@ -123,7 +132,7 @@ class TextDataModule(L.LightningDataModule):
                 f"corpus {corpus!r} has {len(train)} training samples and an empty validation split: "
                 "raise data.valid_fraction or give a larger corpus"
             )
-        if tokenizer.endswith(".ckpt"):
+        if _is_checkpoint(tokenizer):
             self.tokenizer = checkpoint_tokenizer(tokenizer)
         else:
             self.tokenizer = build_tokenizer(

@@ -103,7 +103,17 @@ def sample_texts(
         generator.train(was_training)
     width = max(c.size(1) for c in chunks)
     ids = torch.cat([torch.nn.functional.pad(c, (0, width - c.size(1)), value=generator.pad_token_id) for c in chunks])
-    return tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True), ids
+    return decode_samples(tokenizer, ids), ids
+
+
+def decode_samples(tokenizer, ids: torch.Tensor) -> list[str]:
+    """Decode sampled ids ``(B, T)`` to texts, dropping EOS, padding and other specials.
+
+    A vocabulary without EOS (the oracle's fixed-length numbers, where id 0 is both BOS and
+    a real token) is decoded verbatim.
+    """
+    keep_all = tokenizer.eos_token_id is None
+    return tokenizer.batch_decode(ids.tolist(), skip_special_tokens=not keep_all)
 
 
 def unigram_nll(train_rows: Iterable[Sequence[int]], eval_rows: Iterable[Sequence[int]], vocab_size: int) -> float:

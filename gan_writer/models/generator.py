@@ -168,7 +168,8 @@ class Generator(CausalGenerator):
         return out.logits[:, -1], out.cache
 
     def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        out = self.model(input_ids=tokens.view(-1, 1), cache=state, use_cache=True)
+        mask = torch.ones(tokens.numel(), state.get_seq_length() + 1, dtype=torch.long, device=tokens.device)
+        out = self.model(input_ids=tokens.view(-1, 1), attention_mask=mask, cache=state, use_cache=True)
         return out.logits[:, -1], out.cache
 
     def slice_state(self, state: Any, length: int | None = None, repeats: int = 1) -> Any:

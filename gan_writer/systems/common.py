@@ -42,6 +42,12 @@ def init_generator(
     return gen
 
 
+def _json_able(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool)) or (
+        isinstance(value, (list, tuple, dict)) and all(_json_able(v) for v in (value.values() if isinstance(value, dict) else value))
+    )
+
+
 class GeneratorStage(L.LightningModule):
     """Base LightningModule of the stages: holds ``self.generator`` and ``self.tokenizer``.
 
@@ -71,8 +77,9 @@ class GeneratorStage(L.LightningModule):
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         meta = {"stage": type(self).__name__, "max_length": self.max_length, **self._meta}
         if dm is not None:
-            meta.setdefault("corpus", getattr(dm.hparams, "corpus", None))
+            meta.setdefault("corpus", dm.hparams.get("corpus"))
             meta.setdefault("metric_tokenization", getattr(dm, "metric_tokenization", None))
+            meta.setdefault("data", {k: v for k, v in dm.hparams.items() if _json_able(v)})
         return meta
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -80,7 +87,9 @@ class GeneratorStage(L.LightningModule):
 
     def decode(self, ids: torch.Tensor) -> list[str]:
         """Token ids ``(B, T)`` → texts, special tokens and padding dropped."""
-        return self.tokenizer.batch_decode(ids.tolist(), skip_special_tokens=True)
+        from gan_writer.metrics.suite import decode_samples
+
+        return decode_samples(self.tokenizer, ids)
 
     def log_samples(self, texts: list[str], tag: str = "samples") -> None:
         """Write ``texts`` to TensorBoard (as a Markdown list) at the current step."""

@@ -1,0 +1,231 @@
+"""Losses of the adversarial stage: the REINFORCE policy gradient with baselines, and a KL
+penalty to the frozen MLE generator. Pure functions over tensors (plus one small stateful
+baseline module).
+
+Shapes: ``B`` sequences, ``T`` positions, ``V`` vocabulary. ``attention_mask`` ``(B, T)`` is
+1 for real tokens (EOS included) and 0 for padding; padding never contributes to a loss or
+to a baseline, and every average is over real tokens.
+
+References:
+    Williams 1992, "Simple statistical gradient-following algorithms for connectionist
+    reinforcement learning" (REINFORCE, baselines). Yu et al. 2017, "SeqGAN: Sequence
+    Generative Adversarial Nets with Policy Gradient" (the per-token Monte Carlo reward
+    ``Q``). Ziegler et al. 2019, "Fine-Tuning Language Models from Human Preferences" (the
+    KL penalty to the pretrained policy).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["policy_gradient_loss", "batch_mean_baseline", "EMABaseline", "kl_to_reference"]
+
+
+def _check_bt(name: str, x: torch.Tensor, ref: torch.Tensor) -> None:
+    if x.shape != ref.shape:
+        raise ValueError(f"{name} must have shape {tuple(ref.shape)} (B, T), got {tuple(x.shape)}")
+
+
+def policy_gradient_loss(
+    log_probs: torch.Tensor,
+    rewards: torch.Tensor,
+    attention_mask: torch.Tensor,
+    baseline: torch.Tensor | float | None = None,
+) -> torch.Tensor:
+    """REINFORCE loss ``−Σ_t log π(y_t | y_<t) · (Q_t − b_t) / N`` over real tokens.
+
+    Its gradient is the SeqGAN policy gradient (Yu et al. 2017, eq. 8) with a baseline
+    (Williams 1992), averaged over the ``N`` real tokens of the batch (not over sequences).
+    Rewards and baseline are treated as constants (detached); the gradient flows only
+    through ``log_probs``.
+
+    Args:
+        log_probs: ``(B, T)`` ``log π(y_t | BOS, y_<t)`` of the sampled tokens, in nats, with
+            gradient (e.g. ``generator.log_probs(ids, attention_mask)``).
+        rewards: ``(B, T)`` ``Q_t``, e.g. from
+            :func:`gan_writer.adversarial.rollout.mc_rollout_rewards`.
+        attention_mask: ``(B, T)`` 1 real / 0 padding.
+        baseline: ``None`` or a float (constant), a 0-d tensor, ``(T,)`` (per position, e.g.
+            :func:`batch_mean_baseline` or :class:`EMABaseline`) or ``(B, T)``.
+
+    Returns:
+        0-d tensor (0 when the batch has no real token).
+
+    Raises:
+        ValueError: on mismatched shapes.
+    """
+    _check_bt("rewards", rewards, log_probs)
+    _check_bt("attention_mask", attention_mask, log_probs)
+    m = attention_mask.to(log_probs.device) != 0
+    advantage = rewards.detach().to(log_probs.dtype)
+    if baseline is not None:
+        b = torch.as_tensor(baseline, dtype=log_probs.dtype, device=log_probs.device).detach()
+        if b.dim() == 1 and b.size(0) != log_probs.size(1):
+            raise ValueError(f"a per-position baseline must have shape ({log_probs.size(1)},), got {tuple(b.shape)}")
+        if b.dim() == 2:
+            _check_bt("baseline", b, log_probs)
+        if b.dim() > 2:
+            raise ValueError(f"baseline must be a scalar, (T,) or (B, T); got {tuple(b.shape)}")
+        advantage = advantage - b
+    # where(), not a product with the mask: padding may hold -inf/NaN log-probs or rewards
+    zero = torch.zeros((), dtype=log_probs.dtype, device=log_probs.device)
+    advantage = torch.where(m, advantage, zero)
+    terms = torch.where(m, log_probs * advantage, zero)
+    return -terms.sum() / m.sum().clamp(min=1)
+
+
+def batch_mean_baseline(rewards: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean reward per position over the batch's real tokens.
+
+    Args:
+        rewards: ``(B, T)``.
+        attention_mask: ``(B, T)`` 1 real / 0 padding.
+
+    Returns:
+        ``(T,)`` float (detached): ``b_t = Σ_b Q_bt m_bt / Σ_b m_bt``, 0 where no row has a
+        real token. (It includes the row's own reward, a bias of order ``1/B`` that is
+        customary and harmless for batch sizes of tens.)
+    """
+    _check_bt("attention_mask", attention_mask, rewards)
+    m = (attention_mask.to(rewards.device) != 0).to(rewards.dtype)
+    r = torch.where(m.bool(), rewards.detach(), torch.zeros((), dtype=rewards.dtype, device=rewards.device))
+    return r.sum(0) / m.sum(0).clamp(min=1)
+
+
+class EMABaseline(nn.Module):
+    """Exponential moving average of rewards over real tokens, per position or overall.
+
+    Usage (take the baseline *before* updating with the batch it is subtracted from, so the
+    baseline does not depend on the current rewards)::
+
+        b = ema(ids.size(1))            # (T,) or 0-d
+        loss = policy_gradient_loss(log_probs, rewards, mask, b)
+        ema.update(rewards, mask)
+
+    The first update sets the average to the batch mean (no zero-initialisation bias);
+    afterwards ``avg ← decay·avg + (1 − decay)·batch_mean``. Positions never seen give 0.
+    The state is kept in buffers, so it is saved with checkpoints.
+
+    Args:
+        decay: weight of the old average, in [0, 1).
+        max_length: ``None`` for one running mean over all real tokens (the returned
+            baseline is 0-d); an int ``T_max`` for one running mean per position (the returned
+            baseline is ``(T,)``, ``T <= T_max``).
+
+    Raises:
+        ValueError: ``decay`` outside [0, 1) or ``max_length < 1``.
+    """
+
+    def __init__(self, decay: float = 0.9, max_length: int | None = None) -> None:
+        super().__init__()
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"decay must be in [0, 1), got {decay}")
+        if max_length is not None and max_length < 1:
+            raise ValueError(f"max_length must be >= 1 or None, got {max_length}")
+        self.decay = float(decay)
+        self.per_position = max_length is not None
+        size = int(max_length) if max_length is not None else 1
+        self.register_buffer("value", torch.zeros(size))
+        self.register_buffer("seen", torch.zeros(size, dtype=torch.bool))
+
+    def _check_length(self, length: int) -> None:
+        if self.per_position and length > self.value.numel():
+            raise ValueError(f"sequence length {length} exceeds EMABaseline max_length={self.value.numel()}")
+
+    def forward(self, length: int | None = None) -> torch.Tensor:
+        """The current baseline: ``(length,)`` per position, or 0-d when not per position."""
+        if not self.per_position:
+            return self.value[0].clone()
+        if length is None:
+            raise ValueError("a per-position EMABaseline needs the sequence length T")
+        self._check_length(length)
+        return self.value[:length].clone()
+
+    @torch.no_grad()
+    def update(self, rewards: torch.Tensor, attention_mask: torch.Tensor) -> None:
+        """Fold the batch's mean real-token reward (per position or overall) into the average.
+
+        Args:
+            rewards: ``(B, T)``.
+            attention_mask: ``(B, T)`` 1 real / 0 padding.
+        """
+        _check_bt("attention_mask", attention_mask, rewards)
+        m = (attention_mask.to(rewards.device) != 0).to(self.value.dtype)
+        r = torch.where(m.bool(), rewards.detach().to(self.value.dtype), torch.zeros((), device=rewards.device))
+        if self.per_position:
+            self._check_length(rewards.size(1))
+            sums, counts = r.sum(0), m.sum(0)
+            value, seen = self.value[: rewards.size(1)], self.seen[: rewards.size(1)]
+        else:
+            sums, counts = r.sum().view(1), m.sum().view(1)
+            value, seen = self.value, self.seen
+        has = counts > 0
+        mean = sums / counts.clamp(min=1)
+        new = torch.where(seen, self.decay * value + (1.0 - self.decay) * mean, mean)
+        value.copy_(torch.where(has, new, value))
+        seen |= has
+
+    def extra_repr(self) -> str:
+        return f"decay={self.decay}, per_position={self.per_position}"
+
+
+def kl_to_reference(
+    policy: torch.Tensor,
+    reference: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """KL(π ‖ π_mle) per token to the frozen MLE generator, in nats per token.
+
+    Two estimators, chosen by the inputs' shape:
+
+    * **Full distribution** (``policy`` and ``reference`` are ``(B, T, V)`` logits at the
+      sampled prefixes, e.g. ``generator.logits(ids)`` and ``mle_generator.logits(ids)``):
+      ``KL_t = Σ_v π(v | y_<t) (log π(v | y_<t) − log π_mle(v | y_<t))``, exact and ≥ 0 for
+      each position. It is differentiable with respect to ``policy``, so use it as a loss
+      term: ``loss = pg_loss + β · kl_to_reference(logits, ref_logits, mask)``.
+    * **Sampled** (``(B, T)`` log-probabilities of the sampled tokens under each model, e.g.
+      ``generator.log_probs(ids, mask)``): ``KL_t ≈ log π(y_t | y_<t) − log π_mle(y_t | y_<t)``,
+      an unbiased single-sample estimate when ``y ~ π`` (cheap: no ``V``-sized tensors) but
+      noisy and possibly negative per token. Its gradient is *not* the KL's gradient
+      (differentiating it gives ``E[∇ log π] = 0`` in expectation), so use it as Ziegler et
+      al. (2019) do, as a reward penalty on detached values (``reduction="none"``, then
+      ``Q_t − β · KL_t``, or the sum over positions ``≥ t`` as a return), or for logging.
+
+    ``reference`` is detached in both cases.
+
+    Args:
+        policy: ``(B, T, V)`` logits or ``(B, T)`` log-probabilities of the trained policy.
+        reference: the same for the frozen MLE generator (same shape as ``policy``).
+        attention_mask: ``(B, T)`` 1 real / 0 padding.
+        reduction: ``"mean"`` (average over real tokens, a 0-d tensor) or ``"none"``
+            (``(B, T)``, 0 at padding).
+
+    Returns:
+        The KL in nats per token.
+
+    Raises:
+        ValueError: mismatched shapes or unknown ``reduction``.
+    """
+    if policy.shape != reference.shape or policy.dim() not in (2, 3):
+        raise ValueError(
+            "policy and reference must both be (B, T, V) logits or both (B, T) log-probs; "
+            f"got {tuple(policy.shape)} and {tuple(reference.shape)}"
+        )
+    if attention_mask.shape != policy.shape[:2]:
+        raise ValueError(f"attention_mask must have shape {tuple(policy.shape[:2])}, got {tuple(attention_mask.shape)}")
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    reference = reference.detach()
+    if policy.dim() == 3:
+        lp = policy.float().log_softmax(-1)
+        lq = reference.float().log_softmax(-1)
+        per_token = (lp.exp() * (lp - lq)).sum(-1)
+    else:
+        per_token = policy.float() - reference.float()
+    m = attention_mask.to(per_token.device) != 0
+    per_token = torch.where(m, per_token, torch.zeros((), dtype=per_token.dtype, device=per_token.device))
+    if reduction == "none":
+        return per_token
+    return per_token.sum() / m.sum().clamp(min=1)

@@ -1,0 +1,89 @@
+"""``gan-writer evaluate --ckpt PATH``: the metric table of a checkpoint, printed and as JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from gan_writer.checkpoint import load_artifacts
+from gan_writer.data.datamodule import EncodedTexts, pad_batch
+from gan_writer.metrics.bleu import BleuReference
+from gan_writer.metrics.nll import corpus_nll
+from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts, text_metrics
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", required=True, help="a .ckpt or a run directory")
+    parser.add_argument("--n", type=int, default=2000, help="samples to draw (default 2000)")
+    parser.add_argument("--references", default="test", choices=["test", "valid"], help="reference split")
+    parser.add_argument("--temperature", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default=None, help="corpora folder (default $GAN_WRITER_DATA)")
+    parser.add_argument("--json", default=None, help="where to write the JSON (default: beside the checkpoint)")
+
+
+def evaluate_checkpoint(
+    ckpt: str, n: int = 2000, references: str = "test", temperature: float = 1.0, seed: int = 0,
+    data_dir: str | None = None,
+) -> dict:
+    """Metrics of the generator in ``ckpt`` on its own corpus.
+
+    Returns a dict with ``metrics`` (BLEU-n, Self-BLEU-n, distinct-n, unique samples,
+    ``nll_test`` and ``nll_gen`` in nats per token) and ``setup`` (sample size, reference
+    size, tokenization, temperature, seed, corpus, checkpoint) so results are comparable.
+
+    Raises:
+        ValueError: if the checkpoint names no corpus (its corpus must be re-readable).
+    """
+    from gan_writer.data.corpora import load_corpus
+
+    art = load_artifacts(ckpt)
+    corpus = art.meta.get("corpus")
+    if not corpus:
+        raise ValueError(f"{ckpt} records no corpus; evaluate needs the corpus it was trained on")
+    data = art.meta.get("data") or {}
+    read_args = {k: data[k] for k in ("seed", "valid_fraction", "test_fraction", "format", "text_field", "encoding") if k in data}
+    splits = load_corpus(corpus, data_dir=data_dir or data.get("data_dir"), **read_args, **(data.get("corpus_options") or {}))
+    refs = getattr(splits, references) or splits.valid
+    tok = metric_tokenizer(art.meta.get("metric_tokenization"), bool(data.get("lowercase", False)))
+    max_length = int(art.meta.get("max_length") or 64)
+    start = time.perf_counter()
+    texts, _ = sample_texts(art.generator, art.tokenizer, n, max_length, temperature=temperature, seed=seed)
+    scores = text_metrics(texts, BleuReference(tok.tokenize_all(refs), max_n=max(BLEU_ORDERS)), tok)
+
+    def nll(split_texts: list[str]) -> float:
+        data = EncodedTexts(split_texts, art.tokenizer, max_length).ids
+        return corpus_nll(art.generator, (pad_batch(data[i:i + 256], art.tokenizer.pad_token_id)
+                                          for i in range(0, len(data), 256)))
+
+    scores["nll_test"] = nll(splits.test or splits.valid)
+    scores["nll_gen"] = nll(splits.train[: len(splits.test or splits.valid)])
+    return {
+        "metrics": scores,
+        "setup": {
+            "checkpoint": art.meta.get("path"), "corpus": corpus, "num_samples": n, "num_references": len(refs),
+            "reference_split": references, "temperature": temperature, "seed": seed, **tok.describe(),
+            "seconds": round(time.perf_counter() - start, 2),
+        },
+        "samples": texts[:10],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        result = evaluate_checkpoint(args.ckpt, args.n, args.references, args.temperature, args.seed, args.data_dir)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"gan-writer evaluate: error: {err}")
+        return 2
+    width = max(len(k) for k in result["metrics"])
+    print(f"{'metric':<{width}}  value")
+    for key, value in result["metrics"].items():
+        print(f"{key:<{width}}  {value:.4f}")
+    print("setup: " + ", ".join(f"{k}={v}" for k, v in result["setup"].items()))
+    out = Path(args.json) if args.json else Path(result["setup"]["checkpoint"]).with_suffix(".metrics.json")
+    if out.exists() and not args.json:
+        out = out.with_name(f"{out.stem}.{time.strftime('%Y%m%d-%H%M%S')}.json")
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"wrote {out}")
+    return 0

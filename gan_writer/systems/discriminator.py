@@ -1,0 +1,196 @@
+"""Discriminator pretraining: real samples against samples of the frozen MLE generator.
+
+SeqGAN (Yu et al. 2017) pretrains the discriminator for 50 rounds, each drawing fresh
+negatives from the generator and training 3 epochs on them (``max_epochs: 150`` with
+``negatives_every_n_epochs: 3`` here).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from gan_writer.checkpoint import KEY
+from gan_writer.data.datamodule import pad_batch
+from gan_writer.models.discriminator import DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator
+from gan_writer.sampling import mask_after_eos
+from gan_writer.systems.common import GeneratorStage
+
+
+@dataclass
+class DiscriminatorConfig:
+    """How to build a discriminator; the ``model.discriminator`` block of the YAMLs.
+
+    Attributes:
+        kind: ``cnn`` (the SeqGAN text CNN) or ``transformer`` (a HF sequence classifier).
+        embed_dim, filter_sizes, num_filters, dropout, l2_reg_lambda: CNN settings
+            (defaults: SeqGAN's 64-dim embedding, 12 widths, 1720 filters, keep 0.75, L2 0.2).
+        pretrained, n_layer, n_embd, n_head: transformer settings.
+    """
+
+    kind: str = "cnn"
+    embed_dim: int = 64
+    filter_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_FILTER_SIZES))
+    num_filters: list[int] = field(default_factory=lambda: list(DEFAULT_NUM_FILTERS))
+    dropout: float = 0.25
+    l2_reg_lambda: float = 0.2
+    pretrained: str | None = None
+    n_layer: int = 2
+    n_embd: int = 64
+    n_head: int = 2
+
+    def build(self, vocab_size: int, max_length: int, pad_token_id: int) -> Discriminator:
+        """The module for a generator vocabulary of ``vocab_size`` and ``max_length`` tokens."""
+        if self.kind == "cnn":
+            kwargs: dict[str, Any] = dict(
+                embed_dim=self.embed_dim, filter_sizes=tuple(self.filter_sizes), num_filters=tuple(self.num_filters),
+                dropout=self.dropout, l2_reg_lambda=self.l2_reg_lambda,
+            )
+        else:
+            kwargs = dict(pretrained=self.pretrained, n_layer=self.n_layer, n_embd=self.n_embd, n_head=self.n_head)
+        return build_discriminator(self.kind, vocab_size, max_length, pad_token_id=pad_token_id, **kwargs)
+
+
+def discriminator_loss(disc: Discriminator, real: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]):
+    """Binary cross-entropy of real (label 1) and fake (label 0) batches, plus the L2 term.
+
+    Returns ``(loss, acc_real, acc_fake)``; accuracies are fractions at threshold 0.5.
+    """
+    logit_r = disc(real["ids"], real["attention_mask"])
+    logit_f = disc(fake["ids"], fake["attention_mask"])
+    logits = torch.cat([logit_r, logit_f])
+    labels = torch.cat([torch.ones_like(logit_r), torch.zeros_like(logit_f)])
+    loss = F.binary_cross_entropy_with_logits(logits, labels) + disc.l2_penalty()
+    return loss, (logit_r > 0).float().mean(), (logit_f <= 0).float().mean()
+
+
+def load_discriminator(path: str) -> tuple[Discriminator, dict]:
+    """The discriminator stored in a gan_writer checkpoint (discriminator pretraining or
+    adversarial), and its spec (config, vocabulary size, max length, pad id).
+
+    Raises:
+        ValueError: if the checkpoint holds no discriminator.
+    """
+    from gan_writer.checkpoint import resolve_checkpoint
+
+    ckpt = torch.load(resolve_checkpoint(path), map_location="cpu", weights_only=False)
+    info = ckpt.get(KEY, {})
+    spec = info.get("discriminator")
+    if not spec:
+        raise ValueError(f"{path} holds no discriminator: pass a checkpoint of the discriminator pretraining stage")
+    disc = DiscriminatorConfig(**spec["config"]).build(spec["vocab_size"], spec["max_length"], spec["pad_token_id"])
+    disc.load_state_dict({k[len("discriminator."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("discriminator.")})
+    return disc, spec
+
+
+class DiscriminatorStage(GeneratorStage):
+    """Shared by the stages that own a discriminator: building it and saving its spec."""
+
+    discriminator: Discriminator
+
+    def setup_discriminator(self, config: DiscriminatorConfig | None, checkpoint: str | None) -> None:
+        if checkpoint:
+            self.discriminator, self._disc_spec = load_discriminator(checkpoint)
+            return
+        config = config or DiscriminatorConfig()
+        self.discriminator = config.build(self.generator.vocab_size, self.max_length, self.generator.pad_token_id)
+        self._disc_spec = {"config": asdict(config), "vocab_size": self.generator.vocab_size,
+                           "max_length": self.max_length, "pad_token_id": self.generator.pad_token_id}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint[KEY]["discriminator"] = self._disc_spec
+
+    def real_batch(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """``n`` random training samples as a padded batch on the module's device."""
+        data = self.trainer.datamodule.datasets["train"].ids
+        idx = torch.randint(len(data), (n,), generator=generator).tolist()
+        batch = pad_batch([data[i] for i in idx], self.generator.pad_token_id)
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    @torch.no_grad()
+    def fake_batch(self, n: int, temperature: float = 1.0) -> dict[str, torch.Tensor]:
+        """``n`` samples of the current generator (eval mode) with their masks."""
+        was = self.generator.training
+        self.generator.eval()
+        ids = self.generator.sample(n, self.max_length, temperature=temperature)
+        self.generator.train(was)
+        return {"ids": ids, "attention_mask": mask_after_eos(ids, self.generator.eos_token_id)}
+
+
+class DiscriminatorPretraining(DiscriminatorStage):
+    """Train the discriminator on real data vs the frozen MLE generator's samples.
+
+    Each training batch of real samples is paired with as many negatives from a pool of
+    ``num_negatives`` samples, redrawn from the generator every ``negatives_every_n_epochs``
+    epochs. Logs ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake`` (training) and
+    ``val/disc_acc_real``, ``val/disc_acc_fake`` (validation split vs fresh samples).
+
+    Args:
+        init_checkpoint: the MLE checkpoint whose generator supplies negatives (frozen).
+        discriminator: how to build the discriminator.
+        discriminator_checkpoint: continue from this checkpoint's discriminator instead.
+        tokenizer, max_length: linked from the data module (must be the checkpoint's
+            tokenizer: set ``data.tokenizer`` to the checkpoint path).
+        lr: Adam learning rate (SeqGAN: 1e-4).
+        num_negatives: pool size (SeqGAN: 10,000; default: the training-set size).
+        negatives_every_n_epochs: redraw the pool this often (SeqGAN: 3).
+        sample_temperature: temperature of the negatives.
+    """
+
+    def __init__(
+        self,
+        init_checkpoint: str,
+        discriminator: DiscriminatorConfig | None = None,
+        discriminator_checkpoint: str | None = None,
+        tokenizer: Any = None,
+        max_length: int = 64,
+        lr: float = 1e-4,
+        num_negatives: int | None = None,
+        negatives_every_n_epochs: int = 3,
+        sample_temperature: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["tokenizer"])
+        self.setup_generator(None, tokenizer, init_checkpoint, max_length)
+        self.generator.eval().requires_grad_(False)
+        self.setup_discriminator(discriminator, discriminator_checkpoint)
+        self._pool: dict[str, torch.Tensor] | None = None
+
+    def on_train_epoch_start(self) -> None:
+        every = max(1, self.hparams.negatives_every_n_epochs)
+        if self._pool is None or self.current_epoch % every == 0:
+            n = self.hparams.num_negatives or len(self.trainer.datamodule.datasets["train"])
+            chunks = [self.fake_batch(min(1000, n - i), self.hparams.sample_temperature) for i in range(0, n, 1000)]
+            width = max(c["ids"].size(1) for c in chunks)
+            self._pool = {
+                k: torch.cat([F.pad(c[k], (0, width - c[k].size(1)), value=self.generator.pad_token_id if k == "ids" else 0)
+                              for c in chunks])
+                for k in ("ids", "attention_mask")
+            }
+
+    def _negatives(self, n: int, batch_idx: int) -> dict[str, torch.Tensor]:
+        size = self._pool["ids"].size(0)
+        idx = (torch.arange(n) + batch_idx * n) % size
+        return {k: v[idx] for k, v in self._pool.items()}
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        self.generator.eval()
+        fake = self._negatives(batch["ids"].size(0), batch_idx)
+        loss, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
+        n = batch["ids"].size(0)
+        self.log("disc/loss", loss, prog_bar=True, batch_size=n)
+        self.log("disc/acc_real", acc_r, batch_size=n)
+        self.log("disc/acc_fake", acc_f, batch_size=n)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        fake = self.fake_batch(batch["ids"].size(0), self.hparams.sample_temperature)
+        _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
+        self.log("val/disc_acc_real", acc_r, batch_size=batch["ids"].size(0))
+        self.log("val/disc_acc_fake", acc_f, batch_size=batch["ids"].size(0))
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr)
