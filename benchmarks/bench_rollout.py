@@ -31,9 +31,11 @@ Targets (issue 4): (b) >= 1.5x faster than (a) and >= 70% of (c)'s tokens per se
 Run: ``OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_rollout.py [--repeats 3] [--threads 1]``
 (about 5 minutes with the defaults on one thread; exit status 1 if a target is missed).
 
-Measured on a shared 2-core CPU, 1 thread, torch 2.13 CPU, transformers 5.24 (see the
-report of issue 4): (a) 141.5 s, (a') 113.3 s, (b) 35.9 s = 14.1k tokens/s, (c) 14.3k
-tokens/s: (b) is 3.9x faster than (a) and reaches 99% of (c).
+Measured on a shared, busy 2-core CPU (load ~3.5), 1 thread, torch 2.13 CPU, transformers
+5.24, defaults: (a) 130.3 s = 3.9k tokens/s, (b) 41.2 s = 12.3k tokens/s, (c) 12.5k
+tokens/s: (b) is 3.2x faster than (a) and reaches 99% of (c); the discriminator is 6% of
+(b). A one-repeat run with ``--batched-generate``: (a) 141.5 s, (a') 113.3 s, (b) 35.9 s,
+(c) 14.3k tokens/s ((b) 3.9x faster than (a), 3.2x faster than (a'), 99% of (c)).
 """
 from __future__ import annotations
 
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             cases["a'"].append(timed(lambda: naive_rollout(gen, disc, ids0, mask0, R, per_prefix_batch=True)))
         cases["b"].append(timed(lambda: mc_rollout_rewards(gen, disc, ids0, mask0, R, state=state0, generator=rng)))
         cases["c"].append(timed(lambda: gen.sample(B * R, T, generator=rng)))
-        print(f"  repeat {rep + 1}: " + ", ".join(f"{k}={v[-1]:.2f}s" for k, v in cases.items() if v), flush=True)
+        print(f"  repeat {rep + 1}: " + ", ".join(f"{k}={v[-1]:.2f}s" for k, v in cases.items() if len(v) == rep + 1),
+              flush=True)
 
     # discriminator share of (b): T-1 calls of B*R rows plus one of B rows
     with torch.no_grad():

@@ -93,7 +93,8 @@ def decode(
     top_p: float = 1.0,
     finished: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:
+    return_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, Any]:
     """Sample ``steps`` tokens autoregressively, padding each row after its EOS.
 
     Args:
@@ -106,9 +107,11 @@ def decode(
         pad_token_id: written after a row's EOS.
         temperature, top_k, top_p, generator: see :func:`sample_from_logits`.
         finished: ``(N,)`` bool, rows already finished (they get only padding).
+        return_state: also return the final decoder state (it holds the prefix and every
+            drawn token but the last, which is never fed).
 
     Returns:
-        ``(N, steps)`` int64 token ids.
+        ``(N, steps)`` int64 token ids, or ``(ids, state)`` with ``return_state``.
     """
     n = logits.size(0)
     done = torch.zeros(n, dtype=torch.bool, device=logits.device) if finished is None else finished.clone()
@@ -122,7 +125,7 @@ def decode(
         if i + 1 == steps or bool(done.all()):
             break
         logits, state = step(tok, state)
-    return out
+    return (out, state) if return_state else out
 
 
 def mask_after_eos(ids: torch.Tensor, eos_token_id: int | None) -> torch.Tensor:

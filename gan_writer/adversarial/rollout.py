@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from gan_writer.models.base import CausalGenerator
-from gan_writer.sampling import decode, mask_after_eos, sample_from_logits
+from gan_writer.sampling import decode, mask_after_eos
 
 __all__ = [
     "DiscriminatorFn",
@@ -108,18 +108,11 @@ def sample_with_state(
     """
     with eval_mode(policy):
         logits, state = policy.encode(None, batch_size=n)
-        eos, pad = policy.eos_token_id, policy.pad_token_id
-        done = torch.zeros(n, dtype=torch.bool, device=logits.device)
-        out = torch.full((n, max_new_tokens), pad, dtype=torch.long, device=logits.device)
-        for i in range(max_new_tokens):
-            tok = sample_from_logits(logits, temperature, top_k, top_p, generator).masked_fill(done, pad)
-            out[:, i] = tok
-            if eos is not None:
-                done = done | (tok == eos)
-            if i + 1 == max_new_tokens or bool(done.all()):
-                break
-            logits, state = policy.step(tok, state)
-    return out, state
+        return decode(
+            policy.step, state, logits, max_new_tokens, eos_token_id=policy.eos_token_id,
+            pad_token_id=policy.pad_token_id, temperature=temperature, top_k=top_k, top_p=top_p,
+            generator=generator, return_state=True,
+        )
 
 
 @torch.no_grad()

@@ -69,14 +69,19 @@ def resolve_oracle_params(path: str) -> Path:
 
 
 class _Rows(Dataset):
+    """One split: items are rows of ``tensor``; ``ids`` holds the same rows as lists of ints,
+    the form :class:`~gan_writer.data.datamodule.TextDataModule`'s datasets expose (read by
+    the discriminator stages' ``real_batch``)."""
+
     def __init__(self, ids: torch.Tensor) -> None:
-        self.ids = ids
+        self.tensor = ids
+        self.ids = ids.tolist()
 
     def __len__(self) -> int:
-        return self.ids.size(0)
+        return self.tensor.size(0)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return self.ids[i]
+        return self.tensor[i]
 
 
 def _collate(rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -111,6 +116,9 @@ class OracleDataModule(L.LightningDataModule):
         max_length: ``seq_len``.
         metric_tokenization: ``"ids"`` (texts are space-separated ids).
         ids: ``{"train": (num_train, seq_len), "valid": (num_valid, seq_len)}`` int64.
+        datasets: ``{"train", "valid", "test"}`` (test = valid) datasets of those rows, with
+            ``.ids`` as lists of ints like the text data module's (used by the
+            discriminator and adversarial stages to draw real samples).
 
     Raises:
         FileNotFoundError: if ``oracle_params`` is given but cannot be found.
@@ -151,6 +159,8 @@ class OracleDataModule(L.LightningDataModule):
             "train": self.oracle.sample_dataset(num_train, seq_len, seed=sample_seed),
             "valid": self.oracle.sample_dataset(num_valid, seq_len, seed=sample_seed + VALID_SEED_OFFSET),
         }
+        valid = _Rows(self.ids["valid"])
+        self.datasets = {"train": _Rows(self.ids["train"]), "valid": valid, "test": valid}
         self._texts: dict[str, list[str]] = {}
 
     def texts(self, split: str) -> list[str]:
@@ -169,7 +179,7 @@ class OracleDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         gen = torch.Generator().manual_seed(self.hparams.sample_seed) if shuffle else None
         return DataLoader(
-            _Rows(self.ids[split]), batch_size=self.batch_size, shuffle=shuffle, drop_last=False,
+            self.datasets[split], batch_size=self.batch_size, shuffle=shuffle, drop_last=False,
             collate_fn=_collate, num_workers=self.hparams.num_workers, generator=gen,
         )
 
