@@ -77,8 +77,36 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not argv:
             return 2
-    lightning_cli(None if from_shell else argv)
+    try:
+        cli = lightning_cli(None if from_shell else argv)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        cause = _user_error(err)
+        if cause is None or os.environ.get("GAN_WRITER_DEBUG"):
+            raise
+        print(f"gan-writer {argv[0]}: error: {cause}", file=sys.stderr)
+        return 2
+    log_dir = getattr(getattr(cli, "trainer", None), "log_dir", None)
+    if log_dir and argv[0] == "fit":
+        print(f"gan-writer: run saved in {log_dir}", file=sys.stderr)
     return 0
+
+
+def _user_error(err: BaseException) -> BaseException | None:
+    """The gan_writer error (bad corpus, checkpoint, option) at the root of ``err``, if any.
+
+    LightningCLI wraps errors raised while building the model or data module in its own
+    "Does not validate against any of the Union subtypes" message; the user needs only
+    ours. Set ``GAN_WRITER_DEBUG=1`` for the full traceback.
+    """
+    seen = 0
+    while err is not None and seen < 20:
+        tb = err.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        if tb is not None and "gan_writer" in tb.tb_frame.f_code.co_filename:
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 if __name__ == "__main__":

@@ -79,3 +79,16 @@ def test_single_sample_corpus_says_what_to_change(tmp_path):
 def test_bad_batch_size_names_the_key():
     with pytest.raises(ValueError, match="data.batch_size"):
         TextDataModule(batch_size=0)
+
+
+def test_cli_reports_a_corpus_error_in_one_line(tmp_path, capsys, shared_data):
+    from pathlib import Path
+
+    from gan_writer.cli import main
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    config = Path(__file__).resolve().parents[1] / "experiments/coco/mle.yaml"
+    assert main(["fit", "--config", str(config), f"--data.init_args.corpus={empty}", "--trainer.fast_dev_run=true"]) == 2
+    err = capsys.readouterr().err
+    assert f"gan-writer fit: error: {empty} is empty" in err and "Traceback" not in err

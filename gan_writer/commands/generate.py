@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import torch
 
@@ -9,7 +10,8 @@ from gan_writer.checkpoint import load_artifacts
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ckpt", required=True, help="a .ckpt written by any gan_writer stage")
+    parser.add_argument("--ckpt", required=True,
+                        help="a .ckpt written by any gan_writer stage, or a run directory (its newest version's best checkpoint)")
     parser.add_argument("--n", type=int, default=5, help="number of samples (default 5)")
     parser.add_argument("--prompt", default=None, help="text every sample starts with, e.g. 春江潮水")
     parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
@@ -37,6 +39,7 @@ def generate_texts(
             ValueError if the prompt has characters the tokenizer does not know.
     """
     art = load_artifacts(ckpt)
+    print(f"checkpoint: {art.meta.get('path')}", file=sys.stderr)
     tok, gen = art.tokenizer, art.generator
     steps = max_new_tokens or int(art.meta.get("max_length") or 64)
     prompt_ids = None

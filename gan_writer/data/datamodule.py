@@ -52,9 +52,13 @@ def pad_batch(rows: list[list[int]], pad_token_id: int) -> dict[str, torch.Tenso
 
 def checkpoint_tokenizer(path: str):
     """The tokenizer stored in a gan_writer checkpoint (see :mod:`gan_writer.checkpoint`)."""
+    from lightning.pytorch.utilities import rank_zero_info
+
     from gan_writer.checkpoint import load_artifacts
 
-    return load_artifacts(path).tokenizer
+    art = load_artifacts(path)
+    rank_zero_info(f"gan_writer: tokenizer from {art.meta.get('path')}")
+    return art.tokenizer
 
 
 def _is_checkpoint(path: str) -> bool:
@@ -151,12 +155,12 @@ class TextDataModule(L.LightningDataModule):
         if cut:
             warnings.warn(
                 f"{cut} of {len(train)} training samples of {corpus!r} are longer than data.max_length="
-                f"{max_length} tokens and were cut", stacklevel=2,
+                f"{max_length} tokens and were cut", stacklevel=1,
             )
         if len(train) < batch_size:
             warnings.warn(
                 f"corpus {corpus!r} has {len(train)} training samples, fewer than data.batch_size="
-                f"{batch_size}: each epoch is one batch of {len(train)}", stacklevel=2,
+                f"{batch_size}: each epoch is one batch of {len(train)}", stacklevel=1,
             )
 
     def texts(self, split: str) -> list[str]:

@@ -58,7 +58,8 @@ _FORMAT_ALIASES = {"chinese-poetry": "json", "txt": "lines", "ndjson": "jsonl"}
 _SUFFIX_FORMAT = {".txt": "lines", ".text": "lines", ".jsonl": "jsonl", ".ndjson": "jsonl",
                   ".json": "json"}
 _ENCODING_HINT = ("pass the file's encoding, e.g. encoding='latin-1' (Western European), "
-                  "encoding='cp1252' (Windows) or encoding='gbk' (simplified Chinese)")
+                  "encoding='cp1252' (Windows) or encoding='gbk' (simplified Chinese); "
+                  "on the command line: --data.init_args.encoding=gbk")
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -7,7 +7,9 @@ from typing import Any
 import lightning as L
 import torch
 
-from gan_writer.checkpoint import KEY, load_artifacts, payload
+from lightning.pytorch.utilities import rank_zero_info
+
+from gan_writer.checkpoint import KEY, load_artifacts, payload, resolve_checkpoint
 from gan_writer.models import CausalGenerator, GeneratorConfig, build_generator
 
 
@@ -67,10 +69,16 @@ class GeneratorStage(L.LightningModule):
     ) -> None:
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self._meta = dict(meta or {})
+        if init_checkpoint:
+            # a run directory means "its newest version": record which file that was
+            resolved = str(resolve_checkpoint(init_checkpoint))
+            rank_zero_info(f"gan_writer: {type(self).__name__} starts from {resolved}")
+            self._meta["init_checkpoint"] = resolved
+            init_checkpoint = resolved
         self.generator = init_generator(generator, tokenizer, init_checkpoint, max_length)
         if self.tokenizer is None and init_checkpoint:
             self.tokenizer = load_artifacts(init_checkpoint).tokenizer
-        self._meta = dict(meta or {})
 
     @property
     def stage_meta(self) -> dict:
@@ -81,6 +89,12 @@ class GeneratorStage(L.LightningModule):
             meta.setdefault("metric_tokenization", getattr(dm, "metric_tokenization", None))
             meta.setdefault("data", {k: v for k, v in dm.hparams.items() if _json_able(v)})
         return meta
+
+    def on_fit_start(self) -> None:
+        # the checkpoints this run started from, resolved (run directories move on)
+        resolved = {k: v for k, v in self._meta.items() if k.endswith("checkpoint")}
+        if resolved and self.logger is not None:
+            self.logger.log_hyperparams({f"resolved/{k}": v for k, v in resolved.items()})
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)

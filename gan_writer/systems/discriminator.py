@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_info
 
 from gan_writer.checkpoint import KEY
 from gan_writer.data.datamodule import pad_batch
@@ -56,14 +57,15 @@ class DiscriminatorConfig:
 def discriminator_loss(disc: Discriminator, real: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]):
     """Binary cross-entropy of real (label 1) and fake (label 0) batches, plus the L2 term.
 
-    Returns ``(loss, acc_real, acc_fake)``; accuracies are fractions at threshold 0.5.
+    Returns ``(loss, bce, acc_real, acc_fake)``: the loss to minimise (BCE + L2), the BCE
+    alone (detached, nats per sample), and accuracies (fractions at threshold 0.5).
     """
     logit_r = disc(real["ids"], real["attention_mask"])
     logit_f = disc(fake["ids"], fake["attention_mask"])
     logits = torch.cat([logit_r, logit_f])
     labels = torch.cat([torch.ones_like(logit_r), torch.zeros_like(logit_f)])
-    loss = F.binary_cross_entropy_with_logits(logits, labels) + disc.l2_penalty()
-    return loss, (logit_r > 0).float().mean(), (logit_f <= 0).float().mean()
+    bce = F.binary_cross_entropy_with_logits(logits, labels)
+    return bce + disc.l2_penalty(), bce.detach(), (logit_r > 0).float().mean(), (logit_f <= 0).float().mean()
 
 
 def load_discriminator(path: str) -> tuple[Discriminator, dict]:
@@ -92,7 +94,12 @@ class DiscriminatorStage(GeneratorStage):
 
     def setup_discriminator(self, config: DiscriminatorConfig | None, checkpoint: str | None) -> None:
         if checkpoint:
-            self.discriminator, self._disc_spec = load_discriminator(checkpoint)
+            from gan_writer.checkpoint import resolve_checkpoint
+
+            resolved = str(resolve_checkpoint(checkpoint))
+            self.discriminator, self._disc_spec = load_discriminator(resolved)
+            self._meta["discriminator_checkpoint"] = resolved
+            rank_zero_info(f"gan_writer: discriminator from {resolved}")
             return
         config = config or DiscriminatorConfig()
         self.discriminator = config.build(self.generator.vocab_size, self.max_length, self.generator.pad_token_id)
@@ -179,16 +186,17 @@ class DiscriminatorPretraining(DiscriminatorStage):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         self.generator.eval()
         fake = self._negatives(batch["ids"].size(0), batch_idx)
-        loss, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
+        loss, bce, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
         n = batch["ids"].size(0)
         self.log("disc/loss", loss, prog_bar=True, batch_size=n)
+        self.log("disc/bce", bce, batch_size=n)
         self.log("disc/acc_real", acc_r, batch_size=n)
         self.log("disc/acc_fake", acc_f, batch_size=n)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         fake = self.fake_batch(batch["ids"].size(0), self.hparams.sample_temperature)
-        _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
+        _, _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
         self.log("val/disc_acc_real", acc_r, batch_size=batch["ids"].size(0))
         self.log("val/disc_acc_fake", acc_f, batch_size=batch["ids"].size(0))
 

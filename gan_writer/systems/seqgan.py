@@ -180,18 +180,18 @@ class SeqGANModule(DiscriminatorStage):
                 order = torch.randperm(hp.d_num_samples)
                 for start in range(0, hp.d_num_samples, hp.d_batch_size):
                     idx = order[start:start + hp.d_batch_size]
-                    loss, acc_r, acc_f = discriminator_loss(
+                    loss, bce, acc_r, acc_f = discriminator_loss(
                         self.discriminator, {k: v[idx] for k, v in real.items()}, {k: v[idx] for k, v in fake.items()}
                     )
                     d_opt.zero_grad()
                     self.manual_backward(loss)
                     d_opt.step()
-                    stats.append((float(loss.detach()), float(acc_r), float(acc_f)))
+                    stats.append((float(loss.detach()), float(bce), float(acc_r), float(acc_f)))
         if not stats:
             return {}
         tail = stats[-math.ceil(hp.d_num_samples / hp.d_batch_size):]  # the last pass
-        loss, acc_r, acc_f = (sum(s[i] for s in tail) / len(tail) for i in range(3))
-        return {"disc/loss": loss, "disc/acc_real": acc_r, "disc/acc_fake": acc_f}
+        loss, bce, acc_r, acc_f = (sum(s[i] for s in tail) / len(tail) for i in range(4))
+        return {"disc/loss": loss, "disc/bce": bce, "disc/acc_real": acc_r, "disc/acc_fake": acc_f}
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -216,7 +216,7 @@ class SeqGANModule(DiscriminatorStage):
         self._val_sum += float(total)
         self._val_count += float(n)
         fake = self.fake_batch(batch["ids"].size(0), self.hparams.temperature)
-        _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
+        _, _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
         self.log("val/disc_acc_real", acc_r, batch_size=batch["ids"].size(0))
         self.log("val/disc_acc_fake", acc_f, batch_size=batch["ids"].size(0))
 
