@@ -38,10 +38,9 @@ def _fit_shi(save_dir, seed, n):
 
 
 def _fit_oracle(save_dir, seed):
-    # sample_seed: the stage's and the data module's hparams share the name and must agree
     _fit(save_dir, "--trainer.logger.init_args.name=oracle/mle", "--model.init_args.generator.backend=lstm",
          "--model.init_args.generator.emb_dim=16", "--model.init_args.generator.hidden_dim=16",
-         "--model.init_args.sample_seed=88", "--data=gan_writer.data.oracle.OracleDataModule",
+         "--data=gan_writer.data.oracle.OracleDataModule",
          "--data.init_args.oracle_params=null", "--data.init_args.oracle_seed=0", "--data.init_args.vocab_size=50",
          "--data.init_args.emb_dim=8", "--data.init_args.hidden_dim=8", "--data.init_args.num_train=320",
          "--data.init_args.num_valid=100", "--data.init_args.batch_size=32", f"--seed_everything={seed}")

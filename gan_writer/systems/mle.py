@@ -30,7 +30,7 @@ class MLEModule(GeneratorStage):
         grad_clip: set the Trainer's ``gradient_clip_val`` for clipping (kept there).
         num_text_samples: texts sampled (temperature ``sample_temperature``) per validation.
         sample_temperature: temperature of those samples.
-        sample_seed: seed of those samples (the same texts' evolution is visible over epochs).
+        text_samples_seed: seed of those samples (the same texts' evolution is visible over epochs).
     """
 
     def __init__(
@@ -45,7 +45,7 @@ class MLEModule(GeneratorStage):
         warmup_steps: int = 0,
         num_text_samples: int = 8,
         sample_temperature: float = 1.0,
-        sample_seed: int = 1234,
+        text_samples_seed: int = 1234,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer"])
@@ -78,7 +78,7 @@ class MLEModule(GeneratorStage):
         self.log("val/nll", nll, prog_bar=True)
         self.log("val/ppl", float(torch.tensor(nll).exp()))
         if self.hparams.num_text_samples and not self.trainer.sanity_checking:
-            gen = torch.Generator(device=self.device).manual_seed(self.hparams.sample_seed)
+            gen = torch.Generator(device=self.device).manual_seed(self.hparams.text_samples_seed)
             ids = self.generator.sample(
                 self.hparams.num_text_samples, self.max_length,
                 temperature=self.hparams.sample_temperature, generator=gen,
