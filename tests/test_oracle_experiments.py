@@ -18,6 +18,7 @@ from gan_writer.cli import main
 from gan_writer.commands import oracle_report as cmd
 from gan_writer.models.lstm import LSTMGenerator
 from gan_writer.sampling import mask_after_eos
+from helpers import unique_probability
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER = REPO / "experiments" / "oracle"
@@ -78,11 +79,7 @@ class RecordingDisc:
     def __init__(self) -> None:
         self.calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
-    @staticmethod
-    def value(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        weights = 31 ** torch.arange(ids.size(1), dtype=torch.long)
-        h = (((ids.long() + 1) * mask.long() * weights).sum(1) % 1_000_003).double()
-        return ((h + 0.5) / 1_000_003).float()
+    value = staticmethod(unique_probability)
 
     def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         out = self.value(ids, mask)

@@ -17,6 +17,7 @@ from gan_writer.adversarial import (
 from gan_writer.models import CausalGenerator, Generator
 from gan_writer.models.discriminator import CNNDiscriminator
 from gan_writer.sampling import mask_after_eos
+from helpers import unique_probability
 
 # The fake policy draws completion tokens from a bucket of WIDTH ids that is a hash of the
 # whole history it was fed, so a completion shows which prefix it was conditioned on.
@@ -95,11 +96,7 @@ class RecordingDisc:
         self.records: list[tuple[tuple[int, ...], float]] = []
         self.masks_ok = True
 
-    @staticmethod
-    def value(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        weights = 31 ** torch.arange(ids.size(1), dtype=torch.long)
-        h = (((ids.long() + 1) * mask.long() * weights).sum(1) % 1_000_003).double()
-        return ((h + 0.5) / 1_000_003).float()
+    value = staticmethod(unique_probability)
 
     def __call__(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         self.masks_ok &= bool(torch.equal(mask.long(), mask_after_eos(ids, EOS)))
