@@ -107,3 +107,14 @@ def test_bad_option_names_the_key(chain, tmp_path):
         from gan_writer.systems.seqgan import SeqGANModule
 
         SeqGANModule(str(mle), baseline="median")
+
+
+def test_adversarial_stage_same_seed_same_weights(chain, tmp_path):
+    _, mle, disc = chain
+    weights = []
+    for name in ("a", "b"):
+        seqgan(tmp_path / name, disc)
+        run = tmp_path / name / "poetry_zh" / "seqgan" / "version_0"
+        weights.append((load_artifacts(run).generator.state_dict(), load_discriminator(str(run))[0].state_dict()))
+    (ga, da), (gb, db) = weights
+    assert all(torch.equal(ga[k], gb[k]) for k in ga) and all(torch.equal(da[k], db[k]) for k in da)
