@@ -1,5 +1,4 @@
 """TextDataModule: batches, masks, tiny corpora, bad input, tokenizer reuse from a checkpoint."""
-import warnings
 
 import lightning as L
 import pytest

@@ -6,7 +6,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from gan_writer.checkpoint import load_artifacts, resolve_checkpoint
+from gan_writer.checkpoint import load_artifacts
 from gan_writer.cli import main
 from gan_writer.commands.generate import generate_texts
 from gan_writer.systems.discriminator import load_discriminator

@@ -68,12 +68,16 @@ def discriminator_loss(disc: Discriminator, real: dict[str, torch.Tensor], fake:
     return bce + disc.l2_penalty(), bce.detach(), (logit_r > 0).float().mean(), (logit_f <= 0).float().mean()
 
 
+class NoDiscriminatorError(ValueError):
+    """The checkpoint holds no discriminator (e.g. an MLE checkpoint)."""
+
+
 def load_discriminator(path: str) -> tuple[Discriminator, dict]:
     """The discriminator stored in a gan_writer checkpoint (discriminator pretraining or
     adversarial), and its spec (config, vocabulary size, max length, pad id).
 
     Raises:
-        ValueError: if the checkpoint holds no discriminator.
+        NoDiscriminatorError: if the checkpoint holds no discriminator.
     """
     from gan_writer.checkpoint import resolve_checkpoint
 
@@ -81,7 +85,9 @@ def load_discriminator(path: str) -> tuple[Discriminator, dict]:
     info = ckpt.get(KEY, {})
     spec = info.get("discriminator")
     if not spec:
-        raise ValueError(f"{path} holds no discriminator: pass a checkpoint of the discriminator pretraining stage")
+        raise NoDiscriminatorError(
+            f"{path} holds no discriminator: pass a checkpoint of the discriminator pretraining stage"
+        )
     disc = DiscriminatorConfig(**spec["config"]).build(spec["vocab_size"], spec["max_length"], spec["pad_token_id"])
     disc.load_state_dict({k[len("discriminator."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("discriminator.")})
     return disc, spec
@@ -92,12 +98,23 @@ class DiscriminatorStage(GeneratorStage):
 
     discriminator: Discriminator
 
-    def setup_discriminator(self, config: DiscriminatorConfig | None, checkpoint: str | None) -> None:
-        if checkpoint:
-            from gan_writer.checkpoint import resolve_checkpoint
+    def setup_discriminator(
+        self, config: DiscriminatorConfig | None, checkpoint: str | None, fallback: str | None = None
+    ) -> None:
+        """Load the discriminator of ``checkpoint``; else, with no ``config``, that of
+        ``fallback`` if it holds one; else build a fresh one from ``config``."""
+        from gan_writer.checkpoint import resolve_checkpoint
 
-            resolved = str(resolve_checkpoint(checkpoint))
-            self.discriminator, self._disc_spec = load_discriminator(resolved)
+        for path, required in ((checkpoint, True), (None if config else fallback, False)):
+            if not path:
+                continue
+            resolved = str(resolve_checkpoint(path))
+            try:
+                self.discriminator, self._disc_spec = load_discriminator(resolved)
+            except NoDiscriminatorError:
+                if required:
+                    raise
+                continue
             self._meta["discriminator_checkpoint"] = resolved
             rank_zero_info(f"gan_writer: discriminator from {resolved}")
             return

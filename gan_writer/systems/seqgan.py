@@ -103,9 +103,7 @@ class SeqGANModule(DiscriminatorStage):
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
         self.mle_reference = make_rollout_policy(self.generator)  # frozen copy for the KL
         self.rollout = make_rollout_policy(self.generator) if rollout_policy == "delayed" else None
-        if discriminator_checkpoint is None and discriminator is None:
-            discriminator_checkpoint = init_checkpoint if _has_discriminator(init_checkpoint) else None
-        self.setup_discriminator(discriminator, discriminator_checkpoint)
+        self.setup_discriminator(discriminator, discriminator_checkpoint, fallback=self._meta.get("init_checkpoint"))
         self.ema = EMABaseline(ema_decay) if baseline == "ema" else None
         self._val_sum = self._val_count = 0.0
 
@@ -231,9 +229,3 @@ class SeqGANModule(DiscriminatorStage):
         d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.d_lr)
         return [g_opt, d_opt]
 
-
-def _has_discriminator(path: str) -> bool:
-    from gan_writer.checkpoint import KEY, resolve_checkpoint
-
-    ckpt = torch.load(resolve_checkpoint(path), map_location="cpu", weights_only=False)
-    return bool(ckpt.get(KEY, {}).get("discriminator"))
