@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not argv:
             return 2
+        print("       gan-writer fit --help   (every stage option; see README.md and experiments/*/*.yaml)")
+        return 0
     try:
         cli = lightning_cli(None if from_shell else argv)
     except (ValueError, FileNotFoundError, TypeError) as err:

@@ -24,7 +24,8 @@ class TextMetricsCallback(L.Callback):
     ``metrics/unique_samples``, ``val/nll_test`` (nats per token on the test split),
     ``metrics/nll_oracle`` when the data module has an ``oracle``, ``metrics/seconds``
     (time spent here); the same sample metrics at each extra temperature under
-    ``metrics/temp_<T>/...``. Samples are drawn at temperature 1 from the full
+    ``metrics/temp_<T>/...``. The final model is always scored (at the end of training if
+    the last validation was skipped). Samples are drawn at temperature 1 from the full
     distribution with a fixed seed, so epochs are comparable. Sample size, reference size,
     tokenization and seed are recorded as hyperparameters.
 
@@ -59,6 +60,7 @@ class TextMetricsCallback(L.Callback):
         self.use_bleu, self.num_text_samples = bleu, num_text_samples
         self._references: BleuReference | None = None
         self._count = 0
+        self._last_step: int | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         dm = trainer.datamodule
@@ -87,6 +89,17 @@ class TextMetricsCallback(L.Callback):
         for key, value in self.evaluate(trainer, pl_module).items():
             pl_module.log(key, value)
         pl_module.log("metrics/seconds", time.perf_counter() - start)
+        self._last_step = trainer.global_step
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Score the final model too when the last validation was skipped by ``every_n_val_epochs``."""
+        if self._last_step is None or self._last_step == trainer.global_step or trainer.logger is None:
+            return
+        start = time.perf_counter()
+        values = self.evaluate(trainer, pl_module)
+        values["metrics/seconds"] = time.perf_counter() - start
+        trainer.logger.log_metrics(values, step=trainer.global_step)
+        self._last_step = trainer.global_step
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         """Compute every logged value once (also usable outside the training loop)."""
