@@ -236,7 +236,7 @@ def test_tokenize_for_metrics():
     assert tok.describe() == {"metric_tokenization": "char", "metric_lowercase": False}
     with pytest.raises(TypeError, match="decode"):
         tokenize_for_metrics([101, 2023])
-    with pytest.raises(ValueError, match="BPE"):
-        tokenize_for_metrics("the\u0120dog")
+    # decoded text may hold letters that look like BPE markers (Maltese Ġ): scored, not rejected
+    assert tokenize_for_metrics("\u0120gantija temple", "word") == ["\u0120gantija", "temple"]
     with pytest.raises(ValueError, match="scheme"):
         tokenize_for_metrics("x", "bpe")

@@ -99,8 +99,11 @@ def test_from_pretrained_local_directory(tmp_path):
     torch.manual_seed(0)
     cfg = GPT2Config(vocab_size=12, n_layer=2, n_embd=16, n_head=2, n_positions=32, bos_token_id=BOS, eos_token_id=EOS)
     GPT2LMHeadModel(cfg).save_pretrained(tmp_path)
-    gen = Generator.from_pretrained(str(tmp_path), pad_token_id=PAD).eval()
+    gen = Generator.from_pretrained(str(tmp_path), pad_token_id=PAD)
+    assert gen.training and all(m.training for m in gen.modules())  # fine-tuning keeps its dropout
+    gen.eval()
     assert (gen.bos_token_id, gen.eos_token_id, gen.pad_token_id) == (BOS, EOS, PAD)
+    assert gen.max_positions == 32
     ref = GPT2LMHeadModel.from_pretrained(tmp_path).eval()
     ids = torch.tensor([[4, 5, 6]])
     expected = ref(input_ids=torch.tensor([[BOS, 4, 5]])).logits.log_softmax(-1)[0].gather(-1, ids[0, :, None])[:, 0]

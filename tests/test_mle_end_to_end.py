@@ -114,7 +114,23 @@ def test_generate_command_line(trained):
 
 def test_generate_reports_a_missing_checkpoint(tmp_path, capsys):
     assert main(["generate", "--ckpt", str(tmp_path / "nope.ckpt")]) == 2
-    assert "nope.ckpt not found" in capsys.readouterr().out
+    assert "nope.ckpt not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--n", "0"], "--n must be at least 1"),
+    (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
+    (["--max-new-tokens", "40"], "does not fit the model's 32 positions"),
+    (["--prompt", "春" * 32], "fills all 32 positions"),
+])
+def test_generate_rejects_bad_sizes_with_a_message(trained, capsys, args, message):
+    assert main(["generate", "--ckpt", str(trained), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_generate_default_length_fits_behind_a_long_prompt(trained):
+    texts = generate_texts(str(trained), n=2, prompt="春" * 20, seed=0)  # 20 + 26 > 32 positions: clamped
+    assert all(t.startswith("春" * 20) and len(t) <= 32 for t in texts)
 
 
 def test_a_second_run_gets_a_new_version(trained, tmp_path):

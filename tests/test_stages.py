@@ -85,7 +85,8 @@ def test_seqgan_stage_logs_rewards_and_discriminator_and_saves_a_usable_checkpoi
 
 
 @pytest.mark.parametrize("options", [
-    ["--model.init_args.rollout_policy=delayed", "--model.init_args.baseline=ema", "--model.init_args.kl_coef=0.1"],
+    ["--model.init_args.rollout_policy=delayed", "--model.init_args.baseline=ema", "--model.init_args.kl_coef=0.1",
+     "--model.init_args.temperature=0.8"],
     ["--model.init_args.mle_steps=1", "--model.init_args.baseline=none", "--model.init_args.g_steps=2",
      "--model.init_args.d_steps=0"],
 ])

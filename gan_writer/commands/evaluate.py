@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -38,6 +39,8 @@ def evaluate_checkpoint(
     """
     from gan_writer.data.corpora import load_corpus
 
+    if n < 2:
+        raise ValueError(f"--n must be at least 2 (Self-BLEU scores each sample against the others), got {n}")
     art = load_artifacts(ckpt)
     corpus = art.meta.get("corpus")
     if not corpus:
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate_checkpoint(args.ckpt, args.n, args.references, args.temperature, args.seed, args.data_dir)
     except (FileNotFoundError, ValueError) as err:
-        print(f"gan-writer evaluate: error: {err}")
+        print(f"gan-writer evaluate: error: {err}", file=sys.stderr)
         return 2
     width = max(len(k) for k in result["metrics"])
     print(f"{'metric':<{width}}  value")

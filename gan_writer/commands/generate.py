@@ -38,16 +38,27 @@ def generate_texts(
         FileNotFoundError, ValueError: from :func:`gan_writer.checkpoint.load_artifacts`;
             ValueError if the prompt has characters the tokenizer does not know.
     """
+    if n < 1:
+        raise ValueError(f"--n must be at least 1, got {n}")
+    if max_new_tokens is not None and max_new_tokens < 1:
+        raise ValueError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
     art = load_artifacts(ckpt)
     print(f"checkpoint: {art.meta.get('path')}", file=sys.stderr)
     tok, gen = art.tokenizer, art.generator
-    steps = max_new_tokens or int(art.meta.get("max_length") or 64)
     prompt_ids = None
     if prompt:
         ids = tok(prompt, add_special_tokens=False)["input_ids"]
         if tok.unk_token_id is not None and tok.unk_token_id in ids:
             raise ValueError(f"the prompt {prompt!r} has tokens outside the checkpoint's vocabulary ({tok.unk_token})")
         prompt_ids = torch.tensor(ids, dtype=torch.long)
+    steps = max_new_tokens
+    if steps is None:  # the checkpoint's max_length, within the model's positions
+        steps = int(art.meta.get("max_length") or 64)
+        if gen.max_positions is not None:
+            room = gen.max_positions - (0 if prompt_ids is None else prompt_ids.numel())
+            if room < 1:
+                raise ValueError(f"the prompt fills all {gen.max_positions} positions of the model; shorten it")
+            steps = min(steps, room)
     out = gen.sample(
         n, steps, temperature=temperature, top_k=top_k, top_p=top_p, prompt_ids=prompt_ids,
         generator=torch.Generator().manual_seed(seed),
@@ -61,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
             args.ckpt, args.n, args.prompt, args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.seed
         )
     except (FileNotFoundError, ValueError) as err:
-        print(f"gan-writer generate: error: {err}")
+        print(f"gan-writer generate: error: {err}", file=sys.stderr)
         return 2
     for text in texts:
         print(text)

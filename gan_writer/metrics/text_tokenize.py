@@ -27,9 +27,6 @@ __all__ = ["SCHEMES", "tokenize_for_metrics", "scheme_for_language", "MetricToke
 
 SCHEMES = ("word", "treebank", "whitespace", "char")
 _WORD_RE = re.compile(r"\w+|[^\w\s]")
-# Markers that only appear in raw subword pieces: GPT-2 byte-level BPE space (U+0120),
-# its newline (U+010A) and SentencePiece's word boundary (U+2581).
-_BPE_MARKERS = ("\u0120", "\u010a", "\u2581")
 _LANGUAGE_SCHEME = {"zh": "char", "ja": "char", "en": "word"}
 _treebank = None
 
@@ -49,8 +46,11 @@ def tokenize_for_metrics(text: str, scheme: str = "word", lowercase: bool = Fals
     Raises:
         TypeError: ``text`` is not a ``str`` (e.g. token ids or a list of BPE pieces:
             decode them with the model's tokenizer first).
-        ValueError: unknown ``scheme``; or ``text`` contains raw subword markers
-            (``Ġ``, ``Ċ``, ``▁``), i.e. BPE pieces were joined instead of decoded.
+        ValueError: unknown ``scheme``.
+
+    Text is scored as given: it must be the tokenizer's *decoded* output (the metric suite
+    always decodes); letters such as ``Ġ`` or ``▁`` are ordinary characters here (Maltese
+    words, or bytes a byte-level model emitted), never rejected.
     """
     if not isinstance(text, str):
         raise TypeError(
@@ -59,12 +59,6 @@ def tokenize_for_metrics(text: str, scheme: str = "word", lowercase: bool = Fals
         )
     if scheme not in SCHEMES:
         raise ValueError(f"scheme: expected one of {SCHEMES}, got {scheme!r}")
-    for marker in _BPE_MARKERS:
-        if marker in text:
-            raise ValueError(
-                f"text: contains the subword marker {marker!r}; metrics must not score BPE "
-                "pieces - decode with tokenizer.decode(...) first"
-            )
     if lowercase:
         text = text.lower()
     if scheme == "word":

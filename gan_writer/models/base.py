@@ -74,6 +74,9 @@ class CausalGenerator(nn.Module):
         raise NotImplementedError
 
     # ---- shared ------------------------------------------------------------------------
+    #: longest input (BOS included) the model can take; None when unbounded (LSTMs)
+    max_positions: int | None = None
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
@@ -123,8 +126,18 @@ class CausalGenerator(nn.Module):
             (shorter when every row ended before ``max_new_tokens``).
 
         Raises:
-            ValueError: if ``prompt_ids`` has a batch size other than ``n``.
+            ValueError: if ``n < 1``, ``max_new_tokens < 1``, ``prompt_ids`` has a batch size
+                other than ``n``, or BOS + prompt + ``max_new_tokens`` exceed
+                :attr:`max_positions`.
         """
+        if n < 1 or max_new_tokens < 1:
+            raise ValueError(f"sample needs n >= 1 and max_new_tokens >= 1, got n={n}, max_new_tokens={max_new_tokens}")
+        prompt_len = 0 if prompt_ids is None else prompt_ids.size(-1)
+        if self.max_positions is not None and 1 + prompt_len + max_new_tokens - 1 > self.max_positions:
+            raise ValueError(
+                f"a prompt of {prompt_len} tokens plus {max_new_tokens} new tokens does not fit the model's "
+                f"{self.max_positions} positions (n_positions); draw at most {self.max_positions - prompt_len} tokens"
+            )
         if prompt_ids is not None:
             prompt_ids = prompt_ids.to(self.device)
             if prompt_ids.dim() == 1:

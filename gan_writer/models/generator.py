@@ -126,6 +126,7 @@ class Generator(CausalGenerator):
         model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32, **kwargs)
         if vocab_size is not None and vocab_size > model.get_input_embeddings().weight.size(0):
             model.resize_token_embeddings(vocab_size)
+        model.train()  # from_pretrained returns eval mode; training stages expect train mode (dropout)
         return cls(model, bos_token_id, eos_token_id, pad_token_id)
 
     @classmethod
@@ -134,6 +135,12 @@ class Generator(CausalGenerator):
         config = AutoConfig.for_model(**spec["hf_config"])
         model = AutoModelForCausalLM.from_config(config)
         return cls(model, spec["bos_token_id"], spec["eos_token_id"], spec["pad_token_id"])
+
+    @property
+    def max_positions(self) -> int | None:
+        """Longest input (BOS included) the model's position embeddings allow."""
+        cfg = self.model.config
+        return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
 
     def spec(self) -> dict:
         return {

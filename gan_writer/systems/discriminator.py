@@ -118,6 +118,8 @@ class DiscriminatorStage(GeneratorStage):
             self._meta["discriminator_checkpoint"] = resolved
             rank_zero_info(f"gan_writer: discriminator from {resolved}")
             return
+        if fallback and config is not None:
+            rank_zero_info("gan_writer: a fresh discriminator from model.discriminator (the init checkpoint's is not used)")
         config = config or DiscriminatorConfig()
         self.discriminator = config.build(self.generator.vocab_size, self.max_length, self.generator.pad_token_id)
         self._disc_spec = {"config": asdict(config), "vocab_size": self.generator.vocab_size,

@@ -122,17 +122,20 @@ class SeqGANModule(DiscriminatorStage):
         if hp.baseline == "mean":
             base = batch_mean_baseline(rewards, mask)
         elif hp.baseline == "ema":
+            if not bool(self.ema.seen.any()):  # first step: start the average at this batch
+                self.ema.update(rewards, mask)
             base = self.ema(ids.size(1)).to(rewards.device)
             self.ema.update(rewards, mask)
         else:
             base = None
-        # the policy that sampled is the one differentiated: dropout off (eval mode)
+        # the policy that sampled is the one differentiated: dropout off (eval mode), and the
+        # same temperature (REINFORCE is on-policy; the KL compares the tempered policies)
         self.generator.eval()
-        logits = self.generator.logits(ids, mask)
+        logits = self.generator.logits(ids, mask) / hp.temperature
         log_probs = logits.float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
         loss = policy_gradient_loss(log_probs, rewards, mask, base)
         with torch.no_grad():
-            ref_logits = self.mle_reference.logits(ids, mask)
+            ref_logits = self.mle_reference.logits(ids, mask) / hp.temperature
         if hp.kl_coef:
             kl = kl_to_reference(logits, ref_logits, mask)
             loss = loss + hp.kl_coef * kl
