@@ -140,13 +140,13 @@ def test_samples_csv_keeps_matched_samples(out):
 
 def test_compare_never_overwrites_and_names_a_missing_baseline(shared, capsys, tmp_path):
     assert main(["compare", "--run", f"mle={shared['mle']}", "--n", "4", "--out", shared["out"]]) == 2
-    assert "exists and is not empty" in capsys.readouterr().out
+    assert "exists and is not empty" in capsys.readouterr().err
     assert main(["compare", "--run", f"a={shared['mle']}", "--run", f"b={shared['seqgan']}", "--n", "4",
                  "--out", str(tmp_path / "x")]) == 2
-    assert "--baseline NAME" in capsys.readouterr().out
+    assert "--baseline NAME" in capsys.readouterr().err
     assert main(["compare", "--run", f"mle={shared['mle']}", "--temperatures", "0,1",
                  "--out", str(tmp_path / "y")]) == 2
-    assert "all > 0" in capsys.readouterr().out
+    assert "all > 0" in capsys.readouterr().err
 
 
 def test_default_out_dirs_are_new_timestamped_folders(tmp_path, monkeypatch):
@@ -204,7 +204,7 @@ def test_oracle_compare_gives_nll_oracle_against_nll_test(oracle_runs, tmp_path)
 def test_runs_of_different_corpora_are_refused(oracle_runs, shared, capsys, tmp_path):
     assert main(["compare", "--run", f"mle={shared['mle']}", "--run", f"gan={oracle_runs[0]}", "--n", "4",
                  "--out", str(tmp_path / "z")]) == 2
-    msg = capsys.readouterr().out
+    msg = capsys.readouterr().err
     assert "'mle' and 'gan' are not comparable" in msg and "'shi'" in msg and "'oracle'" in msg
     assert not (tmp_path / "z").exists()
 
@@ -286,3 +286,14 @@ def test_axes_and_csv_round_trip(tmp_path):
     assert [(p.temperature, p.quality, p.diversity) for p in curves["mle"]] == [(0.5, 0.25, 0.875), (1.0, 0.5, 0.75)]
     with pytest.raises(KeyError, match="no metric 'bleu_4'"):
         qd.curves_from_rows(rows, *qd.axes_for("text", 4))
+
+
+def test_verdict_refuses_to_call_a_winner_on_a_sliver_of_overlap():
+    from gan_writer.analysis.quality_diversity import RunVerdict, axes_for, verdict_line
+
+    quality, diversity = axes_for("text", 4)
+    v = RunVerdict(run="gan", baseline="mle", area=1.07e-10, lo=0.99120, hi=0.99121)
+    line = verdict_line(v, diversity)
+    assert "too little to say" in line and "here" not in line
+    wide = verdict_line(RunVerdict(run="gan", baseline="mle", area=-0.002, lo=0.8, hi=0.9), diversity)
+    assert "here mle is better" in wide

@@ -286,6 +286,10 @@ def verdict(curves: Mapping[str, Sequence[Point]], baseline: str, quality: Axis,
     return out
 
 
+#: narrowest common diversity range (in diversity units) over which the area decides a winner
+MIN_OVERLAP = 1e-3
+
+
 def verdict_line(v: RunVerdict, diversity: Axis) -> str:
     """One Markdown sentence stating a :class:`RunVerdict` (starts with ``**Verdict``)."""
     n = len(v.dominated_by)
@@ -296,6 +300,9 @@ def verdict_line(v: RunVerdict, diversity: Axis) -> str:
     if math.isnan(v.area):
         tail = (f"; the Pareto fronts cover no common {diversity.name} range, so no area between them is "
                 f"defined ({fronts}).")
+    elif v.hi - v.lo < MIN_OVERLAP:
+        tail = (f"; the Pareto fronts overlap only on {diversity.name} ∈ [{v.lo:.6g}, {v.hi:.6g}] (narrower than "
+                f"{MIN_OVERLAP:g}), too little to say which curve is better ({fronts}).")
     else:
         who = v.run if v.area > 0 else v.baseline if v.area < 0 else "neither"
         tail = (f"; signed area between the Pareto fronts = {v.area:+.4g} over {diversity.name} ∈ "

@@ -15,6 +15,7 @@ import csv
 import inspect
 import json
 import shlex
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
                       args.baseline, args.out, args.data_dir, args.keep_samples,
                       command=command_line(args))
     except (FileNotFoundError, FileExistsError, ValueError, KeyError) as err:
-        print(f"gan-writer compare: error: {err}")
+        print(f"gan-writer compare: error: {err}", file=sys.stderr)
         return 2
     report = (out / "results.md").read_text(encoding="utf-8")
     print(report[report.index("## Results"):])
