@@ -71,8 +71,15 @@ def test_undecodable_bytes_name_line_offset_and_encoding(tmp_path):
 def test_single_sample_corpus_says_what_to_change(tmp_path):
     f = tmp_path / "one.txt"
     f.write_text("only one line here\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="validation split"):
+    with pytest.raises(ValueError, match="at least 2 samples"):
         TextDataModule(corpus=str(f))
+
+
+def test_a_user_file_is_recorded_by_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "mine.txt").write_text("\n".join(f"line {i} of text" for i in range(20)), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    dm = TextDataModule(corpus="mine.txt", tokenizer="word", batch_size=4, max_length=8)
+    assert dm.hparams.corpus == str(tmp_path / "mine.txt")
 
 
 def test_bad_batch_size_names_the_key():

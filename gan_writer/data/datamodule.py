@@ -119,6 +119,8 @@ class TextDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if Path(corpus).exists():  # a user file: record it absolutely, so evaluate works from anywhere
+            self.hparams.corpus = str(Path(corpus).resolve())
         if batch_size < 1:
             raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
         if max_length < 2:
@@ -132,9 +134,11 @@ class TextDataModule(L.LightningDataModule):
         if not train:
             raise ValueError(f"corpus {corpus!r} has an empty training split; pass a corpus with training text")
         if not self.splits.valid:
+            total = len(self.splits.train) + len(self.splits.test)
             raise ValueError(
-                f"corpus {corpus!r} has {len(train)} training samples and an empty validation split: "
-                "raise data.valid_fraction or give a larger corpus"
+                f"corpus {corpus!r} has {total} sample(s) and an empty validation split: "
+                + ("give a corpus of at least 2 samples (one to train on, one to validate)" if total < 2
+                   else "raise data.valid_fraction or give a larger corpus")
             )
         if _is_checkpoint(tokenizer):
             self.tokenizer = checkpoint_tokenizer(tokenizer)
