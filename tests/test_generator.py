@@ -10,13 +10,13 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 from gan_writer.models import Generator, GeneratorConfig, build_generator, build_generator_from_spec
 from gan_writer.sampling import mask_after_eos
+import helpers
 
 PAD, BOS, EOS = 0, 1, 2
 
 
 def tiny(vocab=12, seed=0) -> Generator:
-    torch.manual_seed(seed)
-    return Generator.from_config(vocab, BOS, EOS, PAD, n_layer=2, n_embd=16, n_head=2, n_positions=32, dropout=0.0).eval()
+    return helpers.tiny_gpt2(vocab, seed, n_positions=32, dropout=0.0).eval()
 
 
 def test_log_probs_match_a_hand_computation():

@@ -15,6 +15,7 @@ from gan_writer.adversarial import (
 )
 from gan_writer.models import Generator
 from gan_writer.sampling import mask_after_eos
+import helpers
 
 MASK = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]])
 
@@ -66,8 +67,7 @@ def test_batch_mean_baseline():
 
 
 def tiny_gpt2(vocab: int = 10, seed: int = 0) -> Generator:
-    torch.manual_seed(seed)
-    return Generator.from_config(vocab, 1, 2, 0, n_layer=2, n_embd=16, n_head=2, n_positions=8, dropout=0.0)
+    return helpers.tiny_gpt2(vocab, seed, n_positions=8, dropout=0.0)
 
 
 def test_constant_reward_with_mean_baseline_gives_zero_gradient():

@@ -18,6 +18,7 @@ from gan_writer.models import CausalGenerator, Generator
 from gan_writer.models.discriminator import CNNDiscriminator
 from gan_writer.sampling import mask_after_eos
 from helpers import unique_probability
+import helpers
 
 # The fake policy draws completion tokens from a bucket of WIDTH ids that is a hash of the
 # whole history it was fed, so a completion shows which prefix it was conditioned on.
@@ -213,8 +214,7 @@ def test_input_validation():
 
 # ---- the transformer backend ---------------------------------------------------------------
 def tiny_gpt2(seed: int = 0, vocab: int = 20) -> Generator:
-    torch.manual_seed(seed)
-    return Generator.from_config(vocab, 1, 2, 0, n_layer=2, n_embd=16, n_head=2, n_positions=16, dropout=0.1)
+    return helpers.tiny_gpt2(vocab, seed, n_positions=16, dropout=0.1)
 
 
 def test_sample_with_state_matches_sample_and_holds_the_prefix():

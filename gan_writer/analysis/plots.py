@@ -22,6 +22,14 @@ __all__ = ["plot_quality_diversity", "plot_metric_vs_temperature", "plot_scalars
            "plot_rank_frequency", "samples_html"]
 
 
+
+def _panels(n: int, ncols: int, width: float) -> tuple[Figure, list]:
+    """A figure with ``n`` panels in rows of at most ``ncols`` (``width`` inches each)."""
+    ncols = max(1, min(ncols, n))
+    nrows = max(1, math.ceil(n / ncols))
+    fig = Figure(figsize=(width * ncols, 3.0 * nrows), dpi=100, layout="constrained")
+    return fig, [fig.add_subplot(nrows, ncols, k + 1) for k in range(n)]
+
 def plot_quality_diversity(
     curves: Mapping[str, Sequence[Point]], quality: Axis, diversity: Axis, baseline: str | None = None,
     verdicts: Sequence[RunVerdict] = (), title: str = "Quality–diversity under a temperature sweep",
@@ -112,11 +120,8 @@ def plot_metric_vs_temperature(data: Mapping[str, Mapping[float, Mapping[str, fl
         metrics: metric keys, one panel each (missing ones are skipped).
     """
     metrics = [m for m in metrics if any(m in v for temps in data.values() for v in temps.values())]
-    ncols = max(1, min(ncols, len(metrics)))
-    nrows = max(1, math.ceil(len(metrics) / ncols))
-    fig = Figure(figsize=(4.0 * ncols, 3.0 * nrows), dpi=100, layout="constrained")
-    for k, metric in enumerate(metrics):
-        ax = fig.add_subplot(nrows, ncols, k + 1)
+    fig, axes = _panels(len(metrics), ncols, width=4.0)
+    for ax, metric in zip(axes, metrics):
         for run, temps in data.items():
             ts = sorted(t for t in temps if metric in temps[t])
             ax.plot(ts, [temps[t][metric] for t in ts], marker="o", label=run)
@@ -137,11 +142,8 @@ def plot_scalars(runs: Mapping[str, Mapping[str, Sequence[tuple[int, float]]]], 
         tags: tags to draw; tags no run has are skipped.
     """
     tags = [t for t in tags if any(t in s for s in runs.values())]
-    ncols = max(1, min(ncols, len(tags)))
-    nrows = max(1, math.ceil(len(tags) / ncols))
-    fig = Figure(figsize=(4.2 * ncols, 3.0 * nrows), dpi=100, layout="constrained")
-    for k, tag in enumerate(tags):
-        ax = fig.add_subplot(nrows, ncols, k + 1)
+    fig, axes = _panels(len(tags), ncols, width=4.2)
+    for ax, tag in zip(axes, tags):
         for label, scalars in runs.items():
             if tag in scalars:
                 pts = scalars[tag]
