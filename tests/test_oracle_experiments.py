@@ -233,7 +233,11 @@ def test_report_matches_the_runs_and_their_event_files(tiny_runs, monkeypatch):
     rows = table(md)
     assert [label.split(" (")[0] for label in rows] == [
         "oracle's own samples", "uniformly random tokens", "training-data unigram", "untrained generator",
-        "MLE, end of pretraining", "MLE continued", "SeqGAN"]
+        "random LSTM with N(0, 1) parameters", "MLE after 1 epoch", "MLE, end of pretraining", "MLE continued", "SeqGAN"]
+    # the 1-epoch row is the first logged point of each seed's MLE curve, beside the SeqGAN log's first entry
+    epoch1 = rows[next(k for k in rows if k.startswith("MLE after 1 epoch"))]
+    firsts = [rep.read_scalars(rep.find_run(root, seed, "mle").path, "metrics/nll_oracle")[0][1] for seed in (0, 1)]
+    assert epoch1[3] == ", ".join(f"{v:.3f}" for v in firsts) and epoch1[5].startswith("10.172")
     oracle_row, untrained, mle, cont, adv = (rows[next(k for k in rows if k.startswith(p))] for p in (
         "oracle's own", "untrained", "MLE, end", "MLE continued", "SeqGAN"))
     assert (mle[0], cont[0], adv[0]) == ("MLE, end of pretraining (2 epochs)", "MLE continued (+6 updates)",

@@ -33,10 +33,9 @@ def chain(tmp_path_factory, shared_data):
     disc = root / "poetry_zh" / "disc"
     main(["fit", "--config", str(REPO / "experiments/poetry_zh/disc.yaml"), *TINY,
           f"--trainer.logger.init_args.save_dir={root}", "--trainer.max_epochs=4", "--trainer.limit_train_batches=15",
-          "--trainer.limit_val_batches=2", f"--model.init_args.init_checkpoint={mle}", "--model.init_args.lr=0.01",
+          "--trainer.limit_val_batches=2", f"--model.init_args.init_checkpoint={mle}", "--model.init_args.lr=0.002",
           "--model.init_args.num_negatives=1000", "--model.init_args.negatives_every_n_epochs=2",
-          "--model.init_args.discriminator.embed_dim=16", "--model.init_args.discriminator.filter_sizes=[1,2,3,4]",
-          "--model.init_args.discriminator.num_filters=[16,16,16,16]", "--model.init_args.discriminator.l2_reg_lambda=0.0",
+          "--model.init_args.discriminator.n_layer=1", "--model.init_args.discriminator.n_embd=32",
           f"--data.init_args.tokenizer={mle}", "--data.init_args.batch_size=32"])
     return root, mle, disc
 
@@ -56,9 +55,11 @@ def test_discriminator_pretraining_learns_to_tell_real_from_generated(chain):
     loss = scalars(run, "disc/loss")
     assert loss[-1] < loss[0]
     acc = [(r + f) / 2 for r, f in zip(scalars(run, "val/disc_acc_real"), scalars(run, "val/disc_acc_fake"))]
+    assert acc == pytest.approx(scalars(run, "val/disc_acc"))
     assert acc[-1] > 0.6
+    assert all(0.0 <= a <= 1.0 for a in scalars(run, "val/disc_acc_train_real"))
     model, spec = load_discriminator(str(disc))
-    assert spec["config"]["kind"] == "cnn" and spec["vocab_size"] == load_artifacts(mle).generator.vocab_size
+    assert spec["config"]["kind"] == "transformer" and spec["vocab_size"] == load_artifacts(mle).generator.vocab_size
     # the checkpoint carries the (frozen) MLE generator unchanged
     a = load_artifacts(disc).generator.state_dict()
     b = load_artifacts(mle).generator.state_dict()

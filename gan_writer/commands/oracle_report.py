@@ -50,6 +50,7 @@ PAPER_CONFIGS = "experiments/oracle"
 CPU_CONFIGS = "experiments/oracle/cpu"
 LOG_NAME = "oracle/seqgan_experiment_log.txt"
 EVAL_SEED_OFFSET = 12345  # sampling seed of the evaluation = run seed + this
+RANDOM_LSTM_SEED_OFFSET = 1000  # seed of the "random LSTM" reference row = run seed + this
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +169,7 @@ def collect(root: Path, configs: str, seeds: Sequence[int], num_samples: int, lo
             oracles[key] = oracle_from_meta(meta_data)
         return oracles[key]
 
-    values: dict[str, dict[int, dict]] = {k: {} for k in ("oracle", "uniform", "unigram", "untrained", "mle", "mle_continue", "seqgan")}
+    values: dict[str, dict[int, dict]] = {k: {} for k in ("oracle", "uniform", "unigram", "untrained", "random_lstm", "mle_epoch1", "mle", "mle_continue", "seqgan")}
     curves: dict[str, list] = {"mle": [], "seqgan": [], "mle_continue": []}
     first_epoch: list[float] = []
     run_rows = []
@@ -215,6 +216,14 @@ def collect(root: Path, configs: str, seeds: Sequence[int], num_samples: int, lo
             fresh = build_generator_from_spec(art.generator.spec())
             return evaluate_generator(fresh, oracle, valid, num_samples, seq_len, eval_seed)
 
+        def score_random_lstm():
+            # another oracle-like network: the oracle's own N(0, 1) initialisation, a different seed
+            from gan_writer.models.oracle import OracleLSTM
+
+            other = OracleLSTM.random(RANDOM_LSTM_SEED_OFFSET + seed, oracle.vocab_size, oracle.emb_dim, oracle.hidden_dim)
+            return evaluate_generator(other, oracle, valid, num_samples, seq_len, eval_seed)
+
+        values["random_lstm"][seed] = cached(ref_cache, {"what": "random_lstm", **base_key}, score_random_lstm)
         values["oracle"][seed] = cached(ref_cache, {"what": "oracle", **base_key}, score_oracle)
         values["uniform"][seed] = cached(ref_cache, {"what": "uniform", **base_key}, score_uniform)
         values["unigram"][seed] = cached(ref_cache, {"what": "unigram", **base_key}, score_unigram)
@@ -235,6 +244,7 @@ def collect(root: Path, configs: str, seeds: Sequence[int], num_samples: int, lo
         if mle_curve:
             curves["mle"].append(mle_curve)
             first_epoch.append(mle_curve[0][1])
+            values["mle_epoch1"][seed] = {"nll_oracle": mle_curve[0][1]}
         for stage in ("seqgan", "mle_continue"):
             run = runs[seed][stage]
             if run is not None:
@@ -285,6 +295,10 @@ def collect(root: Path, configs: str, seeds: Sequence[int], num_samples: int, lo
         {"label": "uniformly random tokens", "key": "uniform"},
         {"label": "training-data unigram (tokens drawn independently)", "key": "unigram"},
         {"label": "untrained generator (N(0, 0.1) init)", "key": "untrained", "paper": PUBLISHED["untrained"]["paper"]},
+        {"label": "random LSTM with N(0, 1) parameters (the oracle's own initialisation, another seed)",
+         "key": "random_lstm"},
+        {"label": "MLE after 1 epoch (2,000 samples, from the training curve)", "key": "mle_epoch1",
+         "log_text": f"{log['pretrain'][0][1]:.3f} (epoch {log['pretrain'][0][0]}, its first entry)" if log.get("pretrain") else "—"},
         {"label": f"MLE, end of pretraining ({mle_epochs} epochs)", "key": "mle", "paper": PUBLISHED["mle"]["paper"],
          "log_text": log_mle},
         {"label": f"MLE continued (+{cont_updates} updates)", "key": "mle_continue"},
@@ -305,6 +319,9 @@ def collect(root: Path, configs: str, seeds: Sequence[int], num_samples: int, lo
                 "N(0, 0.1) initialisation (LantaoYu/SeqGAN generator.py `init_matrix`, also used here) makes the "
                 "output logits nearly flat, so an untrained generator samples almost uniformly. The paper's "
                 f"{PUBLISHED['untrained']['paper']:.3f} for a random generator is not what this initialisation gives.")
+        if col("random_lstm"):
+            note += (f" Nor is a larger random initialisation: an LSTM of the oracle's own kind with N(0, 1) "
+                     f"parameters (another seed) scores {mean_std(col('random_lstm'))[0]:.3f}.")
         if col("unigram"):
             note += (f" Drawing tokens independently from the training data's unigram distribution scores "
                      f"{mean_std(col('unigram'))[0]:.3f}, which is close to the paper's value: a possible (unconfirmed) "

@@ -136,6 +136,26 @@ class DiscriminatorStage(GeneratorStage):
         batch = pad_batch([data[i] for i in idx], self.generator.pad_token_id)
         return {k: v.to(self.device) for k, v in batch.items()}
 
+    def validate_discriminator(self, batch: dict[str, torch.Tensor], batch_idx: int, temperature: float = 1.0) -> None:
+        """Log the discriminator's validation accuracies for one validation batch ``(B, T)``.
+
+        ``val/disc_acc_real`` (held-out real samples), ``val/disc_acc_fake`` (as many fresh
+        generator samples), ``val/disc_acc`` (their mean: 0.5 = chance) and
+        ``val/disc_acc_train_real`` (as many *training* samples, the same ones at every
+        validation). ``val/disc_acc_train_real`` far above ``val/disc_acc_real`` means the
+        discriminator memorises the training set: its reward then says "is this a training
+        sample" rather than "is this real".
+        """
+        n = batch["ids"].size(0)
+        fake = self.fake_batch(n, temperature)
+        train_real = self.real_batch(n, generator=torch.Generator().manual_seed(batch_idx))
+        _, _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
+        _, _, acc_t, _ = discriminator_loss(self.discriminator, train_real, fake)
+        self.log("val/disc_acc_real", acc_r, batch_size=n)
+        self.log("val/disc_acc_fake", acc_f, batch_size=n)
+        self.log("val/disc_acc", (acc_r + acc_f) / 2, batch_size=n)
+        self.log("val/disc_acc_train_real", acc_t, batch_size=n)
+
     @torch.no_grad()
     def fake_batch(self, n: int, temperature: float = 1.0) -> dict[str, torch.Tensor]:
         """``n`` samples of the current generator (eval mode) with their masks."""
@@ -152,7 +172,8 @@ class DiscriminatorPretraining(DiscriminatorStage):
     Each training batch of real samples is paired with as many negatives from a pool of
     ``num_negatives`` samples, redrawn from the generator every ``negatives_every_n_epochs``
     epochs. Logs ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake`` (training) and
-    ``val/disc_acc_real``, ``val/disc_acc_fake`` (validation split vs fresh samples).
+    ``val/disc_acc_real``, ``val/disc_acc_fake``, ``val/disc_acc``, ``val/disc_acc_train_real``
+    (see :meth:`DiscriminatorStage.validate_discriminator`).
 
     Args:
         init_checkpoint: the MLE checkpoint whose generator supplies negatives (frozen).
@@ -214,10 +235,7 @@ class DiscriminatorPretraining(DiscriminatorStage):
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        fake = self.fake_batch(batch["ids"].size(0), self.hparams.sample_temperature)
-        _, _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
-        self.log("val/disc_acc_real", acc_r, batch_size=batch["ids"].size(0))
-        self.log("val/disc_acc_fake", acc_f, batch_size=batch["ids"].size(0))
+        self.validate_discriminator(batch, batch_idx, self.hparams.sample_temperature)
 
     def configure_optimizers(self):
         return torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr)

@@ -35,8 +35,9 @@ class SeqGANModule(DiscriminatorStage):
     Logs ``adv/reward_mean`` (mean Monte Carlo reward over real tokens, in [0, 1]),
     ``adv/g_loss`` (policy-gradient loss), ``adv/advantage_std``, ``adv/kl_to_mle`` (nats
     per token, sampled estimate, always logged), ``adv/mle_nll`` (with ``mle_steps``),
-    ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake``, ``val/nll``, ``val/disc_acc_real``,
-    ``val/disc_acc_fake``, and samples as text.
+    ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake``, ``val/nll``, the ``val/disc_*``
+    accuracies of :meth:`~gan_writer.systems.discriminator.DiscriminatorStage.validate_discriminator`,
+    and samples as text.
 
     Args:
         init_checkpoint: generator to start from (an MLE or discriminator-pretraining
@@ -216,10 +217,7 @@ class SeqGANModule(DiscriminatorStage):
         total, n = token_nll(self.generator.log_probs(batch["ids"], batch["attention_mask"]), batch["attention_mask"])
         self._val_sum += float(total)
         self._val_count += float(n)
-        fake = self.fake_batch(batch["ids"].size(0), self.hparams.temperature)
-        _, _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
-        self.log("val/disc_acc_real", acc_r, batch_size=batch["ids"].size(0))
-        self.log("val/disc_acc_fake", acc_f, batch_size=batch["ids"].size(0))
+        self.validate_discriminator(batch, batch_idx, self.hparams.temperature)
 
     def on_validation_epoch_end(self) -> None:
         if self._val_count:
