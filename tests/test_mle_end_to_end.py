@@ -149,3 +149,18 @@ def test_same_seed_same_numbers(tmp_path):
     wa = load_artifacts(resolve_checkpoint(a / "poetry_zh" / "mle")).generator.state_dict()
     wb = load_artifacts(resolve_checkpoint(b / "poetry_zh" / "mle")).generator.state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_resume_with_another_vocabulary_is_refused_with_advice_that_works(trained, tmp_path, capsys):
+    last = trained / "version_0" / "checkpoints" / "last.ckpt"
+    more = ["--trainer.max_epochs=2", "--trainer.limit_train_batches=2", "--trainer.limit_val_batches=1",
+            f"--ckpt_path={last}"]
+    # a smaller training slice builds a smaller character vocabulary than the checkpoint's
+    assert main(fit_args(tmp_path, "--data.init_args.max_train_samples=64", *more)) == 2
+    err = capsys.readouterr().err
+    assert "cannot resume" in err and "data.tokenizer" in err and len(err.strip().splitlines()) == 1
+    # the advice: the checkpoint's own tokenizer
+    assert main(fit_args(tmp_path, "--data.init_args.max_train_samples=64", f"--data.init_args.tokenizer={last}",
+                         *more)) == 0
+    resumed = load_artifacts(resolve_checkpoint(tmp_path / "poetry_zh" / "mle"))
+    assert resumed.tokenizer.get_vocab() == load_artifacts(last).tokenizer.get_vocab()

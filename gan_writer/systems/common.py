@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_writer.checkpoint import KEY, load_artifacts, payload, resolve_checkpoint
+from gan_writer.tokenization import tokenizer_from_dict
 from gan_writer.models import CausalGenerator, GeneratorConfig, build_generator
 
 
@@ -98,6 +99,26 @@ class GeneratorStage(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse to resume (``--ckpt_path``) with a different vocabulary than the checkpoint's.
+
+        Raises:
+            ValueError: naming both vocabulary sizes and ``data.tokenizer``, when the run
+                built its tokenizer anew (e.g. from a different ``max_train_samples``) and it
+                does not match the one stored in the checkpoint.
+        """
+        stored = (checkpoint.get(KEY) or {}).get("tokenizer")
+        if not stored or self.tokenizer is None:
+            return
+        theirs = tokenizer_from_dict(stored)
+        if theirs.get_vocab() != self.tokenizer.get_vocab():
+            raise ValueError(
+                f"cannot resume: the checkpoint's vocabulary ({len(theirs)} tokens) differs from this run's "
+                f"({len(self.tokenizer)} tokens, built from data.tokenizer and the training split). Set "
+                "data.tokenizer to the checkpoint's path so the run uses the checkpoint's own tokenizer, and keep "
+                "the data options it was trained with"
+            )
 
     def decode(self, ids: torch.Tensor) -> list[str]:
         """Token ids ``(B, T)`` → texts, special tokens and padding dropped."""
