@@ -149,8 +149,8 @@ class DiscriminatorStage(GeneratorStage):
         n = batch["ids"].size(0)
         fake = self.fake_batch(n, temperature)
         train_real = self.real_batch(n, generator=torch.Generator().manual_seed(batch_idx))
-        _, _, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
-        _, _, acc_t, _ = discriminator_loss(self.discriminator, train_real, fake)
+        called_real = lambda b: (self.discriminator(b["ids"], b["attention_mask"]) > 0).float().mean()  # noqa: E731
+        acc_r, acc_f, acc_t = called_real(batch), 1.0 - called_real(fake), called_real(train_real)
         self.log("val/disc_acc_real", acc_r, batch_size=n)
         self.log("val/disc_acc_fake", acc_f, batch_size=n)
         self.log("val/disc_acc", (acc_r + acc_f) / 2, batch_size=n)
