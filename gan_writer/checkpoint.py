@@ -48,8 +48,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
     """A ``.ckpt`` file from a file path or a run directory.
 
     A directory may be an experiment (``checkpoints/poetry_zh/mle``: its newest
-    ``version_N`` is used), a version directory, or its ``checkpoints/`` folder; in it the
-    best checkpoint (``best*.ckpt``, newest first) is preferred, then ``last.ckpt``.
+    ``version_N`` that holds a checkpoint is used, so a run that failed before saving one is
+    skipped), a version directory, or its ``checkpoints/`` folder; in it the best checkpoint
+    (``best*.ckpt``, newest first) is preferred, then ``last.ckpt``.
 
     Raises:
         FileNotFoundError: if nothing matches, naming the path searched.
@@ -61,17 +62,28 @@ def resolve_checkpoint(path: str | Path) -> Path:
         versions = sorted(
             (p for p in path.glob("version_*") if p.is_dir() and p.name[8:].isdigit()), key=lambda p: int(p.name[8:])
         )
-        folder = versions[-1] if versions else path
-        if (folder / "checkpoints").is_dir():
-            folder = folder / "checkpoints"
-        best = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-        for candidate in [*reversed(best), folder / "last.ckpt", *sorted(folder.glob("*.ckpt"))]:
-            if candidate.is_file():
-                return candidate
-        raise FileNotFoundError(f"no .ckpt file in {folder} (looked for best*.ckpt and last.ckpt)")
+        for folder in [*reversed(versions)] or [path]:
+            found = _checkpoint_in(folder)
+            if found is not None:
+                return found
+        raise FileNotFoundError(
+            f"no .ckpt file in {path} (looked for best*.ckpt and last.ckpt"
+            + (f" in {len(versions)} version_N folders: their runs ended before saving a checkpoint)" if versions else ")")
+        )
     raise FileNotFoundError(
         f"checkpoint {path} not found; training runs write them under checkpoints/<experiment>/version_N/checkpoints/"
     )
+
+
+def _checkpoint_in(folder: Path) -> Path | None:
+    """The preferred ``.ckpt`` of a version folder (or its ``checkpoints/``), or None."""
+    if (folder / "checkpoints").is_dir():
+        folder = folder / "checkpoints"
+    best = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
+    for candidate in [*reversed(best), folder / "last.ckpt", *sorted(folder.glob("*.ckpt"))]:
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def load_artifacts(path: str | Path, prefix: str = "generator.", map_location: str = "cpu") -> Artifacts:

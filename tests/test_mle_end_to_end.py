@@ -164,3 +164,28 @@ def test_resume_with_another_vocabulary_is_refused_with_advice_that_works(traine
                          *more)) == 0
     resumed = load_artifacts(resolve_checkpoint(tmp_path / "poetry_zh" / "mle"))
     assert resumed.tokenizer.get_vocab() == load_artifacts(last).tokenizer.get_vocab()
+
+
+def test_run_directory_skips_versions_that_never_saved_a_checkpoint(tmp_path):
+    exp = tmp_path / "poetry_zh" / "mle"
+    good = exp / "version_0" / "checkpoints"
+    good.mkdir(parents=True)
+    (good / "last.ckpt").write_bytes(b"x")
+    (exp / "version_1").mkdir()  # a run that failed before its first checkpoint
+    (exp / "version_1" / "config.yaml").write_text("seed_everything: 0\n")
+    assert resolve_checkpoint(exp) == good / "last.ckpt"
+    (good / "last.ckpt").unlink()
+    with pytest.raises(FileNotFoundError, match="2 version_N folders"):
+        resolve_checkpoint(exp)
+
+
+def test_a_stage_refuses_a_tokenizer_other_than_its_checkpoints(trained, tmp_path):
+    from gan_writer.data.datamodule import TextDataModule
+    from gan_writer.systems.mle import MLEModule
+
+    ckpt = str(trained / "version_0" / "checkpoints" / "last.ckpt")  # 960 training samples
+    other = TextDataModule(corpus="shi", tokenizer="char", max_length=26, max_train_samples=64)
+    with pytest.raises(ValueError, match="another vocabulary.*set data.tokenizer to the same checkpoint"):
+        MLEModule(init_checkpoint=ckpt, tokenizer=other.tokenizer, max_length=26)
+    same = TextDataModule(corpus="shi", tokenizer=ckpt, max_length=26, max_train_samples=64).tokenizer
+    assert MLEModule(init_checkpoint=ckpt, tokenizer=same, max_length=26).generator.vocab_size >= len(same)

@@ -103,6 +103,15 @@ def test_seqgan_options_run(chain, options, tmp_path):
         assert scalars(run, "adv/mle_nll") and not list((run).glob("*disc/loss*"))
 
 
+def test_seqgan_from_a_checkpoint_without_discriminator_warns_it_is_untrained(chain):
+    from gan_writer.systems.seqgan import SeqGANModule
+
+    _, mle, _ = chain
+    with pytest.warns(UserWarning, match="holds no discriminator.*UNTRAINED"):
+        module = SeqGANModule(str(mle), max_length=26)
+    assert type(module.discriminator).__name__ == "CNNDiscriminator"
+
+
 def test_bad_option_names_the_key(chain, tmp_path):
     _, mle, _ = chain
     with pytest.raises(ValueError, match="model.baseline"):

@@ -11,8 +11,10 @@ quarter of the run, three ROC AUCs over the discriminator's logits:
 * held-out generated vs training generated: the same for its negatives.
 
     python experiments/poetry_zh/disc_memorisation.py [--mle checkpoints/poetry_zh/mle] [--steps 1200]
+    python experiments/poetry_zh/disc_memorisation.py --corpus sonnets --max-length 160 \
+        --mle checkpoints/poetry_en/mle --num-fakes 8000
 
-Needs the MLE run of experiments/poetry_zh/mle.yaml. Numbers quoted in the README and in
+Needs the MLE run of experiments/poetry_zh/mle.yaml (or of the corpus given). Numbers quoted in the README and in
 experiments/poetry_zh/disc.yaml come from this script with its defaults.
 """
 from __future__ import annotations
@@ -44,28 +46,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--mle", default="checkpoints/poetry_zh/mle")
     parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--corpus", default="shi")
     parser.add_argument("--max-length", type=int, default=26)
+    parser.add_argument("--num-fakes", type=int, default=26000, help="generator samples (held-out set + training pool)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
     art = load_artifacts(args.mle)
     tok, gen = art.tokenizer, art.generator.eval()
-    corpus = load_corpus("shi")
+    corpus = load_corpus(args.corpus)
 
     def encode(texts):
         rows = tok(texts, add_special_tokens=False)["input_ids"]
         return [(list(r) + [tok.eos_token_id])[: args.max_length] for r in rows]
 
-    train, held = encode(corpus.train), encode(corpus.valid + corpus.test)
+    train, held = encode(corpus.train), encode((corpus.valid + corpus.test)[:2000])
     torch.manual_seed(args.seed)
     with torch.no_grad():
-        fakes = torch.cat([gen.sample(1000, args.max_length) for _ in range(26)])
+        fakes = torch.cat([gen.sample(min(1000, args.num_fakes - i), args.max_length)
+                           for i in range(0, args.num_fakes, 1000)])
     n_eval = len(held)
     as_fake = lambda ids: {"ids": ids, "attention_mask": mask_after_eos(ids, gen.eos_token_id)}  # noqa: E731
     as_real = lambda rows: pad_batch(rows, tok.pad_token_id)  # noqa: E731
     held_fake, train_fakes = as_fake(fakes[:n_eval]), fakes[n_eval:]
     train_eval, held_real, train_fake_eval = as_real(train[:n_eval]), as_real(held), as_fake(train_fakes[:n_eval])
-    print(f"{len(train)} training and {n_eval} held-out quatrains; {len(fakes)} generator samples")
+    print(f"{args.corpus}: {len(train)} training and {n_eval} held-out samples; {len(fakes)} generator samples")
     print("| discriminator | step | held-out real vs generated | training vs unseen real | training vs unseen generated | seconds |")
     print("|---|---|---|---|---|---|")
     for name, (fields, lr) in KINDS.items():

@@ -24,12 +24,17 @@ def init_generator(
             tokenizer's, or a transformer's ``n_positions`` cannot hold ``max_length`` + BOS.
     """
     if init_checkpoint:
-        gen = load_artifacts(init_checkpoint).generator
+        art = load_artifacts(init_checkpoint)
+        gen = art.generator
         gen.train()
-        if tokenizer is not None and len(tokenizer) > gen.vocab_size:
+        if tokenizer is not None and (
+            len(tokenizer) > gen.vocab_size
+            or (art.tokenizer is not None and art.tokenizer.get_vocab() != tokenizer.get_vocab())
+        ):
             raise ValueError(
-                f"model.init_checkpoint {init_checkpoint} has a vocabulary of {gen.vocab_size} but the data "
-                f"tokenizer has {len(tokenizer)}: set data.tokenizer to the checkpoint path so both match"
+                f"model.init_checkpoint {init_checkpoint} was trained with another vocabulary "
+                f"({len(art.tokenizer) if art.tokenizer is not None else gen.vocab_size} tokens) than the data "
+                f"tokenizer's ({len(tokenizer)} tokens): set data.tokenizer to the same checkpoint path so both match"
             )
         return gen
     if tokenizer is None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from gan_writer.checkpoint import KEY
 from gan_writer.data.datamodule import pad_batch
@@ -120,6 +120,13 @@ class DiscriminatorStage(GeneratorStage):
             return
         if fallback and config is not None:
             rank_zero_info("gan_writer: a fresh discriminator from model.discriminator (the init checkpoint's is not used)")
+        elif fallback:
+            rank_zero_warn(
+                f"gan_writer: {fallback} holds no discriminator, so training starts from a "
+                "fresh, UNTRAINED default discriminator (SeqGAN CNN). Pretrain one first (experiments/*/disc.yaml) and "
+                "pass that run as model.init_checkpoint or model.discriminator_checkpoint, or set model.discriminator "
+                "to choose a fresh one deliberately"
+            )
         config = config or DiscriminatorConfig()
         self.discriminator = config.build(self.generator.vocab_size, self.max_length, self.generator.pad_token_id)
         self._disc_spec = {"config": asdict(config), "vocab_size": self.generator.vocab_size,
