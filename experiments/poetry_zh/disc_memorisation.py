@@ -12,7 +12,7 @@ quarter of the run, three ROC AUCs over the discriminator's logits:
 
     python experiments/poetry_zh/disc_memorisation.py [--mle checkpoints/poetry_zh/mle] [--steps 1200]
     python experiments/poetry_zh/disc_memorisation.py --corpus sonnets --max-length 160 \
-        --mle checkpoints/poetry_en/mle --num-fakes 8000
+        --mle checkpoints/poetry_en/mle --num-fakes 6000 --steps 600     # ~21 min
 
 Needs the MLE run of experiments/poetry_zh/mle.yaml (or of the corpus given). Numbers quoted in the README and in
 experiments/poetry_zh/disc.yaml come from this script with its defaults.
