@@ -62,13 +62,13 @@ def resolve_checkpoint(path: str | Path) -> Path:
         versions = sorted(
             (p for p in path.glob("version_*") if p.is_dir() and p.name[8:].isdigit()), key=lambda p: int(p.name[8:])
         )
-        for folder in [*reversed(versions)] or [path]:
+        for folder in [*reversed(versions), path]:
             found = _checkpoint_in(folder)
             if found is not None:
                 return found
         raise FileNotFoundError(
             f"no .ckpt file in {path} (looked for best*.ckpt and last.ckpt"
-            + (f" in {len(versions)} version_N folders: their runs ended before saving a checkpoint)" if versions else ")")
+            + (f", also in its {len(versions)} version_N folders)" if versions else ")")
         )
     raise FileNotFoundError(
         f"checkpoint {path} not found; training runs write them under checkpoints/<experiment>/version_N/checkpoints/"
@@ -76,13 +76,12 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 
 def _checkpoint_in(folder: Path) -> Path | None:
-    """The preferred ``.ckpt`` of a version folder (or its ``checkpoints/``), or None."""
-    if (folder / "checkpoints").is_dir():
-        folder = folder / "checkpoints"
-    best = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-    for candidate in [*reversed(best), folder / "last.ckpt", *sorted(folder.glob("*.ckpt"))]:
-        if candidate.is_file():
-            return candidate
+    """The preferred ``.ckpt`` of a version folder's ``checkpoints/``, else of the folder, or None."""
+    for where in (folder / "checkpoints", folder):
+        best = sorted(where.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
+        for candidate in [*reversed(best), where / "last.ckpt", *sorted(where.glob("*.ckpt"))]:
+            if candidate.is_file():
+                return candidate
     return None
 
 

@@ -177,6 +177,8 @@ def test_run_directory_skips_versions_that_never_saved_a_checkpoint(tmp_path):
     (good / "last.ckpt").unlink()
     with pytest.raises(FileNotFoundError, match="2 version_N folders"):
         resolve_checkpoint(exp)
+    (exp / "version_1" / "last.ckpt").write_bytes(b"x")  # saved beside, not in checkpoints/
+    assert resolve_checkpoint(exp) == exp / "version_1" / "last.ckpt"
 
 
 def test_a_stage_refuses_a_tokenizer_other_than_its_checkpoints(trained, tmp_path):

@@ -29,9 +29,13 @@ def test_exact_line_unsorted_input_and_flat_noise():
     assert (got.first_quarter, got.last_quarter) == (1.0, 2.5)
     flat = trend([(s, 0.5 + (0.01 if s % 2 else -0.01)) for s in range(100)])
     assert abs(flat.t) < 2
+    constant = trend([(s, 0.5) for s in range(4)])
+    assert constant.slope == 0 and constant.t == 0  # not "rising"
 
 
-def test_too_few_points_or_one_step():
+def test_too_few_points_one_step_or_not_finite():
+    with pytest.raises(ValueError, match="not finite"):
+        trend([(0, 0.5), (1, float("nan")), (2, 0.4), (3, 0.3)])
     with pytest.raises(ValueError, match="at least 3"):
         trend([(0, 1.0), (1, 2.0)])
     with pytest.raises(ValueError, match="same step"):

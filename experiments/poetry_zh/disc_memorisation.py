@@ -14,8 +14,9 @@ quarter of the run, three ROC AUCs over the discriminator's logits:
     python experiments/poetry_zh/disc_memorisation.py --corpus sonnets --max-length 160 \
         --mle checkpoints/poetry_en/mle --num-fakes 6000 --steps 600     # ~21 min
 
-Needs the MLE run of experiments/poetry_zh/mle.yaml (or of the corpus given). Numbers quoted in the README and in
-experiments/poetry_zh/disc.yaml come from this script with its defaults.
+Needs the MLE run of experiments/poetry_zh/mle.yaml (or of the corpus given). The `shi` numbers
+quoted in the README and in experiments/poetry_zh/disc.yaml come from this script with its
+defaults; the sonnets numbers from the second command.
 """
 from __future__ import annotations
 
@@ -61,6 +62,11 @@ def main() -> None:
         return [(list(r) + [tok.eos_token_id])[: args.max_length] for r in rows]
 
     train, held = encode(corpus.train), encode((corpus.valid + corpus.test)[:2000])
+    if len(held) < 100:
+        print(f"warning: only {len(held)} held-out samples in {args.corpus!r}: the AUCs below are very noisy")
+    if args.num_fakes < len(held) + 64:
+        parser.error(f"--num-fakes must be at least {len(held) + 64}: {len(held)} are held out to match the "
+                     "held-out real samples, and the rest (at least one batch) train the discriminator")
     torch.manual_seed(args.seed)
     with torch.no_grad():
         fakes = torch.cat([gen.sample(min(1000, args.num_fakes - i), args.max_length)

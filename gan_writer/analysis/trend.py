@@ -26,7 +26,9 @@ class Trend:
     @property
     def t(self) -> float:
         """Slope over its standard error (|t| > 2: a trend unlikely to be noise)."""
-        return self.slope / self.stderr if self.stderr > 0 else math.copysign(math.inf, self.slope)
+        if self.stderr > 0:
+            return self.slope / self.stderr
+        return 0.0 if self.slope == 0 else math.copysign(math.inf, self.slope)  # an exact line
 
 
 def trend(points: Sequence[tuple[float, float]]) -> Trend:
@@ -37,9 +39,13 @@ def trend(points: Sequence[tuple[float, float]]) -> Trend:
         mean value of the first and last ``max(1, n // 4)`` points in step order.
 
     Raises:
-        ValueError: with fewer than 3 points or all points at one step.
+        ValueError: with fewer than 3 points, all points at one step, or a value or step
+            that is not finite (a NaN in the log would otherwise read as a trend).
     """
-    pts = sorted((float(s), float(v)) for s, v in points)
+    pts = sorted(((float(s), float(v)) for s, v in points), key=lambda p: p[0])  # stable for equal steps
+    bad = [p for p in pts if not (math.isfinite(p[0]) and math.isfinite(p[1]))]
+    if bad:
+        raise ValueError(f"{len(bad)} point(s) are not finite, e.g. (step, value) = {bad[0]}; drop or fix them first")
     n = len(pts)
     if n < 3:
         raise ValueError(f"a trend needs at least 3 points, got {n}")
