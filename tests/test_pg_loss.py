@@ -61,9 +61,12 @@ def test_pg_loss_padding_and_bad_shapes():
 
 
 def test_batch_mean_baseline():
+    # leave-one-out (issue 11): the mean of the *other* rows real at t, 0 where there are none;
+    # the old value [3, 3, 3, 4] included each row's own reward (a biased gradient)
     q = torch.tensor([[1.0, 2.0, 3.0, 4.0], [3.0, 4.0, 99.0, 99.0], [5.0, 99.0, 99.0, 99.0]])
-    assert torch.allclose(batch_mean_baseline(q, MASK), torch.tensor([3.0, 3.0, 3.0, 4.0]))
-    assert torch.equal(batch_mean_baseline(q, torch.zeros(3, 4)), torch.zeros(4))
+    expected = torch.tensor([[4.0, 4.0, 0.0, 0.0], [3.0, 2.0, 0.0, 0.0], [2.0, 0.0, 0.0, 0.0]])
+    assert torch.allclose(batch_mean_baseline(q, MASK), expected)
+    assert torch.equal(batch_mean_baseline(q, torch.zeros(3, 4)), torch.zeros(3, 4))
 
 
 def tiny_gpt2(vocab: int = 10, seed: int = 0) -> Generator:

@@ -1,5 +1,6 @@
-"""Losses of the adversarial stage: the REINFORCE policy gradient with baselines, and a KL
-penalty to the frozen MLE generator. Pure functions over tensors (plus one small stateful
+"""Losses of the adversarial stage: the REINFORCE policy gradient with baselines, PPO-clip,
+MaliGAN's normalised importance weights, how per-token terms are aggregated, and KL
+penalties to the frozen MLE generator. Pure functions over tensors (plus one small stateful
 baseline module).
 
 Shapes: ``B`` sequences, ``T`` positions, ``V`` vocabulary. ``attention_mask`` ``(B, T)`` is
@@ -11,14 +12,26 @@ References:
     reinforcement learning" (REINFORCE, baselines). Yu et al. 2017, "SeqGAN: Sequence
     Generative Adversarial Nets with Policy Gradient" (the per-token Monte Carlo reward
     ``Q``). Ziegler et al. 2019, "Fine-Tuning Language Models from Human Preferences" (the
-    KL penalty to the pretrained policy).
+    KL penalty to the pretrained policy). Schulman et al. 2017, "Proximal Policy Optimization
+    Algorithms" (PPO-clip). Che et al. 2017, "Maximum-Likelihood Augmented Discrete
+    Generative Adversarial Networks" (MaliGAN). Schulman 2020, "Approximating KL divergence"
+    (the k1 and k3 estimators; GRPO, Shao et al. 2024, uses k3 in the loss).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-__all__ = ["policy_gradient_loss", "batch_mean_baseline", "EMABaseline", "kl_to_reference"]
+from gan_writer.adversarial.advantages import leave_one_out_baseline
+
+__all__ = [
+    "AGGREGATIONS", "aggregate", "policy_gradient_loss", "ppo_clip_loss", "maligan_advantages",
+    "batch_mean_baseline", "EMABaseline", "kl_to_reference", "kl_k1", "kl_k3",
+]
+
+#: how per-token loss terms become one number: mean over real tokens, mean over sequences of
+#: each sequence's mean, or SeqGAN's plain sum over batch x time
+AGGREGATIONS = ("token_mean", "sequence_mean", "sum")
 
 
 def _check_bt(name: str, x: torch.Tensor, ref: torch.Tensor) -> None:
@@ -26,18 +39,45 @@ def _check_bt(name: str, x: torch.Tensor, ref: torch.Tensor) -> None:
         raise ValueError(f"{name} must have shape {tuple(ref.shape)} (B, T), got {tuple(x.shape)}")
 
 
+def aggregate(terms: torch.Tensor, attention_mask: torch.Tensor, how: str = "token_mean") -> torch.Tensor:
+    """Reduce per-token loss terms ``(B, T)`` over real tokens to a 0-d tensor.
+
+    ``token_mean``: ``Σ_bt terms / N`` (``N`` real tokens); ``sequence_mean``:
+    ``(1/B') Σ_b (Σ_t terms_bt / L_b)`` over the ``B'`` non-empty rows; ``sum``: ``Σ_bt terms``
+    (SeqGAN's ``-reduce_sum(log π · Q)``, whose gradient is ``N`` times the token mean's, so a
+    fixed gradient clip bites differently). Padding is excluded with ``where`` (it may hold
+    ``-inf``/NaN).
+
+    Raises:
+        ValueError: unknown ``how`` or mismatched shapes.
+    """
+    if how not in AGGREGATIONS:
+        raise ValueError(f"loss_aggregation must be one of {AGGREGATIONS}, got {how!r}")
+    _check_bt("attention_mask", attention_mask, terms)
+    m = attention_mask.to(terms.device) != 0
+    terms = torch.where(m, terms, torch.zeros((), dtype=terms.dtype, device=terms.device))
+    if how == "sum":
+        return terms.sum()
+    if how == "token_mean":
+        return terms.sum() / m.sum().clamp(min=1)
+    lengths = m.sum(1)
+    per_row = terms.sum(1) / lengths.clamp(min=1)
+    return per_row.sum() / (lengths > 0).sum().clamp(min=1)
+
+
 def policy_gradient_loss(
     log_probs: torch.Tensor,
     rewards: torch.Tensor,
     attention_mask: torch.Tensor,
     baseline: torch.Tensor | float | None = None,
+    aggregation: str = "token_mean",
 ) -> torch.Tensor:
-    """REINFORCE loss ``−Σ_t log π(y_t | y_<t) · (Q_t − b_t) / N`` over real tokens.
+    """REINFORCE loss ``−Σ_t log π(y_t | y_<t) · (Q_t − b_t)``, aggregated over real tokens.
 
     Its gradient is the SeqGAN policy gradient (Yu et al. 2017, eq. 8) with a baseline
-    (Williams 1992), averaged over the ``N`` real tokens of the batch (not over sequences).
-    Rewards and baseline are treated as constants (detached); the gradient flows only
-    through ``log_probs``.
+    (Williams 1992), reduced by ``aggregation`` (see :func:`aggregate`; the default averages
+    over the ``N`` real tokens, SeqGAN's code sums). Rewards and baseline are treated as
+    constants (detached); the gradient flows only through ``log_probs``.
 
     Args:
         log_probs: ``(B, T)`` ``log π(y_t | BOS, y_<t)`` of the sampled tokens, in nats, with
@@ -46,7 +86,8 @@ def policy_gradient_loss(
             :func:`gan_writer.adversarial.rollout.mc_rollout_rewards`.
         attention_mask: ``(B, T)`` 1 real / 0 padding.
         baseline: ``None`` or a float (constant), a 0-d tensor, ``(T,)`` (per position, e.g.
-            :func:`batch_mean_baseline` or :class:`EMABaseline`) or ``(B, T)``.
+            :class:`EMABaseline`) or ``(B, T)`` (e.g. :func:`batch_mean_baseline`).
+        aggregation: ``token_mean`` | ``sequence_mean`` | ``sum``.
 
     Returns:
         0-d tensor (0 when the batch has no real token).
@@ -71,25 +112,87 @@ def policy_gradient_loss(
     zero = torch.zeros((), dtype=log_probs.dtype, device=log_probs.device)
     advantage = torch.where(m, advantage, zero)
     terms = torch.where(m, log_probs * advantage, zero)
-    return -terms.sum() / m.sum().clamp(min=1)
+    return aggregate(-terms, attention_mask, aggregation)
+
+
+def ppo_clip_loss(
+    log_probs: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    attention_mask: torch.Tensor,
+    clip_eps: float = 0.2,
+    aggregation: str = "token_mean",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PPO's clipped surrogate ``−min(ρ A, clip(ρ, 1 − ε, 1 + ε) A)``, ``ρ = π / π_old`` per token.
+
+    Where ``ρ`` left the trust region in the direction the advantage pushes it (``ρ > 1 + ε``
+    with ``A > 0``, ``ρ < 1 − ε`` with ``A < 0``) the term is constant: no gradient. At
+    ``ρ = 1`` (the first epoch over fresh experience) the gradient equals REINFORCE's.
+
+    Args:
+        log_probs: ``(B, T)`` current log-probs, with gradient.
+        old_log_probs: ``(B, T)`` log-probs of the policy that sampled (detached).
+        advantages: ``(B, T)`` (detached); attention_mask: ``(B, T)``.
+        clip_eps: ``ε`` > 0 (Schulman et al.: 0.2).
+        aggregation: see :func:`aggregate`.
+
+    Returns:
+        ``(loss, clip_fraction)``: 0-d loss, and the share of real tokens whose ratio is outside
+        ``[1 − ε, 1 + ε]`` (0-d, detached).
+    """
+    _check_bt("old_log_probs", old_log_probs, log_probs)
+    _check_bt("advantages", advantages, log_probs)
+    m = attention_mask.to(log_probs.device) != 0
+    zero = torch.zeros((), dtype=log_probs.dtype, device=log_probs.device)
+    diff = torch.where(m, log_probs - old_log_probs.detach().to(log_probs.dtype), zero)
+    ratio = diff.exp()
+    adv = torch.where(m, advantages.detach().to(log_probs.dtype), zero)
+    surrogate = torch.minimum(ratio * adv, ratio.clamp(1.0 - clip_eps, 1.0 + clip_eps) * adv)
+    clipped = ((ratio - 1.0).abs() > clip_eps) & m
+    return aggregate(-surrogate, attention_mask, aggregation), clipped.sum().float().detach() / m.sum().clamp(min=1)
+
+
+def maligan_advantages(
+    scores: torch.Tensor, attention_mask: torch.Tensor, group_ids: torch.Tensor | None = None, eps: float = 1e-6
+) -> torch.Tensor:
+    """MaliGAN's per-token advantages from the discriminator's sequence scores.
+
+    ``r_D(y) = D(y) / (1 − D(y))`` estimates ``p_data / p_θ`` for an optimal ``D``; Che et al.
+    (2017, eq. 9) weight ``∇ log p_θ(y_b)`` by the normalised ``w_b = r_D(y_b) / Σ_j r_D(y_j)``
+    minus a baseline. Here the weights are normalised within each group, scaled by the group
+    size ``n`` (so they average 1) and the mean 1 is the baseline: ``A_b = n·w_b − 1`` for
+    every real token of row ``b`` (the paper's ``w_b − 1/n`` times ``n``).
+
+    Args:
+        scores: ``(B,)`` ``D(y)`` in (0, 1); clamped to ``[eps, 1 − eps]``.
+        attention_mask: ``(B, T)``; group_ids: ``(B,)`` or ``None`` (one group).
+
+    Returns:
+        ``(B, T)`` float advantages, 0 at padding; each group's ``A`` sum to 0 over rows.
+    """
+    if scores.dim() != 1 or scores.size(0) != attention_mask.size(0):
+        raise ValueError(f"scores must be (B,) with B={attention_mask.size(0)}, got {tuple(scores.shape)}")
+    d = scores.detach().float().clamp(eps, 1.0 - eps)
+    odds = d / (1.0 - d)
+    gid = torch.zeros_like(odds, dtype=torch.long) if group_ids is None else group_ids.to(odds.device).long()
+    n_groups = int(gid.max()) + 1 if gid.numel() else 0
+    totals = torch.zeros(n_groups, device=odds.device).index_add_(0, gid, odds)
+    sizes = torch.zeros(n_groups, device=odds.device).index_add_(0, gid, torch.ones_like(odds))
+    adv = sizes[gid] * odds / totals[gid] - 1.0
+    m = attention_mask.to(odds.device) != 0
+    return torch.where(m, adv.unsqueeze(1).expand_as(m), torch.zeros((), device=odds.device))
 
 
 def batch_mean_baseline(rewards: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Mean reward per position over the batch's real tokens.
+    """The ``mean`` baseline: the leave-one-out mean reward per position (``(B, T)``).
 
-    Args:
-        rewards: ``(B, T)``.
-        attention_mask: ``(B, T)`` 1 real / 0 padding.
-
-    Returns:
-        ``(T,)`` float (detached): ``b_t = Σ_b Q_bt m_bt / Σ_b m_bt``, 0 where no row has a
-        real token. (It includes the row's own reward, a bias of order ``1/B`` that is
-        customary and harmless for batch sizes of tens.)
+    The mean over the *other* rows, so the baseline does not depend on the row's own sample
+    and the gradient stays unbiased; see
+    :func:`gan_writer.adversarial.advantages.leave_one_out_baseline` (this is that function
+    with the whole batch as one group). Until issue 11 it included the row itself, which
+    shrank the gradient by ``(B − 1)/B`` and zeroed it where one row reached a position.
     """
-    _check_bt("attention_mask", attention_mask, rewards)
-    m = (attention_mask.to(rewards.device) != 0).to(rewards.dtype)
-    r = torch.where(m.bool(), rewards.detach(), torch.zeros((), dtype=rewards.dtype, device=rewards.device))
-    return r.sum(0) / m.sum(0).clamp(min=1)
+    return leave_one_out_baseline(rewards, attention_mask)
 
 
 class EMABaseline(nn.Module):
@@ -229,3 +332,25 @@ def kl_to_reference(
     if reduction == "none":
         return per_token
     return per_token.sum() / m.sum().clamp(min=1)
+
+
+def kl_k1(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """The k1 estimate ``log π(y_t) − log π_ref(y_t)`` per sampled token ``(B, T)``.
+
+    Unbiased for ``KL(π ‖ π_ref)`` per token when ``y ~ π``. Subtracted from the rewards as
+    ``r_t − β·k1_t`` (``kl_penalty: reward``; Ziegler et al. 2019, TRL's RLOO) it makes the
+    policy gradient that of ``E[R] − β·KL(π ‖ π_ref)`` over whole sequences (the prefix
+    distribution included), which a per-token KL added to the loss does not.
+    """
+    return log_probs.float() - ref_log_probs.float()
+
+
+def kl_k3(log_probs: torch.Tensor, ref_log_probs: torch.Tensor) -> torch.Tensor:
+    """The k3 estimate ``exp(Δ) − Δ − 1`` with ``Δ = log π_ref(y_t) − log π(y_t)``, ``(B, T)``.
+
+    Non-negative, unbiased for the per-token KL when ``y ~ π``, lower variance than k1; GRPO
+    (Shao et al. 2024) adds it to the loss (``kl_penalty: loss``): differentiable with
+    respect to ``log_probs``, ``ref_log_probs`` detached.
+    """
+    delta = ref_log_probs.detach().float() - log_probs.float()
+    return delta.exp() - delta - 1.0

@@ -22,6 +22,13 @@ delayed copy whose parameters differ from the sampler's) is computed once; the p
 length ``t`` is a :meth:`slice_state` of it, never re-encoded. All ``B * R`` completions of a
 prefix run as one batch (``repeat_interleave`` layout: rows ``b * R .. b * R + R - 1`` are row
 ``b``'s rollouts) through :func:`gan_writer.sampling.decode`.
+
+``batching="all_prefixes"`` instead decodes the completions of *every* prefix of every
+row together, from BOS: row ``(b, t, r)`` is forced to ``y_1..y_t`` and samples the rest,
+so one batch of ``Σ_b (L_b − 1)·R`` rows takes ``T`` sequential model calls instead of about
+``T²/2`` (more tokens, far fewer launches: for GPUs). The completions have the same
+distribution, so the rewards are equal in distribution (and exactly equal when the
+completions are deterministic, e.g. ``top_k=1``).
 """
 from __future__ import annotations
 
@@ -38,9 +45,13 @@ __all__ = [
     "DiscriminatorFn",
     "sample_with_state",
     "mc_rollout_rewards",
+    "ROLLOUT_BATCHING",
     "make_rollout_policy",
     "update_rollout_policy",
 ]
+
+#: how :func:`mc_rollout_rewards` batches its completions (see the module docstring)
+ROLLOUT_BATCHING = ("per_prefix", "all_prefixes")
 
 #: ``(ids (N, T) int64, attention_mask (N, T)) -> (N,)`` probability that each sequence is real.
 DiscriminatorFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -129,6 +140,7 @@ def mc_rollout_rewards(
     top_p: float = 1.0,
     generator: torch.Generator | None = None,
     max_rollout_batch: int | None = None,
+    batching: str = "per_prefix",
 ) -> torch.Tensor:
     """SeqGAN's Monte Carlo rewards ``Q(y_1..y_{t-1}, y_t)`` for every token of a batch.
 
@@ -154,15 +166,21 @@ def mc_rollout_rewards(
         generator: ``torch.Generator`` for reproducible completions.
         max_rollout_batch: cap on the rows decoded at once: the ``R`` rollouts run in groups
             of ``max(1, max_rollout_batch // B)`` (so never fewer than ``B`` rows; the
-            contract has no row selection). ``None``: all ``B * R`` rows at once.
+            contract has no row selection). ``None``: all ``B * R`` rows at once. With
+            ``all_prefixes``: the cap on the prefix rows decoded together.
+        batching: ``per_prefix`` (one decode of ``T − t`` steps per prefix length, reusing
+            ``state``) or ``all_prefixes`` (one decode of ``T`` steps for all prefixes; ``state``
+            is not used).
 
     Returns:
         ``(B, T)`` float32 rewards in [0, 1] (for a probability-valued discriminator), 0 at
         padding.
 
     Raises:
-        ValueError: bad shapes, ``rollout_num < 1`` or a left-padded mask.
+        ValueError: bad shapes, ``rollout_num < 1``, a left-padded mask or unknown ``batching``.
     """
+    if batching not in ROLLOUT_BATCHING:
+        raise ValueError(f"rollout_batching must be one of {ROLLOUT_BATCHING}, got {batching!r}")
     if ids.dim() != 2 or attention_mask.shape != ids.shape:
         raise ValueError(
             f"ids and attention_mask must both be (B, T); got {tuple(ids.shape)} and {tuple(attention_mask.shape)}"
@@ -188,6 +206,11 @@ def mc_rollout_rewards(
 
         max_len = int(lengths.max())
         if max_len <= 1:
+            return rewards
+        if batching == "all_prefixes":
+            _all_prefix_rewards(policy, discriminator, ids.long(), mask, rewards, int(rollout_num),
+                                temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
+                                max_rows=max_rollout_batch)
             return rewards
         if state is None:
             _, state = policy.encode(ids[:, : max_len - 1])
@@ -218,6 +241,41 @@ def mc_rollout_rewards(
                 total.index_add_(0, row_of[keep], _score(discriminator, seq, seq_mask))
             rewards[active, t - 1] = total[active] / R
     return rewards
+
+
+def _all_prefix_rewards(policy, discriminator, ids, mask, rewards, R, *, temperature, top_k, top_p, generator,
+                        max_rows) -> None:
+    """Fill ``rewards[b, t − 1]`` for every ``t < L_b`` with one forced-prefix decode of all prefixes."""
+    from gan_writer.sampling import sample_from_logits
+
+    B, T = ids.shape
+    lengths = mask.sum(1)
+    b_idx, t_idx = torch.nonzero(torch.arange(1, T, device=ids.device) < lengths.unsqueeze(1), as_tuple=True)
+    t_idx = t_idx + 1  # prefix length t in 1..L_b - 1
+    b_idx, t_idx = b_idx.repeat_interleave(R), t_idx.repeat_interleave(R)
+    total = torch.zeros(B, T, dtype=torch.float32, device=ids.device)
+    chunk = b_idx.numel() if max_rows is None else max(1, int(max_rows))
+    eos, pad = policy.eos_token_id, policy.pad_token_id
+    for start in range(0, b_idx.numel(), chunk):
+        rb, rt = b_idx[start:start + chunk], t_idx[start:start + chunk]
+        n = rb.numel()
+        forced = ids[rb]  # (n, T)
+        seq = torch.full((n, T), pad, dtype=torch.long, device=ids.device)
+        done = torch.zeros(n, dtype=torch.bool, device=ids.device)
+        logits, state = policy.encode(None, batch_size=n)
+        for j in range(T):
+            drawn = sample_from_logits(logits, temperature, top_k, top_p, generator)
+            keep = j < rt  # inside the prefix: the sampled token
+            tok = torch.where(keep, forced[:, j], drawn.masked_fill(done, pad))
+            seq[:, j] = tok
+            if eos is not None:
+                done = done | (~keep & (tok == eos))
+            if j + 1 == T or bool(done.all()):
+                break
+            logits, state = policy.step(tok, state)
+        total.index_put_((rb, rt - 1), _score(discriminator, seq, mask_after_eos(seq, eos)), accumulate=True)
+    active = torch.arange(1, T + 1, device=ids.device) < lengths.unsqueeze(1)
+    rewards[active] = total[active] / R
 
 
 def make_rollout_policy(generator: CausalGenerator) -> CausalGenerator:

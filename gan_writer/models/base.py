@@ -81,17 +81,32 @@ class CausalGenerator(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def log_probs(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-token log-probabilities at temperature 1.
+    def log_probs(
+        self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Per-token log-probabilities of ``ids`` under the (tempered) model.
+
+        The one place where the tempered gather is written: the policy that samples at
+        ``temperature`` is ``softmax(logits / temperature)``, so policy gradients, PPO ratios
+        and KL penalties of a run sampled at that temperature all call this with it.
 
         Args:
             ids: ``(B, T)`` token ids (no BOS).
             attention_mask: ``(B, T)`` 1 for real tokens (EOS included), 0 for padding.
+            temperature: softmax temperature (> 0; 1 = the model itself, as for NLL).
 
         Returns:
-            ``(B, T)`` float: ``log p(ids[:, t] | BOS, ids[:, :t])`` in nats, 0 at padding.
+            ``(B, T)`` float32: ``log p_τ(ids[:, t] | BOS, ids[:, :t])`` in nats, 0 at padding.
+            Differentiable (no ``torch.no_grad`` here).
+
+        Raises:
+            ValueError: if ``temperature <= 0``.
         """
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
         logits = self.logits(ids, attention_mask).float()
+        if temperature != 1.0:
+            logits = logits / temperature
         lp = logits.log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
         if attention_mask is not None:
             lp = lp * attention_mask.to(lp.dtype)

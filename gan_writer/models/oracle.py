@@ -162,8 +162,11 @@ class OracleLSTM(RecurrentGenerator):
         return h @ self.Wo + self.bo
 
     # ---- scoring and sampling --------------------------------------------------------------
-    def log_probs(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Per-token log-likelihood under the oracle, ``(B, T) -> (B, T)`` nats, 0 at padding.
+    def log_probs(
+        self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None, temperature: float = 1.0
+    ) -> torch.Tensor:
+        """Per-token log-likelihood under the oracle, ``(B, T) -> (B, T)`` nats, 0 at padding
+        (at ``temperature``, > 0, as :meth:`CausalGenerator.log_probs`).
 
         Same values as the base implementation, but scored one position at a time so that
         no ``(B, T, V)`` tensor is built (10,000 x 20 x 5,000 floats would be 4 GB).
@@ -172,7 +175,7 @@ class OracleLSTM(RecurrentGenerator):
             hs = self._hidden_states(ids)  # (B, T, H)
             out = torch.empty(ids.shape, dtype=torch.float32, device=hs.device)
             for t in range(ids.size(1)):
-                logits = self._project(hs[:, t]).float()
+                logits = self._project(hs[:, t]).float() / temperature
                 out[:, t] = logits.gather(-1, ids[:, t : t + 1].long()).squeeze(-1) - logits.logsumexp(-1)
         if attention_mask is not None:
             out = out * attention_mask.to(out.dtype)

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from gan_writer.checkpoint import KEY
 from gan_writer.data.datamodule import pad_batch
+from gan_writer.models.prefix_discriminator import PREFIX_KINDS, PrefixDiscriminator, prefix_discriminator_loss
 from gan_writer.models.discriminator import DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.common import GeneratorStage
@@ -25,7 +26,11 @@ class DiscriminatorConfig:
     """How to build a discriminator; the ``model.discriminator`` block of the YAMLs.
 
     Attributes:
-        kind: ``cnn`` (the SeqGAN text CNN) or ``transformer`` (a HF sequence classifier).
+        kind: ``cnn`` (the SeqGAN text CNN), ``transformer`` (a HF sequence classifier), or
+            ``prefix_lstm`` / ``prefix_transformer`` (a causal discriminator scoring every
+            prefix, :class:`gan_writer.models.prefix_discriminator.PrefixDiscriminator`;
+            sized by ``embed_dim``, ``n_layer``, ``n_head``, ``dropout``; needed by
+            ``reward: prefix``).
         embed_dim, filter_sizes, num_filters, dropout, l2_reg_lambda: CNN settings
             (defaults: SeqGAN's 64-dim embedding, 12 widths, 1720 filters, keep 0.75, L2 0.2).
         pretrained, n_layer, n_embd, n_head: transformer settings.
@@ -44,6 +49,10 @@ class DiscriminatorConfig:
 
     def build(self, vocab_size: int, max_length: int, pad_token_id: int) -> Discriminator:
         """The module for a generator vocabulary of ``vocab_size`` and ``max_length`` tokens."""
+        if self.kind in PREFIX_KINDS:
+            return PrefixDiscriminator(vocab_size, max_length, pad_token_id, backbone=PREFIX_KINDS[self.kind],
+                                       embed_dim=self.embed_dim, n_layer=self.n_layer, n_head=self.n_head,
+                                       dropout=self.dropout)
         if self.kind == "cnn":
             kwargs: dict[str, Any] = dict(
                 embed_dim=self.embed_dim, filter_sizes=tuple(self.filter_sizes), num_filters=tuple(self.num_filters),
@@ -58,8 +67,11 @@ def discriminator_loss(disc: Discriminator, real: dict[str, torch.Tensor], fake:
     """Binary cross-entropy of real (label 1) and fake (label 0) batches, plus the L2 term.
 
     Returns ``(loss, bce, acc_real, acc_fake)``: the loss to minimise (BCE + L2), the BCE
-    alone (detached, nats per sample), and accuracies (fractions at threshold 0.5).
+    alone (detached, nats per sample), and accuracies (fractions at threshold 0.5). A
+    prefix discriminator is trained on every prefix instead (``prefix_discriminator_loss``).
     """
+    if isinstance(disc, PrefixDiscriminator):
+        return prefix_discriminator_loss(disc, real, fake)
     logit_r = disc(real["ids"], real["attention_mask"])
     logit_f = disc(fake["ids"], fake["attention_mask"])
     logits = torch.cat([logit_r, logit_f])
@@ -143,18 +155,22 @@ class DiscriminatorStage(GeneratorStage):
         batch = pad_batch([data[i] for i in idx], self.generator.pad_token_id)
         return {k: v.to(self.device) for k, v in batch.items()}
 
-    def validate_discriminator(self, batch: dict[str, torch.Tensor], batch_idx: int, temperature: float = 1.0) -> None:
+    def validate_discriminator(
+        self, batch: dict[str, torch.Tensor], batch_idx: int, temperature: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
         """Log the discriminator's validation accuracies for one validation batch ``(B, T)``.
 
         ``val/disc_acc_real`` (held-out real samples), ``val/disc_acc_fake`` (as many fresh
         generator samples), ``val/disc_acc`` (their mean: 0.5 = chance) and
         ``val/disc_acc_train_real`` (as many *training* samples, the same ones at every
-        validation). ``val/disc_acc_train_real`` far above ``val/disc_acc_real`` means the
+        validation). ``generator``: the ``torch.Generator`` for the fake samples (``None``:
+        the global stream). ``val/disc_acc_train_real`` far above ``val/disc_acc_real`` means the
         discriminator memorises the training set: its reward then says "is this a training
         sample" rather than "is this real".
         """
         n = batch["ids"].size(0)
-        fake = self.fake_batch(n, temperature)
+        fake = self.fake_batch(n, temperature, generator=generator)
         train_real = self.real_batch(n, generator=torch.Generator().manual_seed(batch_idx))
         called_real = lambda b: (self.discriminator(b["ids"], b["attention_mask"]) > 0).float().mean()  # noqa: E731
         acc_r, acc_f, acc_t = called_real(batch), 1.0 - called_real(fake), called_real(train_real)
@@ -164,11 +180,14 @@ class DiscriminatorStage(GeneratorStage):
         self.log("val/disc_acc_train_real", acc_t, batch_size=n)
 
     @torch.no_grad()
-    def fake_batch(self, n: int, temperature: float = 1.0) -> dict[str, torch.Tensor]:
-        """``n`` samples of the current generator (eval mode) with their masks."""
+    def fake_batch(
+        self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``n`` samples of the current generator (eval mode) with their masks, drawn with
+        ``generator`` (``None``: the global random stream)."""
         was = self.generator.training
         self.generator.eval()
-        ids = self.generator.sample(n, self.max_length, temperature=temperature)
+        ids = self.generator.sample(n, self.max_length, temperature=temperature, generator=generator)
         self.generator.train(was)
         return {"ids": ids, "attention_mask": mask_after_eos(ids, self.generator.eos_token_id)}
 

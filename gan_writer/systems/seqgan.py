@@ -1,12 +1,12 @@
-"""Adversarial training by policy gradient with Monte Carlo rollouts (SeqGAN, Yu et al. 2017).
+"""Adversarial training by policy gradient (SeqGAN, Yu et al. 2017, and the estimators after it).
 
 One training step (one "adversarial batch" of the SeqGAN code):
 
-1. ``g_steps`` times: sample ``g_batch_size`` sequences from the generator, reward every
-   token by Monte Carlo rollouts scored by the discriminator
-   (:func:`gan_writer.adversarial.rollout.mc_rollout_rewards`), take a policy-gradient
-   step (:func:`gan_writer.adversarial.losses.policy_gradient_loss`), optionally with a
-   KL penalty to the frozen MLE generator (Ziegler et al. 2019);
+1. ``g_steps`` times: sample ``g_batch_size`` sequences from the generator and reward every
+   token (:func:`gan_writer.adversarial.experience.make_experience`: Monte Carlo rollouts,
+   prefix-discriminator scores or the sequence score, a baseline or advantage, optionally a
+   KL penalty to the frozen MLE generator), then ``ppo_epochs`` policy steps on that
+   experience (:func:`gan_writer.adversarial.experience.policy_loss`);
 2. optionally ``mle_steps`` teacher-forced steps on the real batch;
 3. update the delayed rollout policy (if used) with rate ``rollout_update_rate``;
 4. ``d_steps`` times: draw ``d_num_samples`` fresh negatives and train the discriminator
@@ -19,22 +19,28 @@ from typing import Any
 
 import torch
 
-from gan_writer.adversarial.losses import EMABaseline, batch_mean_baseline, kl_to_reference, policy_gradient_loss
-from gan_writer.adversarial.rollout import make_rollout_policy, mc_rollout_rewards, sample_with_state, update_rollout_policy
+from lightning.pytorch.utilities import rank_zero_warn
+
+from gan_writer.adversarial.experience import EstimatorConfig, make_experience, policy_loss
+from gan_writer.adversarial.losses import EMABaseline
+from gan_writer.adversarial.rollout import make_rollout_policy, update_rollout_policy
 from gan_writer.metrics.nll import token_nll
-from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage, discriminator_loss
 
-BASELINES = ("none", "mean", "ema")
+#: the old ``baseline`` option, mapped onto ``advantage`` (``mean`` is now leave-one-out)
+BASELINES = {"none": "none", "mean": "leave_one_out", "ema": "ema"}
 ROLLOUT_POLICIES = ("current", "delayed")
 
 
 class SeqGANModule(DiscriminatorStage):
     """The adversarial stage (manual optimization, generator and discriminator optimizers).
 
-    Logs ``adv/reward_mean`` (mean Monte Carlo reward over real tokens, in [0, 1]),
-    ``adv/g_loss`` (policy-gradient loss), ``adv/advantage_std``, ``adv/kl_to_mle`` (nats
-    per token, sampled estimate, always logged), ``adv/mle_nll`` (with ``mle_steps``),
+    Logs ``adv/reward_mean`` (mean reward over real tokens, before the KL penalty),
+    ``adv/score_mean`` (mean ``D(y)`` of the samples), ``adv/g_loss`` (policy loss),
+    ``adv/advantage_std``, ``adv/kl_to_mle`` (k1, nats per token, always logged),
+    ``adv/grad_norm`` (generator gradient norm before clipping, after mixed-precision
+    unscaling), ``adv/ppo_clip_fraction`` (``ppo_clip``), ``adv/kl_k3`` (``kl_penalty: loss``),
+    ``adv/sample_length``, ``adv/mle_nll`` (with ``mle_steps``),
     ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake``, ``val/nll``, the ``val/disc_*``
     accuracies of :meth:`~gan_writer.systems.discriminator.DiscriminatorStage.validate_discriminator`,
     and samples as text.
@@ -50,19 +56,28 @@ class SeqGANModule(DiscriminatorStage):
         g_batch_size: sequences sampled per generator step (SeqGAN: 64).
         g_steps, d_steps, d_epochs, d_num_samples: see the module docstring
             (SeqGAN: 1, 5, 3, 10,000).
+        reward, advantage, loss, loss_aggregation, group_size, gamma, kl_penalty, clip_eps,
+            ppo_epochs, rollout_batching: the estimator, see
+            :mod:`gan_writer.adversarial.experience` (SeqGAN: ``mc_rollout``, ``none``,
+            ``reinforce``, ``sum``).
         rollout_num: completions per prefix (SeqGAN: 16).
         rollout_policy: ``current`` (the generator itself, reusing its sampling KV cache)
             or ``delayed`` (a copy updated as ``θ ← rate·θ + (1−rate)·θ_gen``).
         rollout_update_rate: the delayed copy's rate (SeqGAN: 0.8).
-        baseline: ``none`` (SeqGAN), ``mean`` (batch mean reward per position) or ``ema``.
+        baseline: deprecated spelling of ``advantage`` (``none``, ``mean`` = ``leave_one_out``,
+            ``ema``); ``None``: use ``advantage``.
         ema_decay: decay of the ``ema`` baseline.
         mle_steps: teacher-forced steps on real data per adversarial step (0 = none).
-        kl_coef: weight of the full-distribution KL(π‖π_mle) added to the loss (0 = none).
+        kl_coef: weight ``β`` of the KL penalty to the MLE generator (0 = none), applied as
+            ``kl_penalty`` says.
         g_lr, d_lr: Adam learning rates (SeqGAN: 0.01 for its LSTM; 1e-4 for D).
-        grad_clip: generator gradient-norm clip (SeqGAN: 5.0; 0 = off).
+        grad_clip: generator gradient-norm clip (SeqGAN: 5.0; 0 = off), applied in
+            ``on_before_optimizer_step``, where Lightning has unscaled mixed-precision gradients.
         temperature: sampling and rollout temperature (SeqGAN: 1).
         max_rollout_batch: cap on rows decoded at once in rollouts (memory).
         num_text_samples: texts written to TensorBoard per validation.
+        val_seed: seed of validation's own random generator (its fake samples never draw
+            from the training stream, so the validation schedule does not change training).
     """
 
     def __init__(
@@ -81,7 +96,17 @@ class SeqGANModule(DiscriminatorStage):
         rollout_num: int = 16,
         rollout_policy: str = "current",
         rollout_update_rate: float = 0.8,
-        baseline: str = "none",
+        baseline: str | None = None,
+        advantage: str = "none",
+        reward: str = "mc_rollout",
+        loss: str = "reinforce",
+        loss_aggregation: str = "token_mean",
+        group_size: int = 0,
+        gamma: float = 0.0,
+        kl_penalty: str = "reward",
+        clip_eps: float = 0.2,
+        ppo_epochs: int = 1,
+        rollout_batching: str = "per_prefix",
         ema_decay: float = 0.9,
         mle_steps: int = 0,
         kl_coef: float = 0.0,
@@ -91,70 +116,68 @@ class SeqGANModule(DiscriminatorStage):
         temperature: float = 1.0,
         max_rollout_batch: int | None = None,
         num_text_samples: int = 8,
+        val_seed: int = 0,
     ) -> None:
         super().__init__()
-        if baseline not in BASELINES:
-            raise ValueError(f"model.baseline must be one of {BASELINES}, got {baseline!r}")
+        if baseline is not None:
+            if baseline not in BASELINES:
+                raise ValueError(f"model.init_args.baseline must be one of {tuple(BASELINES)}, got {baseline!r} "
+                                 "(prefer model.init_args.advantage)")
+            rank_zero_warn(f"model.init_args.baseline is deprecated: use advantage: {BASELINES[baseline]}")
+            advantage = BASELINES[baseline]
         if rollout_policy not in ROLLOUT_POLICIES:
-            raise ValueError(f"model.rollout_policy must be one of {ROLLOUT_POLICIES}, got {rollout_policy!r}")
+            raise ValueError(f"model.init_args.rollout_policy must be one of {ROLLOUT_POLICIES}, got {rollout_policy!r}")
         if rollout_num < 1 or g_batch_size < 1:
-            raise ValueError("model.rollout_num and model.g_batch_size must be >= 1")
+            raise ValueError("model.init_args.rollout_num and model.init_args.g_batch_size must be >= 1")
         self.save_hyperparameters(ignore=["tokenizer"])
+        self.hparams.advantage = advantage
+        self.estimator = EstimatorConfig.from_hparams(self.hparams)
+        self.estimator.validate(g_batch_size)
         self.automatic_optimization = False
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
         self.mle_reference = make_rollout_policy(self.generator)  # frozen copy for the KL
         self.rollout = make_rollout_policy(self.generator) if rollout_policy == "delayed" else None
         self.setup_discriminator(discriminator, discriminator_checkpoint, fallback=self._meta.get("init_checkpoint"))
-        self.ema = EMABaseline(ema_decay) if baseline == "ema" else None
+        if reward == "prefix" and not hasattr(self.discriminator, "prefix_logits"):
+            raise ValueError(
+                f"model.init_args.reward=prefix needs a prefix discriminator, but the discriminator is a "
+                f"{type(self.discriminator).__name__}: set model.init_args.discriminator.kind to prefix_lstm or "
+                "prefix_transformer (or pass a discriminator_checkpoint that holds one)"
+            )
+        self.ema = EMABaseline(ema_decay) if advantage == "ema" else None
         self._val_sum = self._val_count = 0.0
+        self._val_rng: torch.Generator | None = None
+        self._grad_norm = float("nan")
+        self._g_optimizer = None
 
     # ---- generator ----------------------------------------------------------------------
     def generator_step(self, g_opt) -> dict[str, float]:
-        """One policy-gradient step; returns the values to log."""
-        hp = self.hparams
-        ids, state = sample_with_state(self.generator, hp.g_batch_size, self.max_length, temperature=hp.temperature)
-        mask = mask_after_eos(ids, self.generator.eos_token_id)
-        policy = self.rollout if self.rollout is not None else self.generator
-        rewards = mc_rollout_rewards(
-            policy, self.discriminator, ids, mask, hp.rollout_num,
-            state=state if self.rollout is None else None, temperature=hp.temperature,
-            max_rollout_batch=hp.max_rollout_batch,
+        """Make experience, then ``ppo_epochs`` policy steps on it; returns the values to log."""
+        hp, est = self.hparams, self.estimator
+        exp = make_experience(
+            self.generator, self.discriminator, est, batch_size=hp.g_batch_size, max_length=self.max_length,
+            reference=self.mle_reference, rollout_policy=self.rollout, ema=self.ema,
         )
-        if hp.baseline == "mean":
-            base = batch_mean_baseline(rewards, mask)
-        elif hp.baseline == "ema":
-            if not bool(self.ema.seen.any()):  # first step: start the average at this batch
-                self.ema.update(rewards, mask)
-            base = self.ema(ids.size(1)).to(rewards.device)
-            self.ema.update(rewards, mask)
-        else:
-            base = None
-        # the policy that sampled is the one differentiated: dropout off (eval mode), and the
-        # same temperature (REINFORCE is on-policy; the KL compares the tempered policies)
-        self.generator.eval()
-        logits = self.generator.logits(ids, mask) / hp.temperature
-        log_probs = logits.float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
-        loss = policy_gradient_loss(log_probs, rewards, mask, base)
-        with torch.no_grad():
-            ref_logits = self.mle_reference.logits(ids, mask) / hp.temperature
-        if hp.kl_coef:
-            kl = kl_to_reference(logits, ref_logits, mask)
-            loss = loss + hp.kl_coef * kl
-        else:
-            kl = kl_to_reference(log_probs.detach(), ref_logits.float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1), mask)
-        g_opt.zero_grad()
-        self.manual_backward(loss)
-        if hp.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.generator.parameters(), hp.grad_clip)
-        g_opt.step()
-        real = mask.bool()
-        adv = rewards - (base if base is not None else 0.0)
+        stats: dict[str, float] = {}
+        for _ in range(est.ppo_epochs):
+            # the policy that sampled is the one differentiated: dropout off (eval mode), and the
+            # same temperature (REINFORCE is on-policy; the KL compares the tempered policies)
+            self.generator.eval()
+            log_probs = self.generator.log_probs(exp.ids, exp.mask, temperature=est.temperature)
+            loss, stats = policy_loss(exp, log_probs, est)
+            g_opt.zero_grad()
+            self.manual_backward(loss)
+            g_opt.step()  # clipped in on_before_optimizer_step
+        real = exp.mask.bool()
         return {
-            "adv/reward_mean": float(rewards[real].mean()),
+            "adv/reward_mean": float(exp.rewards[real].mean()),
+            "adv/score_mean": float(exp.scores.mean()),
             "adv/g_loss": float(loss.detach()),
-            "adv/advantage_std": float(adv[real].std()) if real.sum() > 1 else 0.0,
-            "adv/kl_to_mle": float(kl.detach()),
-            "adv/sample_length": float(mask.sum(1).float().mean()),
+            "adv/advantage_std": float(exp.advantages[real].std()) if real.sum() > 1 else 0.0,
+            "adv/kl_to_mle": float(exp.kl[real].mean()),
+            "adv/grad_norm": self._grad_norm,
+            "adv/sample_length": float(exp.mask.sum(1).float().mean()),
+            **stats,
         }
 
     def mle_step(self, g_opt, batch: dict[str, torch.Tensor]) -> float:
@@ -164,10 +187,18 @@ class SeqGANModule(DiscriminatorStage):
         loss = total / n
         g_opt.zero_grad()
         self.manual_backward(loss)
-        if self.hparams.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.hparams.grad_clip)
-        g_opt.step()
+        g_opt.step()  # clipped in on_before_optimizer_step
         return float(loss.detach())
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Clip the generator's gradients here: under mixed precision Lightning unscales them
+        just before this hook (clipping before ``optimizer.step()`` would clip scaled ones)."""
+        if optimizer is not self._g_optimizer:
+            return
+        grads = [p.grad for p in self.generator.parameters() if p.grad is not None]
+        self._grad_norm = float(torch.linalg.vector_norm(torch.stack([g.float().norm() for g in grads]))) if grads else 0.0
+        if self.hparams.grad_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
 
     # ---- discriminator ------------------------------------------------------------------
     def discriminator_steps(self, d_opt) -> dict[str, float]:
@@ -210,23 +241,47 @@ class SeqGANModule(DiscriminatorStage):
         for key, value in logs.items():
             self.log(key, value, prog_bar=key in ("adv/reward_mean", "disc/acc_fake"))
 
+    # validation never touches the training random stream: its fake samples use their own
+    # seeded generator, and the global state (which Lightning's validation dataloader
+    # iterator draws from) is put back after it, so the validation schedule cannot change training
+    def _save_rng(self) -> None:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and self.device.type == "cuda" else None
+        self._rng_before_val = (torch.get_rng_state(), cuda)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self._save_rng()
+
+    def on_fit_start(self) -> None:  # before the sanity-check validation
+        super().on_fit_start()
+        self._save_rng()
+
+    def on_validation_end(self) -> None:
+        saved, self._rng_before_val = getattr(self, "_rng_before_val", None), None
+        if saved is not None:
+            torch.set_rng_state(saved[0])
+            if saved[1] is not None:
+                torch.cuda.set_rng_state_all(saved[1])
+
     def on_validation_epoch_start(self) -> None:
         self._val_sum = self._val_count = 0.0
+        self._val_rng = torch.Generator(device=self.device).manual_seed(int(self.hparams.val_seed))
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         total, n = token_nll(self.generator.log_probs(batch["ids"], batch["attention_mask"]), batch["attention_mask"])
         self._val_sum += float(total)
         self._val_count += float(n)
-        self.validate_discriminator(batch, batch_idx, self.hparams.temperature)
+        self.validate_discriminator(batch, batch_idx, self.hparams.temperature, generator=self._val_rng)
 
     def on_validation_epoch_end(self) -> None:
         if self._val_count:
             self.log("val/nll", self._val_sum / self._val_count, prog_bar=True)
         if self.hparams.num_text_samples and not self.trainer.sanity_checking:
-            self.log_samples(self.decode(self.fake_batch(self.hparams.num_text_samples)["ids"]))
+            fake = self.fake_batch(self.hparams.num_text_samples, self.hparams.temperature, generator=self._val_rng)
+            self.log_samples(self.decode(fake["ids"]))
 
     def configure_optimizers(self):
         g_opt = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.g_lr)
         d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.d_lr)
+        self._g_optimizer = g_opt
         return [g_opt, d_opt]
 
