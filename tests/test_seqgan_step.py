@@ -1,0 +1,113 @@
+"""The SeqGAN stage's generator step on a tiny checkpoint (no CLI, no corpus): gradient
+clipping after mixed-precision unscaling, the estimator options, and their validation."""
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.plugins.precision import MixedPrecision
+from torch.utils.data import DataLoader
+
+from gan_writer.checkpoint import KEY, payload
+from gan_writer.models import GeneratorConfig, build_generator
+from gan_writer.systems.discriminator import DiscriminatorConfig
+from gan_writer.systems.seqgan import SeqGANModule
+from gan_writer.tokenization import char_tokenizer
+
+CNN = DiscriminatorConfig(kind="cnn", embed_dim=8, filter_sizes=[1, 2], num_filters=[4, 4])
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    tok = char_tokenizer(["春眠不觉晓", "处处闻啼鸟", "夜来风雨声", "花落知多少"])
+    torch.manual_seed(0)
+    gen = build_generator(GeneratorConfig(n_layer=1, n_embd=16, n_head=2, n_positions=16, dropout=0.0), tok)
+    path = tmp_path_factory.mktemp("tiny") / "mle.ckpt"
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
+                KEY: payload(gen, tok, stage="MLEModule", max_length=8)}, path)
+    return str(path), tok
+
+
+def fit(module: SeqGANModule, steps: int = 2, precision: str = "32-true") -> None:
+    data = [{"ids": torch.zeros(4, dtype=torch.long), "attention_mask": torch.ones(4, dtype=torch.long)}] * steps
+    # Lightning turns precision="16-mixed" on CPU into bf16; the plugin keeps fp16 and its GradScaler
+    amp = dict(plugins=[MixedPrecision("16-mixed", "cpu")]) if precision == "16-mixed" else dict(precision=precision)
+    trainer = L.Trainer(max_epochs=1, limit_val_batches=0, **amp, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, train_dataloaders=DataLoader(data, batch_size=1))
+
+
+class ClipProbe(SeqGANModule):
+    """Records the generator gradient norm that ``optimizer.step`` is about to apply."""
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        super().on_before_optimizer_step(optimizer)
+        if optimizer is self.optimizers()[0].optimizer:
+            grads = [p.grad.norm() for p in self.generator.parameters() if p.grad is not None]
+            self.applied = getattr(self, "applied", []) + [float(torch.stack(grads).norm())]
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed", "32-true"])
+def test_generator_clip_sees_unscaled_gradients(tiny, precision):
+    path, tok = tiny
+    clip = 1e-3  # far below the true norm, so the clip always bites
+    torch.manual_seed(0)
+    module = ClipProbe(path, discriminator=CNN, tokenizer=tok, max_length=8, g_batch_size=8, rollout_num=2,
+                       d_steps=0, num_text_samples=0, grad_clip=clip)
+    fit(module, steps=3, precision=precision)
+    plugin = module.trainer.precision_plugin
+    assert isinstance(plugin, MixedPrecision) == (precision != "32-true")
+    assert (getattr(plugin, "scaler", None) is not None) == (precision == "16-mixed")
+    finite = [n for n in module.applied if n == n and n != float("inf")]
+    assert finite, module.applied
+    # clipped after unscaling: the applied norm is the clip value (clipping the scaled
+    # gradients, as before, left clip / 65536 under 16-mixed)
+    assert all(n == pytest.approx(clip, rel=0.02) for n in finite), (precision, module.applied)
+
+
+OPTIONS = [
+    dict(reward="sequence", advantage="leave_one_out", loss="ppo_clip", ppo_epochs=3, loss_aggregation="sum"),
+    dict(reward="mc_rollout", rollout_batching="all_prefixes", advantage="group_norm", group_size=4),
+    dict(reward="sequence", loss="maligan", kl_coef=0.1, kl_penalty="loss", loss_aggregation="sequence_mean"),
+    dict(reward="prefix", gamma=0.23, advantage="ema", kl_coef=0.1,
+         discriminator=DiscriminatorConfig(kind="prefix_lstm", embed_dim=8)),
+]
+
+
+@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: o["reward"] + "+" + o.get("loss", o.get("advantage")))
+def test_estimator_options_step_the_generator(tiny, options):
+    path, tok = tiny
+    options = {"discriminator": CNN, **options}
+    module = SeqGANModule(path, tokenizer=tok, max_length=8, g_batch_size=8, rollout_num=2, d_steps=0,
+                          num_text_samples=0, **options)
+    before = {k: v.clone() for k, v in module.generator.state_dict().items()}
+    logs = []
+    module.log = lambda key, value, **kw: logs.append((key, value))  # noqa: E731 - capture, no logger
+    fit(module, steps=2)
+    after = module.generator.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    g_opt = module.optimizers()[0].optimizer
+    steps = next(iter(g_opt.state.values()))["step"]
+    assert int(steps) == 2 * options.get("ppo_epochs", 1)  # one update per PPO epoch per batch
+    keys = {k for k, _ in logs}
+    assert {"adv/reward_mean", "adv/score_mean", "adv/grad_norm", "adv/kl_to_mle"} <= keys
+    assert ("adv/ppo_clip_fraction" in keys) == (options.get("loss") == "ppo_clip")
+    assert ("adv/kl_k3" in keys) == (options.get("kl_penalty") == "loss")
+    if options.get("advantage") == "ema":
+        assert bool(module.ema.seen.all())
+
+
+def test_bad_estimator_options_name_the_key(tiny):
+    path, tok = tiny
+    base = dict(tokenizer=tok, max_length=8, g_batch_size=8, discriminator=CNN)
+    with pytest.raises(ValueError, match=r"model\.init_args\.reward=prefix needs a prefix discriminator"):
+        SeqGANModule(path, reward="prefix", **base)
+    with pytest.raises(ValueError, match=r"model\.init_args\.loss must be one of"):
+        SeqGANModule(path, loss="ppo", **base)
+    with pytest.raises(ValueError, match=r"model\.init_args\.group_size"):
+        SeqGANModule(path, advantage="group_norm", group_size=3, **base)
+    with pytest.raises(ValueError, match=r"model\.init_args\.baseline"):
+        SeqGANModule(path, baseline="median", **base)
+    with pytest.warns(UserWarning, match="deprecated"):
+        module = SeqGANModule(path, baseline="mean", **base)
+    assert module.estimator.advantage == "leave_one_out"
