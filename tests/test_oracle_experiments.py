@@ -60,7 +60,8 @@ def test_paper_configs_have_the_seqgan_settings():
     a = adv["model"]["init_args"]
     assert updates(adv) == 200 and a["rollout_num"] == 16 and a["rollout_update_rate"] == 0.8
     assert (a["d_steps"], a["d_epochs"], a["d_num_samples"], a["d_lr"], a["g_lr"]) == (5, 3, 10000, 1e-4, 0.01)
-    assert a["g_batch_size"] == 64 and a["baseline"] == "none"
+    assert a["g_batch_size"] == 64 and a["advantage"] == "none" and a["reward"] == "mc_rollout"
+    assert a["loss_aggregation"] == "sum" and a["grad_clip"] == 5.0  # SeqGAN sums -log pi * Q, clips at 5
     # equal training: as many MLE updates as adversarial generator updates
     assert updates(cont) == updates(adv) * a["g_steps"] and cont["model"]["init_args"]["lr"] == 0.01
 

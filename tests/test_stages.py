@@ -21,6 +21,18 @@ def scalars(run: Path, tag: str) -> list[float]:
     return [e.value for e in ea.Scalars(tag)]
 
 
+def tags(run: Path) -> set[str]:
+    ea = EventAccumulator(str(run))
+    ea.Reload()
+    return set(ea.Tags()["scalars"])
+
+
+def checkpoint(run: Path) -> dict:
+    from gan_writer.checkpoint import resolve_checkpoint
+
+    return torch.load(resolve_checkpoint(run), map_location="cpu", weights_only=False)
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory, shared_data):
     root = tmp_path_factory.mktemp("chain")
@@ -40,8 +52,8 @@ def chain(tmp_path_factory, shared_data):
     return root, mle, disc
 
 
-def seqgan(root, init, *extra):
-    main(["fit", "--config", str(REPO / "experiments/poetry_zh/seqgan.yaml"), *TINY,
+def seqgan(root, init, *extra, config="seqgan"):
+    main(["fit", "--config", str(REPO / f"experiments/poetry_zh/{config}.yaml"), *TINY,
           f"--trainer.logger.init_args.save_dir={root}", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
           "--trainer.limit_val_batches=1", f"--model.init_args.init_checkpoint={init}",
           "--model.init_args.g_batch_size=8", "--model.init_args.rollout_num=2", "--model.init_args.d_num_samples=32",
@@ -85,22 +97,60 @@ def test_seqgan_stage_logs_rewards_and_discriminator_and_saves_a_usable_checkpoi
     assert len(texts) == 3 and all(texts)
 
 
-@pytest.mark.parametrize("options", [
-    ["--model.init_args.rollout_policy=delayed", "--model.init_args.baseline=ema", "--model.init_args.kl_coef=0.1",
-     "--model.init_args.temperature=0.8"],
-    ["--model.init_args.mle_steps=1", "--model.init_args.baseline=none", "--model.init_args.g_steps=2",
-     "--model.init_args.d_steps=0"],
-])
-def test_seqgan_options_run(chain, options, tmp_path):
+SMALL_CNN = ["--model.init_args.discriminator.kind=cnn", "--model.init_args.discriminator.embed_dim=8",
+             "--model.init_args.discriminator.filter_sizes=[1,2]", "--model.init_args.discriminator.num_filters=[4,4]"]
+
+
+def test_seqgan_delayed_rollout_and_ema_options_act(chain, tmp_path):
     _, mle, _ = chain
     # start from the MLE checkpoint with a fresh (small) discriminator
-    seqgan(tmp_path, mle, "--model.init_args.discriminator.kind=cnn", "--model.init_args.discriminator.embed_dim=8",
-           "--model.init_args.discriminator.filter_sizes=[1,2]", "--model.init_args.discriminator.num_filters=[4,4]",
-           *options)
+    seqgan(tmp_path, mle, *SMALL_CNN, "--model.init_args.rollout_policy=delayed", "--model.init_args.advantage=ema",
+           "--model.init_args.kl_coef=0.1", "--model.init_args.temperature=0.8")
     run = tmp_path / "poetry_zh" / "seqgan" / "version_0"
-    assert scalars(run, "adv/reward_mean")
-    if "--model.init_args.mle_steps=1" in options:
-        assert scalars(run, "adv/mle_nll") and not list((run).glob("*disc/loss*"))
+    assert len(scalars(run, "adv/reward_mean")) == 2
+    state = checkpoint(run)["state_dict"]
+    start = load_artifacts(mle).generator.state_dict()
+    # the delayed copy was mixed: neither the MLE start nor the trained generator
+    mixed = [k for k in start if "wte" not in k and "wpe" not in k and start[k].is_floating_point()]
+    assert any(not torch.equal(state[f"rollout.{k}"], start[k]) for k in mixed)
+    assert any(not torch.equal(state[f"rollout.{k}"], state[f"generator.{k}"]) for k in mixed)
+    assert bool(state["ema.seen"].all()) and 0.0 < float(state["ema.value"][0]) < 1.0
+
+
+def test_seqgan_mle_steps_g_steps_and_no_discriminator_steps(chain, tmp_path):
+    _, mle, _ = chain
+    seqgan(tmp_path, mle, *SMALL_CNN, "--model.init_args.mle_steps=1", "--model.init_args.advantage=none",
+           "--model.init_args.g_steps=2", "--model.init_args.d_steps=0")
+    run = tmp_path / "poetry_zh" / "seqgan" / "version_0"
+    logged = tags(run)
+    assert "adv/mle_nll" in logged and "adv/reward_mean" in logged
+    assert not any(t.startswith("disc/") for t in logged), logged
+    g_state, d_state = (s["state"] for s in checkpoint(run)["optimizer_states"])
+    assert int(g_state[0]["step"]) == 2 * (2 + 1)  # 2 batches x (2 policy steps + 1 MLE step)
+    assert d_state == {}  # the discriminator was never stepped
+
+
+@pytest.mark.parametrize("config", ["seqgan_rloo", "seqgan_ppo", "seqgan_maligan", "seqgan_prefix"])
+def test_shipped_estimator_configs_run(chain, config, tmp_path):
+    _, mle, disc = chain
+    extra = ["--model.init_args.discriminator.kind=prefix_lstm", "--model.init_args.discriminator.embed_dim=8"] \
+        if config == "seqgan_prefix" else []
+    seqgan(tmp_path, disc, *extra, "--trainer.limit_train_batches=1", config=config)
+    run = tmp_path / "poetry_zh" / config / "version_0"
+    assert scalars(run, "adv/reward_mean") and scalars(run, "adv/grad_norm")
+    assert ("adv/ppo_clip_fraction" in tags(run)) == (config == "seqgan_ppo")
+    assert load_artifacts(run).generator is not None
+
+
+def test_validation_schedule_does_not_change_training(chain, tmp_path):
+    _, _, disc = chain
+    weights = []
+    for name, schedule in (("every", ["--trainer.val_check_interval=1"]), ("never", ["--trainer.limit_val_batches=0"])):
+        seqgan(tmp_path / name, disc, *schedule, "--model.init_args.num_text_samples=2")
+        run = tmp_path / name / "poetry_zh" / "seqgan" / "version_0"
+        weights.append(checkpoint(run)["state_dict"])
+    a, b = weights
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_seqgan_from_a_checkpoint_without_discriminator_warns_it_is_untrained(chain):
@@ -114,7 +164,7 @@ def test_seqgan_from_a_checkpoint_without_discriminator_warns_it_is_untrained(ch
 
 def test_bad_option_names_the_key(chain, tmp_path):
     _, mle, _ = chain
-    with pytest.raises(ValueError, match="model.baseline"):
+    with pytest.raises(ValueError, match=r"model\.init_args\.baseline"):
         from gan_writer.systems.seqgan import SeqGANModule
 
         SeqGANModule(str(mle), baseline="median")

@@ -127,7 +127,8 @@ def _settings(run: RunInfo) -> dict:
     out = {k: trainer[k] for k in ("max_epochs", "limit_train_batches", "gradient_clip_val") if trainer.get(k) is not None}
     keys = ("lr", "weight_decay", "num_negatives", "negatives_every_n_epochs", "g_batch_size", "g_steps", "rollout_num",
             "rollout_policy", "rollout_update_rate", "baseline", "d_steps", "d_epochs", "d_num_samples", "d_batch_size",
-            "g_lr", "d_lr", "grad_clip", "mle_steps", "kl_coef")
+            "g_lr", "d_lr", "grad_clip", "mle_steps", "kl_coef", "reward", "advantage", "loss", "loss_aggregation",
+            "kl_penalty")
     out.update({k: model[k] for k in keys if k in model and model[k] is not None})
     disc = model.get("discriminator")
     if isinstance(disc, dict) and disc.get("num_filters"):

@@ -29,8 +29,8 @@ class DiscriminatorConfig:
         kind: ``cnn`` (the SeqGAN text CNN), ``transformer`` (a HF sequence classifier), or
             ``prefix_lstm`` / ``prefix_transformer`` (a causal discriminator scoring every
             prefix, :class:`gan_writer.models.prefix_discriminator.PrefixDiscriminator`;
-            sized by ``embed_dim``, ``n_layer``, ``n_head``, ``dropout``; needed by
-            ``reward: prefix``).
+            sized by ``embed_dim`` (LSTM) or ``n_embd`` (transformer), ``n_layer``, ``n_head``,
+            ``dropout``; needed by ``reward: prefix``).
         embed_dim, filter_sizes, num_filters, dropout, l2_reg_lambda: CNN settings
             (defaults: SeqGAN's 64-dim embedding, 12 widths, 1720 filters, keep 0.75, L2 0.2).
         pretrained, n_layer, n_embd, n_head: transformer settings.
@@ -51,7 +51,8 @@ class DiscriminatorConfig:
         """The module for a generator vocabulary of ``vocab_size`` and ``max_length`` tokens."""
         if self.kind in PREFIX_KINDS:
             return PrefixDiscriminator(vocab_size, max_length, pad_token_id, backbone=PREFIX_KINDS[self.kind],
-                                       embed_dim=self.embed_dim, n_layer=self.n_layer, n_head=self.n_head,
+                                       embed_dim=self.n_embd if self.kind == "prefix_transformer" else self.embed_dim,
+                                       n_layer=self.n_layer, n_head=self.n_head,
                                        dropout=self.dropout)
         if self.kind == "cnn":
             kwargs: dict[str, Any] = dict(
