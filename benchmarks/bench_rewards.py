@@ -79,6 +79,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="repeats of the cheap rows")
     p.add_argument("--mc-repeats", type=int, default=1, help="repeats of the mc_rollout rows")
     p.add_argument("--all-prefixes", action="store_true", help="also time rollout_batching: all_prefixes")
+    p.add_argument("--max-rollout-batch", type=int, default=4096, help="row cap of the all_prefixes decode (memory)")
     p.add_argument("--checkpoint", default=None, help="a gan_writer checkpoint as generator (SmolLM2+LoRA hook)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
     }
     if args.all_prefixes:
         rows["mc_rollout/all_prefixes"] = (
-            cnn, EstimatorConfig(reward="mc_rollout", rollout_num=args.rollout_num, rollout_batching="all_prefixes"),
+            cnn, EstimatorConfig(reward="mc_rollout", rollout_num=args.rollout_num, rollout_batching="all_prefixes",
+                            max_rollout_batch=args.max_rollout_batch),
             args.mc_repeats)
     opt = torch.optim.Adam(gen.parameters(), lr=1e-5)
     rng, ema = torch.Generator(device=args.device).manual_seed(0), EMABaseline(0.9)
