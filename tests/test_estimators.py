@@ -169,8 +169,15 @@ def test_prefix_discriminator_score_at_t_ignores_later_tokens(backbone):
     assert torch.isfinite(loss) and 0 <= acc_r <= 1 and 0 <= acc_f <= 1
 
 
-def test_all_prefixes_and_per_prefix_rollouts_agree():
-    gen = helpers.tiny_gpt2(vocab=10, seed=0, n_positions=8)
+@pytest.mark.parametrize("backend", ["gpt2", "lstm"])
+def test_all_prefixes_and_per_prefix_rollouts_agree(backend):
+    if backend == "lstm":
+        from gan_writer.models.lstm import LSTMGenerator
+
+        torch.manual_seed(0)
+        gen = LSTMGenerator(10, emb_dim=8, hidden_dim=12, bos_token_id=1, eos_token_id=2, pad_token_id=0, init_std=0.5)
+    else:
+        gen = helpers.tiny_gpt2(vocab=10, seed=0, n_positions=8)
     ids, state = sample_with_state(gen, 6, 6, generator=torch.Generator().manual_seed(0))
     mask = mask_after_eos(ids, gen.eos_token_id)
     # deterministic completions (top_k=1) and discriminator: exactly equal rewards
