@@ -290,6 +290,8 @@ def test_prefix_rewards_and_config_validation():
                      (dict(loss="maligan", advantage="ema"), "model.init_args.advantage"),
                      (dict(ppo_epochs=3), "model.init_args.ppo_epochs"), (dict(group_size=5), "model.init_args.group_size"),
                      (dict(kl_penalty="exact"), "model.init_args.kl_penalty"),
-                     (dict(rollout_batching="all"), "model.init_args.rollout_batching")]:
+                     (dict(rollout_batching="all"), "model.init_args.rollout_batching"),
+                     (dict(gamma=1.5), "model.init_args.gamma"), (dict(clip_eps=0.0), "model.init_args.clip_eps"),
+                     (dict(kl_coef=-1.0), "model.init_args.kl_coef")]:
         with pytest.raises(ValueError, match=key):
             EstimatorConfig(**bad).validate(8)

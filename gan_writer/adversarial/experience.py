@@ -71,6 +71,12 @@ class EstimatorConfig:
         if self.group_size < 0 or (self.group_size and batch_size % self.group_size):
             raise ValueError(f"{prefix}group_size must be 0 (whole batch) or divide g_batch_size={batch_size}, "
                              f"got {self.group_size}")
+        if not 0.0 <= self.gamma <= 1.0:
+            raise ValueError(f"{prefix}gamma must be in [0, 1] (0 = each prefix score alone), got {self.gamma}")
+        if self.clip_eps <= 0:
+            raise ValueError(f"{prefix}clip_eps must be > 0 (PPO: 0.2), got {self.clip_eps}")
+        if self.kl_coef < 0:
+            raise ValueError(f"{prefix}kl_coef must be >= 0 (0 = no KL penalty), got {self.kl_coef}")
         if self.loss == "maligan" and self.advantage != "none":
             raise ValueError(f"{prefix}loss=maligan normalises its own weights (its baseline is their mean): set "
                              f"{prefix}advantage=none, got {self.advantage!r}")

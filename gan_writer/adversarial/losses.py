@@ -286,8 +286,10 @@ def kl_to_reference(
     * **Full distribution** (``policy`` and ``reference`` are ``(B, T, V)`` logits at the
       sampled prefixes, e.g. ``generator.logits(ids)`` and ``mle_generator.logits(ids)``):
       ``KL_t = Σ_v π(v | y_<t) (log π(v | y_<t) − log π_mle(v | y_<t))``, exact and ≥ 0 for
-      each position. It is differentiable with respect to ``policy``, so use it as a loss
-      term: ``loss = pg_loss + β · kl_to_reference(logits, ref_logits, mask)``.
+      each position. It is differentiable with respect to ``policy``, but as a loss term its
+      gradient leaves out how the policy changes the *prefixes* it is evaluated at, so it does
+      not minimise the sequence KL; the stage uses ``kl_penalty: reward`` (k1 in the returns)
+      or ``kl_penalty: loss`` (k3, GRPO) instead (:func:`kl_k1`, :func:`kl_k3`).
     * **Sampled** (``(B, T)`` log-probabilities of the sampled tokens under each model, e.g.
       ``generator.log_probs(ids, mask)``): ``KL_t ≈ log π(y_t | y_<t) − log π_mle(y_t | y_<t)``,
       an unbiased single-sample estimate when ``y ~ π`` (cheap: no ``V``-sized tensors) but
