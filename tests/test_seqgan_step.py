@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from gan_writer.checkpoint import KEY, payload
 from gan_writer.models import GeneratorConfig, build_generator
-from gan_writer.systems.discriminator import DiscriminatorConfig
+from gan_writer.systems.discriminator import DiscriminatorConfig, load_discriminator
 from gan_writer.systems.seqgan import SeqGANModule
 from gan_writer.tokenization import char_tokenizer
 
@@ -75,7 +75,7 @@ OPTIONS = [
 
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: o["reward"] + "+" + o.get("loss", o.get("advantage")))
-def test_estimator_options_step_the_generator(tiny, options):
+def test_estimator_options_step_the_generator(tiny, options, tmp_path):
     path, tok = tiny
     options = {"discriminator": CNN, **options}
     module = SeqGANModule(path, tokenizer=tok, max_length=8, g_batch_size=8, rollout_num=2, d_steps=0,
@@ -95,6 +95,11 @@ def test_estimator_options_step_the_generator(tiny, options):
     assert ("adv/kl_k3" in keys) == (options.get("kl_penalty") == "loss")
     if options.get("advantage") == "ema":
         assert bool(module.ema.seen.all())
+    # the checkpoint rebuilds the same discriminator (a prefix one included)
+    module.trainer.save_checkpoint(tmp_path / "run.ckpt")
+    disc, spec = load_discriminator(str(tmp_path / "run.ckpt"))
+    assert type(disc) is type(module.discriminator) and spec["config"]["kind"] == options["discriminator"].kind
+    assert all(torch.equal(v, module.discriminator.state_dict()[k]) for k, v in disc.state_dict().items())
 
 
 def test_bad_estimator_options_name_the_key(tiny):
