@@ -13,6 +13,7 @@ import lightning as L
 from gan_writer.metrics.bleu import BleuReference
 from gan_writer.metrics.nll import corpus_nll, nll_oracle
 from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts, text_metrics
+from gan_writer.systems.options import check_options
 
 
 class TextMetricsCallback(L.Callback):
@@ -52,6 +53,9 @@ class TextMetricsCallback(L.Callback):
         bleu: bool = True,
         num_text_samples: int = 10,
     ) -> None:
+        check_options("TextMetricsCallback.init_args", locals(), {"num_samples": ">= 2", "every_n_val_epochs": ">= 1",
+                                                                 "temperatures": "> 0", "max_references": ">= 1",
+                                                                 "num_text_samples": ">= 0"})
         if reference_split not in ("test", "valid"):
             raise ValueError(f"reference_split must be 'test' or 'valid', got {reference_split!r}")
         self.num_samples, self.every = num_samples, max(1, every_n_val_epochs)

@@ -14,6 +14,7 @@ import argparse
 import csv
 import inspect
 import json
+import math
 import shlex
 import sys
 import time
@@ -80,13 +81,13 @@ def parse_runs(specs: list[str]) -> list[tuple[str, str]]:
 
 
 def parse_temperatures(text: str) -> list[float]:
-    """``"0.7,1.0"`` → ``[0.7, 1.0]`` (sorted, unique). Raises ValueError unless all are > 0."""
+    """``"0.7,1.0"`` → ``[0.7, 1.0]`` (sorted, unique). Raises ValueError unless all are finite and > 0."""
     try:
         temps = sorted({float(t) for t in text.split(",") if t.strip()})
     except ValueError:
         raise ValueError(f"--temperatures {text!r}: expected comma-separated numbers such as 0.7,1.0,1.3") from None
-    if not temps or temps[0] <= 0:
-        raise ValueError(f"--temperatures {text!r}: give at least one temperature, all > 0")
+    if not temps or not all(math.isfinite(t) and t > 0 for t in temps):
+        raise ValueError(f"--temperatures {text!r}: give at least one temperature, all finite and > 0")
     return temps
 
 
