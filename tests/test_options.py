@@ -87,7 +87,7 @@ def test_generate_and_evaluate_refuse_a_bad_temperature_before_loading(temperatu
 
 @pytest.mark.parametrize("text", ["nan", "0.7,inf", "1.0,nan"])
 def test_compare_refuses_non_finite_temperatures(text):
-    with pytest.raises(ValueError, match="all finite and > 0"):
+    with pytest.raises(ValueError, match=r"all > 0 and finite \(no nan or inf\)"):
         parse_temperatures(text)
 
 

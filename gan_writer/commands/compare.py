@@ -90,7 +90,7 @@ def parse_temperatures(text: str) -> list[float]:
     except ValueError:
         raise ValueError(f"--temperatures {text!r}: expected comma-separated numbers such as 0.7,1.0,1.3") from None
     if not temps or not all(math.isfinite(t) and t > 0 for t in temps):
-        raise ValueError(f"--temperatures {text!r}: give at least one temperature, all finite and > 0")
+        raise ValueError(f"--temperatures {text!r}: give at least one temperature, all > 0 and finite (no nan or inf)")
     return temps
 
 

@@ -387,8 +387,11 @@ def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
         seed, valid_fraction, test_fraction: deterministic split (see
             :mod:`gan_writer.data.split`); official splits are kept (coco/user valid is
             carved with ``valid_fraction``).
-        format, text_field, encoding: for user files (see :mod:`gan_writer.data.readers`);
-            registered corpora have a fixed format and encoding.
+        format, text_field, encoding: for user files (see :mod:`gan_writer.data.readers`):
+            ``format`` lines / blocks / paragraphs / fortune / jsonl / json; ``text_field``
+            a key or a list of keys (joined with ``"\\n"``); registered corpora have a
+            fixed format and encoding. Every corpus is stripped of terminal escape
+            sequences and control characters (count in ``removed_controls``, with a warning).
         language: ``"zh"`` or ``"en"``; None detects it for user files.
         **options: corpus options (``corpus_options(name)``): shi ``keep_spaces``; tang /
             tangshi300 ``chars_per_line`` (5, 7, None), ``quatrains_only``, ``strip_notes``
