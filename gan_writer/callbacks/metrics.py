@@ -22,7 +22,9 @@ class TextMetricsCallback(L.Callback):
     Logged keys (fixed; see the README): ``metrics/bleu_2``..``metrics/bleu_5`` (against
     every reference of ``reference_split``), ``metrics/self_bleu_2``..``metrics/self_bleu_5``
     (leave-one-out), ``metrics/distinct_1``..``metrics/distinct_4``,
-    ``metrics/unique_samples``, ``val/nll_test`` (nats per token on the test split),
+    ``metrics/unique_samples``, ``metrics/empty_samples`` (samples with no token),
+    ``metrics/top_sample_share`` (share of the most frequent sample; degenerate sets are
+    warned about, see :mod:`gan_writer.metrics.degenerate`), ``val/nll_test`` (nats per token on the test split),
     ``metrics/nll_oracle`` when the data module has an ``oracle``, ``metrics/seconds``
     (time spent here); the same sample metrics at each extra temperature under
     ``metrics/temp_<T>/...``. The final model is always scored (at the end of training if
