@@ -10,7 +10,8 @@ from gan_writer.cli import main
 from gan_writer.commands.compare import parse_temperatures
 from gan_writer.commands.evaluate import evaluate_checkpoint
 from gan_writer.commands.generate import generate_texts
-from gan_writer.systems.discriminator import DiscriminatorPretraining
+from gan_writer.models import GeneratorConfig
+from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorPretraining
 from gan_writer.systems.mle import MLEModule
 from gan_writer.systems.options import OptionError, check_option
 from gan_writer.systems.seqgan import SeqGANModule
@@ -70,6 +71,17 @@ def test_seqgan_options_are_checked_before_the_checkpoint_is_read(kwargs, messag
 def test_discriminator_pretraining_options_are_checked(kwargs, message):
     with pytest.raises(OptionError, match=message):
         DiscriminatorPretraining(init_checkpoint="does/not/exist.ckpt", **kwargs)
+
+
+def test_the_generator_and_discriminator_blocks_are_checked_field_by_field():
+    with pytest.raises(OptionError, match=r"model.init_args.generator.dropout must be in \[0, 1\), got 1.5"):
+        MLEModule(GeneratorConfig(dropout=1.5))
+    with pytest.raises(OptionError, match=r"model.init_args.generator.n_positions must be >= 2, got 0"):
+        MLEModule({"n_positions": 0})
+    with pytest.raises(OptionError, match=r"model.init_args.discriminator.num_filters\[1\] must be >= 1, got 0"):
+        SeqGANModule(init_checkpoint="does/not/exist.ckpt", discriminator=DiscriminatorConfig(num_filters=[4, 0]))
+    with pytest.raises(OptionError, match=r"model.init_args.discriminator.l2_reg_lambda must be >= 0, got -0.2"):
+        DiscriminatorPretraining(init_checkpoint="x.ckpt", discriminator=DiscriminatorConfig(l2_reg_lambda=-0.2))
 
 
 def test_metrics_callback_temperatures_are_checked():

@@ -18,10 +18,10 @@ from gan_writer.data.datamodule import pad_batch
 from gan_writer.models.discriminator import DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.common import GeneratorStage
-from gan_writer.systems.options import check_options
+from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
 
 _RANGES = {"max_length": ">= 2", "lr": "> 0", "num_negatives": ">= 1", "negatives_every_n_epochs": ">= 1",
-           "sample_temperature": "> 0"}
+           "sample_temperature": "> 0", "discriminator": DISCRIMINATOR_RANGES}
 
 
 @dataclass

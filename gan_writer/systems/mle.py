@@ -8,10 +8,11 @@ import torch
 from gan_writer.metrics.nll import token_nll
 from gan_writer.models import GeneratorConfig
 from gan_writer.systems.common import GeneratorStage
-from gan_writer.systems.options import check_options
+from gan_writer.systems.options import GENERATOR_RANGES, check_options
 
 _RANGES = {"max_length": ">= 2", "lr": "> 0", "weight_decay": ">= 0", "betas": "[0, 1)",
-           "warmup_steps": ">= 0", "num_text_samples": ">= 0", "sample_temperature": "> 0"}
+           "warmup_steps": ">= 0", "num_text_samples": ">= 0", "sample_temperature": "> 0",
+           "generator": GENERATOR_RANGES}
 
 
 class MLEModule(GeneratorStage):

@@ -4,6 +4,10 @@ built, so that a bad value is refused at start-up with the YAML key that holds i
 A range is a short string: ``"> 0"``, ``">= 0"``, ``">= 1"``, ``"[0, 1]"``, ``"[0, 1)"``,
 ``"(0, 1]"``. Every checked number must also be finite (no ``nan``/``inf``); ``None``
 passes (an unset optional). Tuples and lists (e.g. ``betas``) are checked element-wise.
+A nested mapping of ranges checks the fields of a config object (a dataclass such as
+``model.init_args.generator``); :data:`GENERATOR_RANGES` and :data:`DISCRIMINATOR_RANGES`
+are those of :class:`~gan_writer.models.GeneratorConfig` and
+:class:`~gan_writer.systems.discriminator.DiscriminatorConfig`.
 
 Usage, first line of a stage's ``__init__``::
 
@@ -15,7 +19,13 @@ import math
 import re
 from collections.abc import Mapping
 
-__all__ = ["OptionError", "check_option", "check_options", "check_temperature"]
+__all__ = ["OptionError", "check_option", "check_options", "GENERATOR_RANGES",
+           "DISCRIMINATOR_RANGES"]
+
+GENERATOR_RANGES = {"n_layer": ">= 1", "n_embd": ">= 1", "n_head": ">= 1", "n_positions": ">= 2",
+                    "dropout": "[0, 1)", "emb_dim": ">= 1", "hidden_dim": ">= 1"}
+DISCRIMINATOR_RANGES = {"embed_dim": ">= 1", "filter_sizes": ">= 1", "num_filters": ">= 1", "dropout": "[0, 1)",
+                        "l2_reg_lambda": ">= 0", "n_layer": ">= 1", "n_embd": ">= 1", "n_head": ">= 1"}
 
 _BOUND = re.compile(r"^\s*(>=|>|<=|<)\s*(-?[\d.e+-]+)\s*$")
 _INTERVAL = re.compile(r"^\s*([\[(])\s*(-?[\d.e+-]+)\s*,\s*(-?[\d.e+-]+)\s*([\])])\s*$")
@@ -72,16 +82,19 @@ def check_options(prefix: str, values: Mapping[str, object], ranges: Mapping[str
         prefix: where the options live in the YAML, e.g. ``"model.init_args"``;
             errors name ``f"{prefix}.{name}"``.
         values: the options, typically ``locals()`` at the top of ``__init__``.
-        ranges: option name → range string (see the module docstring).
+        ranges: option name → range string (see the module docstring), or → a nested
+            mapping of ranges for a config object or dict.
     Raises:
         OptionError: for the first option out of range.
     """
     for name, spec in ranges.items():
-        if name in values:
-            check_option(f"{prefix}.{name}" if prefix else name, values[name], spec)
+        if name not in values:
+            continue
+        key = f"{prefix}.{name}" if prefix else name
+        if isinstance(spec, Mapping):  # a config object: check its fields
+            value = values[name]
+            if value is not None:
+                check_options(key, value if isinstance(value, Mapping) else vars(value), spec)
+        else:
+            check_option(key, values[name], spec)
 
-
-def check_temperature(value: float, flag: str = "--temperature") -> float:
-    """``value`` if it is a finite temperature > 0; OptionError naming ``flag`` otherwise."""
-    check_option(flag, value, "> 0")
-    return value

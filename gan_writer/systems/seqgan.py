@@ -24,14 +24,15 @@ from gan_writer.adversarial.rollout import make_rollout_policy, mc_rollout_rewar
 from gan_writer.metrics.nll import token_nll
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage, discriminator_loss
-from gan_writer.systems.options import check_options
+from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
 
 BASELINES = ("none", "mean", "ema")
 ROLLOUT_POLICIES = ("current", "delayed")
 _RANGES = {"max_length": ">= 2", "g_batch_size": ">= 1", "g_steps": ">= 0", "d_steps": ">= 0", "d_epochs": ">= 1",
            "d_num_samples": ">= 1", "d_batch_size": ">= 1", "rollout_num": ">= 1", "rollout_update_rate": "[0, 1]",
            "ema_decay": "[0, 1)", "mle_steps": ">= 0", "kl_coef": ">= 0", "g_lr": "> 0", "d_lr": "> 0",
-           "grad_clip": ">= 0", "temperature": "> 0", "max_rollout_batch": ">= 1", "num_text_samples": ">= 0"}
+           "grad_clip": ">= 0", "temperature": "> 0", "max_rollout_batch": ">= 1", "num_text_samples": ">= 0",
+           "discriminator": DISCRIMINATOR_RANGES}
 
 
 class SeqGANModule(DiscriminatorStage):
