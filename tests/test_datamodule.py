@@ -25,9 +25,9 @@ def test_pad_batch_pads_right_and_masks():
 
 
 def test_long_samples_are_cut_with_a_warning(shared_data):
-    with pytest.warns(UserWarning, match="longer than data.max_length=10"):
-        dm = TextDataModule(corpus="shi", tokenizer="char", max_length=10, max_train_samples=32)
-    assert max(len(r) for r in dm.datasets["train"].ids) == 10
+    with pytest.warns(UserWarning, match="longer than data.max_length=20"):  # 5 of 25 tokens cut: a warning
+        dm = TextDataModule(corpus="shi", tokenizer="char", max_length=20, max_train_samples=32)
+    assert max(len(r) for r in dm.datasets["train"].ids) == 20
 
 
 def test_a_corpus_smaller_than_one_batch_trains_one_smaller_batch(tmp_path):
@@ -83,7 +83,7 @@ def test_a_user_file_is_recorded_by_absolute_path(tmp_path, monkeypatch):
 
 
 def test_bad_batch_size_names_the_key():
-    with pytest.raises(ValueError, match="data.batch_size"):
+    with pytest.raises(ValueError, match="data.init_args.batch_size must be >= 1, got 0"):
         TextDataModule(batch_size=0)
 
 

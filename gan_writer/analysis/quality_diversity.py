@@ -311,27 +311,32 @@ def verdict_line(v: RunVerdict, diversity: Axis) -> str:
     return head + tail
 
 
-TABLE_EXTRAS = ("distinct_2", "distinct_4", "unique_samples", "nll_test_t", "nll_test")
+TABLE_EXTRAS = ("distinct_2", "distinct_4", "unique_samples", "empty_samples", "nll_test_t", "nll_test")
 
 
 def markdown_table(rows: Iterable[Mapping], quality: Axis, diversity: Axis,
-                   verdicts: Sequence[RunVerdict] = (), extras: Sequence[str] = TABLE_EXTRAS) -> str:
+                   verdicts: Sequence[RunVerdict] = (), extras: Sequence[str] = TABLE_EXTRAS,
+                   excluded: Mapping[str, Mapping[float, str]] | None = None) -> str:
     """A Markdown table: one line per run × temperature with both axes, the ``extras``
-    metrics present in the rows, and which baseline temperatures dominate each point."""
+    metrics present in the rows, and which baseline temperatures dominate each point
+    (``excluded``: ``{run: {temperature: reason}}`` of points left out of the verdict,
+    shown as "excluded: reason")."""
     data = metrics_by_point(rows)
     present = [k for k in extras if k not in (quality.key, diversity.key)
                and any(k in m for temps in data.values() for m in temps.values())]
     dom = {(v.run, t): ts for v in verdicts for t, ts in v.dominated_by.items()}
-    head = ["run", "T", quality.label, diversity.label, *present] + (["dominated by baseline T"] if verdicts else [])
+    head = ["run", "T", quality.label, diversity.label, *present] + (
+        ["dominated by baseline T"] if verdicts or excluded else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run, temps in data.items():
         for t in sorted(temps):
             m = temps[t]
             cells = [run, f"{t:g}", f"{quality.value(m):.4f}", f"{diversity.value(m):.4f}",
                      *(f"{m[k]:.4g}" if k in m else "" for k in present)]
-            if verdicts:
-                ts = dom.get((run, t))
-                cells.append("(baseline)" if ts is None else ", ".join(f"{x:g}" for x in ts) or "no")
+            if verdicts or excluded:
+                ts, why = dom.get((run, t)), (excluded or {}).get(run, {}).get(t)
+                cells.append(f"excluded: {why}" if why else "(baseline)" if ts is None
+                             else ", ".join(f"{x:g}" for x in ts) or "no")
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

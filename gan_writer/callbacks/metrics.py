@@ -13,6 +13,7 @@ import lightning as L
 from gan_writer.metrics.bleu import BleuReference
 from gan_writer.metrics.nll import corpus_nll, nll_oracle
 from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts, text_metrics
+from gan_writer.systems.options import check_options
 
 
 class TextMetricsCallback(L.Callback):
@@ -21,7 +22,9 @@ class TextMetricsCallback(L.Callback):
     Logged keys (fixed; see the README): ``metrics/bleu_2``..``metrics/bleu_5`` (against
     every reference of ``reference_split``), ``metrics/self_bleu_2``..``metrics/self_bleu_5``
     (leave-one-out), ``metrics/distinct_1``..``metrics/distinct_4``,
-    ``metrics/unique_samples``, ``val/nll_test`` (nats per token on the test split),
+    ``metrics/unique_samples``, ``metrics/empty_samples`` (samples with no token),
+    ``metrics/top_sample_share`` (share of the most frequent sample; degenerate sets are
+    warned about, see :mod:`gan_writer.metrics.degenerate`), ``val/nll_test`` (nats per token on the test split),
     ``metrics/nll_oracle`` when the data module has an ``oracle``, ``metrics/seconds``
     (time spent here); the same sample metrics at each extra temperature under
     ``metrics/temp_<T>/...``. The final model is always scored (at the end of training if
@@ -52,6 +55,9 @@ class TextMetricsCallback(L.Callback):
         bleu: bool = True,
         num_text_samples: int = 10,
     ) -> None:
+        check_options("TextMetricsCallback.init_args", locals(), {"num_samples": ">= 2", "every_n_val_epochs": ">= 1",
+                                                                 "temperatures": "> 0", "max_references": ">= 1",
+                                                                 "num_text_samples": ">= 0"})
         if reference_split not in ("test", "valid"):
             raise ValueError(f"reference_split must be 'test' or 'valid', got {reference_split!r}")
         self.num_samples, self.every = num_samples, max(1, every_n_val_epochs)

@@ -14,6 +14,7 @@ import argparse
 import csv
 import inspect
 import json
+import math
 import shlex
 import sys
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from gan_writer.analysis import plots
 from gan_writer.analysis import quality_diversity as qd
+from gan_writer.analysis.degenerate_points import degenerate_points, exclusion_notes, verdict_excluding
 
 DEFAULT_TEMPERATURES = "0.7,0.8,0.9,1.0,1.1,1.2,1.3,1.5"
 DEFINITIONS = (
@@ -33,7 +35,9 @@ DEFINITIONS = (
     "always means the run is better than the baseline. NLL-test (`nll_test`) is the model's NLL on the held-out "
     "text at T = 1, repeated at every T; `nll_test_t` scores the temperature-scaled model (the oracle's diversity "
     "axis, as in Caccia et al.). NLL values are nats per token. Source: Caccia et al., \"Language GANs Falling "
-    "Short\", ICLR 2020."
+    "Short\", ICLR 2020. A point whose samples are more than half empty or more than half one and the same text is "
+    "*degenerate* (its 1 − Self-BLEU measures no text): it is left out of the dominance count and the area, and "
+    "listed above the verdict."
 )
 _TEXT_SPLIT_KEYS = ("corpus_options", "seed", "valid_fraction", "test_fraction", "format", "text_field", "encoding")
 _ORACLE_KEYS = ("oracle_params", "oracle_seed", "vocab_size", "emb_dim", "hidden_dim", "num_valid", "seq_len",
@@ -80,13 +84,13 @@ def parse_runs(specs: list[str]) -> list[tuple[str, str]]:
 
 
 def parse_temperatures(text: str) -> list[float]:
-    """``"0.7,1.0"`` → ``[0.7, 1.0]`` (sorted, unique). Raises ValueError unless all are > 0."""
+    """``"0.7,1.0"`` → ``[0.7, 1.0]`` (sorted, unique). Raises ValueError unless all are finite and > 0."""
     try:
         temps = sorted({float(t) for t in text.split(",") if t.strip()})
     except ValueError:
         raise ValueError(f"--temperatures {text!r}: expected comma-separated numbers such as 0.7,1.0,1.3") from None
-    if not temps or temps[0] <= 0:
-        raise ValueError(f"--temperatures {text!r}: give at least one temperature, all > 0")
+    if not temps or not all(math.isfinite(t) and t > 0 for t in temps):
+        raise ValueError(f"--temperatures {text!r}: give at least one temperature, all > 0 and finite (no nan or inf)")
     return temps
 
 
@@ -236,11 +240,14 @@ def compare(runs: list[tuple[str, str]], temperatures: list[float], n: int = 200
                   f"{diversity.name} {diversity.value(metrics):.4f}")
         print(f"{run.name}: {len(temperatures)} temperatures in {time.perf_counter() - start:.1f} s")
     curves = qd.curves_from_rows(rows, quality, diversity)
-    verdicts = qd.verdict(curves, baseline, quality, diversity) if len(loaded) > 1 else []
+    excluded = degenerate_points(rows, n)
+    verdicts, notes = (verdict_excluding(curves, baseline, quality, diversity, excluded) if len(loaded) > 1
+                       else ([], exclusion_notes(curves, excluded)))
     setup = {
         "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "kind": kind, "references": ref_desc,
         "num_references": num_refs, "num_samples": n, "seed": seed, "temperatures": temperatures,
         "tokenization": tokenization, "bleu_n": bleu_n, "baseline": baseline, "quality": quality.label,
+        "excluded_points": {run: {f"{t:g}": why for t, why in pts.items()} for run, pts in excluded.items()},
         "diversity": diversity.label, "reference_key": key,
         "same_vocabulary": all(r.art.tokenizer.get_vocab() == loaded[0].art.tokenizer.get_vocab() for r in loaded),
         "runs": [{"name": r.name, "checkpoint": r.checkpoint, "stage": r.art.meta.get("stage"),
@@ -254,7 +261,7 @@ def compare(runs: list[tuple[str, str]], temperatures: list[float], n: int = 200
         w.writeheader()
         w.writerows(sample_rows)
     (out_dir / "setup.json").write_text(json.dumps(setup, ensure_ascii=False, indent=2), encoding="utf-8")
-    report = render_report(setup, rows, verdicts, quality, diversity)
+    report = render_report(setup, rows, verdicts, quality, diversity, notes, excluded)
     (out_dir / "results.md").write_text(report, encoding="utf-8")
     footnote = (f"{n} samples per point (seed {seed}, full softmax, logits / T); {ref_desc}: {num_refs}; "
                 f"metric tokens: {tokenization}")
@@ -269,8 +276,11 @@ def compare(runs: list[tuple[str, str]], temperatures: list[float], n: int = 200
     return out_dir
 
 
-def render_report(setup: dict, rows: list[dict], verdicts, quality: qd.Axis, diversity: qd.Axis) -> str:
-    """``results.md``: setup block, per-run table, results table, verdict lines, definitions."""
+def render_report(setup: dict, rows: list[dict], verdicts, quality: qd.Axis, diversity: qd.Axis,
+                  notes: list[str] = (), excluded: dict | None = None) -> str:
+    """``results.md``: setup block, per-run table, results table, verdict lines (after
+    ``notes`` on points excluded for degenerate samples, see
+    :mod:`gan_writer.analysis.degenerate_points`), definitions."""
     lines = ["# Quality–diversity under a temperature sweep", "", "## Setup", ""]
     lines += [f"- command: `{setup['command']}`" if setup["command"] else "- command: (called from Python)",
               f"- date: {setup['date']}",
@@ -287,8 +297,11 @@ def render_report(setup: dict, rows: list[dict], verdicts, quality: qd.Axis, div
               "| run | checkpoint | stage | step | max_length | vocabulary |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['name']} | `{r['checkpoint']}` | {r['stage']} | {r['global_step']} | {r['max_length']} | "
               f"{r['vocab_size']} |" for r in setup["runs"]]
-    lines += ["", "## Results", "", qd.markdown_table(rows, quality, diversity, verdicts), "", "## Verdict", ""]
-    lines += [qd.verdict_line(v, diversity) for v in verdicts] or ["Only one run: nothing to compare."]
+    lines += ["", "## Results", "", qd.markdown_table(rows, quality, diversity, verdicts, excluded=excluded), "",
+              "## Verdict", ""]
+    lines += list(notes)
+    lines += [qd.verdict_line(v, diversity) for v in verdicts] or (
+        [] if notes else ["Only one run: nothing to compare."])
     lines += ["", DEFINITIONS, ""]
     return "\n".join(lines)
 

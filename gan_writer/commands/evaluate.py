@@ -12,6 +12,7 @@ from gan_writer.data.datamodule import EncodedTexts, pad_batch
 from gan_writer.metrics.bleu import BleuReference
 from gan_writer.metrics.nll import corpus_nll
 from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts, text_metrics
+from gan_writer.systems.options import check_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,12 +36,14 @@ def evaluate_checkpoint(
     size, tokenization, temperature, seed, corpus, checkpoint) so results are comparable.
 
     Raises:
-        ValueError: if the checkpoint names no corpus (its corpus must be re-readable).
+        ValueError: if the checkpoint names no corpus (its corpus must be re-readable), or
+            ``temperature`` is not a finite number > 0.
     """
     from gan_writer.data.corpora import load_corpus
 
     if n < 2:
         raise ValueError(f"--n must be at least 2 (Self-BLEU scores each sample against the others), got {n}")
+    check_option("--temperature", temperature, "> 0")
     art = load_artifacts(ckpt)
     corpus = art.meta.get("corpus")
     if not corpus:

@@ -7,6 +7,7 @@ import sys
 import torch
 
 from gan_writer.checkpoint import load_artifacts
+from gan_writer.systems.options import check_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +37,14 @@ def generate_texts(
 
     Raises:
         FileNotFoundError, ValueError: from :func:`gan_writer.checkpoint.load_artifacts`;
-            ValueError if the prompt has characters the tokenizer does not know.
+            ValueError if the prompt has characters the tokenizer does not know, or
+            ``temperature`` is not a finite number > 0 (``top_k`` >= 0, ``top_p`` in (0, 1]).
     """
     if n < 1:
         raise ValueError(f"--n must be at least 1, got {n}")
+    check_option("--temperature", temperature, "> 0")
+    check_option("--top-k", top_k, ">= 0")
+    check_option("--top-p", top_p, "(0, 1]")
     if max_new_tokens is not None and max_new_tokens < 1:
         raise ValueError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
     art = load_artifacts(ckpt)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,12 +32,13 @@ from importlib import resources
 from pathlib import Path
 
 from . import readers as R
+from .clean import clean_samples
 from .fetch import resolve_file
 from .readers import CorpusError, CorpusFormatError, CorpusNotFoundError
 from .split import carve, split_samples
 
 __all__ = ["CorpusSplits", "UnknownCorpusError", "CorpusOptionError", "list_corpora",
-           "corpus_options", "corpus_files", "fetch_corpus", "load_corpus", "registry"]
+           "corpus_options", "corpus_files", "fetch_corpus", "load_corpus", "registry", "looks_like_path"]
 
 
 class UnknownCorpusError(CorpusError, ValueError):
@@ -53,7 +55,10 @@ class CorpusSplits:
 
     ``name``: corpus name or file path; ``language``: ``"zh"`` or ``"en"``;
     ``metric_tokenization``: ``"char"`` (Chinese) or ``"word"`` (English), how metrics
-    tokenise this corpus; ``files``: the files read (absolute paths).
+    tokenise this corpus; ``files``: the files read (absolute paths);
+    ``removed_controls``: terminal escape sequences and control characters removed from
+    the samples (see :mod:`gan_writer.data.clean`); ``source``: ``"registered"`` (a name
+    from :func:`list_corpora`) or ``"path"`` (a user file or directory).
     """
     train: list[str]
     valid: list[str]
@@ -62,6 +67,8 @@ class CorpusSplits:
     language: str
     metric_tokenization: str
     files: tuple[str, ...] = field(default=(), compare=False)
+    removed_controls: int = field(default=0, compare=False)
+    source: str = field(default="registered", compare=False)
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -294,7 +301,22 @@ def _check_options(where: str, allowed: dict, given: dict) -> dict:
     return values
 
 
-def _finish(parts, name, language, files, seed, valid_fraction, test_fraction) -> CorpusSplits:
+def _clean(parts, name) -> tuple[object, int]:
+    """``parts`` (a list, or a dict of lists) without control characters; warns with the count."""
+    if isinstance(parts, dict):
+        cleaned = {k: clean_samples(v) for k, v in parts.items()}
+        parts, removed = {k: v[0] for k, v in cleaned.items()}, sum(v[1] for v in cleaned.values())
+    else:
+        parts, removed = clean_samples(parts)
+    if removed:
+        warnings.warn(f"{name}: removed {removed} terminal escape sequence(s) and control character(s) "
+                      "(ESC [ ... m colour codes, NUL, BEL, ...) from the samples; they are never trained on",
+                      stacklevel=3)
+    return parts, removed
+
+
+def _finish(parts, name, language, files, seed, valid_fraction, test_fraction, source) -> CorpusSplits:
+    parts, removed = _clean(parts, name)
     if isinstance(parts, dict):
         train, test = parts.get("train", []), parts.get("test")
         valid = parts.get("valid")
@@ -308,7 +330,8 @@ def _finish(parts, name, language, files, seed, valid_fraction, test_fraction) -
                                            valid_fraction=valid_fraction, test_fraction=test_fraction)
     return CorpusSplits(list(train), list(valid), list(test), name=name, language=language,
                         metric_tokenization="char" if language == "zh" else "word",
-                        files=tuple(str(Path(f).resolve()) for f in files))
+                        files=tuple(str(Path(f).resolve()) for f in files), removed_controls=removed,
+                        source=source)
 
 
 _SPLIT_STEMS = {"train": "train", "valid": "valid", "validation": "valid", "dev": "valid", "test": "test"}
@@ -338,6 +361,13 @@ def _user_parts(path: Path, fmt, text_field, encoding, strip) -> tuple[object, l
     return [s for p in files for s in read(p)], files
 
 
+def looks_like_path(name: str) -> bool:
+    """True for a user path rather than a corpus name: it holds a path separator, starts
+    with ``~`` or ``.``, or ends in a corpus file extension (``.txt``, ``.jsonl``, ``.json`` ...)."""
+    return (os.sep in name or "/" in name or name.startswith(("~", "."))
+            or Path(name).suffix.lower() in _USER_SUFFIXES)
+
+
 def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
                 cache_dir: str | None = None, seed: int = 0, valid_fraction: float = 0.05,
                 test_fraction: float = 0.05, format: str | None = None, text_field: str = "text",
@@ -345,7 +375,9 @@ def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
     """Load a registered corpus or a user file/directory, split into train/valid/test.
 
     Args:
-        name_or_path: a name from :func:`list_corpora`, or a path. A file's format comes
+        name_or_path: a name from :func:`list_corpora` (always the registered corpus, even
+            if a file or folder of that name is in the working directory), or a path, which
+            must look like one (``./shi``, ``data/poems``, ``poems.txt``). A file's format comes
             from ``format`` or its extension (.txt lines, .jsonl, .json chinese-poetry).
             A directory: all its .txt/.jsonl/.json files (sorted); if they are named
             ``train``/``valid`` (or ``validation``/``dev``)/``test`` those are the splits
@@ -355,8 +387,11 @@ def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
         seed, valid_fraction, test_fraction: deterministic split (see
             :mod:`gan_writer.data.split`); official splits are kept (coco/user valid is
             carved with ``valid_fraction``).
-        format, text_field, encoding: for user files (see :mod:`gan_writer.data.readers`);
-            registered corpora have a fixed format and encoding.
+        format, text_field, encoding: for user files (see :mod:`gan_writer.data.readers`):
+            ``format`` lines / blocks / paragraphs / fortune / jsonl / json; ``text_field``
+            a key or a list of keys (joined with ``"\\n"``); registered corpora have a
+            fixed format and encoding. Every corpus is stripped of terminal escape
+            sequences and control characters (count in ``removed_controls``, with a warning).
         language: ``"zh"`` or ``"en"``; None detects it for user files.
         **options: corpus options (``corpus_options(name)``): shi ``keep_spaces``; tang /
             tangshi300 ``chars_per_line`` (5, 7, None), ``quatrains_only``, ``strip_notes``
@@ -367,7 +402,8 @@ def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
     Returns:
         CorpusSplits.
     Raises:
-        UnknownCorpusError: not a registered name nor an existing path (lists the names).
+        UnknownCorpusError: not a registered name nor an existing path (lists the names), or
+            an existing path written like a name (asks for ``./name``).
         CorpusOptionError: unknown option / invalid value (names it and the valid ones).
         CorpusNotFoundError, CorpusDecodeError, CorpusFormatError, EmptyCorpusError,
         ChecksumError, DownloadError: see readers / fetch. ValueError: bad fractions.
@@ -385,10 +421,16 @@ def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
                                     "they apply to user files")
         opts = _check_options(f"corpus {name!r}", spec.options, options)
         files = fetch_corpus(name, data_dir=data_dir, cache_dir=cache_dir)
-        return _finish(spec.load(files, **opts), name, spec.language, files, seed, valid_fraction, test_fraction)
+        return _finish(spec.load(files, **opts), name, spec.language, files, seed, valid_fraction, test_fraction,
+                       "registered")
     path = Path(name).expanduser()
+    if path.exists() and not looks_like_path(name):
+        raise UnknownCorpusError(
+            f"{name!r} is not a registered corpus (registered: {', '.join(CORPORA)}). A local file or "
+            f"directory must be written as a path, so that it can never be mistaken for a corpus name: "
+            f"./{name} (or {path.resolve()})")
     if not path.exists():
-        if os.sep in name or "/" in name or path.suffix.lower() in _USER_SUFFIXES:
+        if looks_like_path(name):
             raise CorpusNotFoundError(
                 f"corpus file not found: {path.absolute()} (relative paths start from {Path.cwd()}). "
                 f"Check the path, or use a registered corpus: {', '.join(CORPORA)}")
@@ -400,4 +442,4 @@ def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
     if language is None:
         flat = parts if isinstance(parts, list) else [s for v in parts.values() for s in v]
         language = R.detect_language(flat)
-    return _finish(parts, str(path), language, files, seed, valid_fraction, test_fraction)
+    return _finish(parts, str(path), language, files, seed, valid_fraction, test_fraction, "path")

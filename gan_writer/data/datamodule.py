@@ -7,6 +7,7 @@ encoded once as its tokens followed by EOS (no BOS: generators prepend it), cut 
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,13 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from gan_writer.data.corpora import CorpusSplits, load_corpus
+from gan_writer.data.corpora import CORPORA, CorpusOptionError, CorpusSplits, load_corpus
+from gan_writer.data.stats import check_cut, corpus_stats
+from gan_writer.systems.options import check_options
 from gan_writer.tokenization import build_tokenizer
+
+_RANGES = {"bpe_vocab_size": ">= 1", "min_frequency": ">= 1", "max_length": ">= 2", "batch_size": ">= 1",
+           "max_train_samples": ">= 1", "valid_fraction": "[0, 1)", "test_fraction": "[0, 1)", "num_workers": ">= 0"}
 
 
 class EncodedTexts(Dataset):
@@ -27,7 +33,8 @@ class EncodedTexts(Dataset):
         eos = tokenizer.eos_token_id
         encoded = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
         self.ids = [(list(ids) + [eos])[:max_length] for ids in encoded]
-        self.truncated = sum(len(ids) + 1 > max_length for ids in encoded)
+        self.lengths = [len(ids) + 1 for ids in encoded]  # before the cut, EOS included
+        self.truncated = sum(n > max_length for n in self.lengths)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,16 +76,33 @@ def _is_checkpoint(path: str) -> bool:
     return p.is_dir() and (any(p.glob("version_*")) or (p / "checkpoints").is_dir() or any(p.glob("*.ckpt")))
 
 
+def _load(corpus: str, corpus_options: dict | None, **kwargs) -> CorpusSplits:
+    """:func:`load_corpus` with ``data.corpus_options``; options a user file does not take
+    are refused saying that they came from ``data.corpus_options`` and how to clear them."""
+    try:
+        return load_corpus(corpus, **kwargs, **(corpus_options or {}))
+    except CorpusOptionError as err:
+        if corpus in CORPORA or not corpus_options:
+            raise
+        raise CorpusOptionError(
+            f"data.corpus_options={dict(corpus_options)!r} (set in the config or on the command line) does not "
+            f"apply to the user corpus {corpus!r}: {err}. Clear it with --data.init_args.corpus_options=null "
+            "(or delete corpus_options from the YAML's data.init_args)") from None
+
+
 class TextDataModule(L.LightningDataModule):
     """Train/valid/test batches of one corpus for every training stage.
 
     Args:
-        corpus: a registered corpus name (``shi``, ``tang``, ``sonnets``, ``coco`` ...) or a
-            path to a user file (see :func:`gan_writer.data.load_corpus`).
+        corpus: a registered corpus name (``shi``, ``tang``, ``sonnets``, ``coco`` ...; always
+            the registered corpus) or a path to a user file or directory, written as a path
+            (``./shi``, ``poems.txt``; see :func:`gan_writer.data.load_corpus`). Recorded as the
+            name, or as the absolute path, with ``corpus_source`` ``registered`` / ``path``.
         data_dir: directory holding the corpora (default: ``$GAN_WRITER_DATA``, then the
             download cache).
         corpus_options: corpus-specific options (e.g. ``{chars_per_line: 5}`` for ``tang``).
-        format, text_field, encoding: how to read a user file.
+        format, text_field, encoding: how to read a user file (``text_field`` may list
+            several keys, joined with line breaks, e.g. ``[title, content]``).
         tokenizer: ``char``, ``word``, ``bpe``, a pretrained model name/path, or a
             gan_writer checkpoint (``.ckpt`` file or run directory) whose stored tokenizer
             is reused (later stages must use this so ids match the generator).
@@ -86,14 +110,24 @@ class TextDataModule(L.LightningDataModule):
         lowercase: word tokenizer lower-cases.
         bpe_vocab_size: vocabulary size of a trained BPE.
         min_frequency: rarer characters/words map to ``<unk>``.
-        max_length: tokens per sample including EOS; longer samples are cut (no EOS).
+        max_length: tokens per sample including EOS; longer samples are cut (no EOS). More
+            than half of the training tokens cut is refused.
         batch_size: samples per batch; the last batch may be smaller.
-        max_train_samples: use only the first N training samples (quick runs); None = all.
+        max_train_samples: use only the first N (>= 1) training samples (quick runs); None = all.
         seed, valid_fraction, test_fraction: deterministic split of corpora without one.
         num_workers: DataLoader workers.
 
+    At the start of every fit one statistics line is printed (to stderr): samples,
+    characters, tokens, share cut by ``max_length``, vocabulary size, unknown share in the
+    validation split, control characters removed (see :mod:`gan_writer.data.stats`).
+
     Raises:
-        ValueError: if the training split is empty or the validation split is empty.
+        ValueError: if the training split is empty or the validation split is empty; a
+            numeric option is out of range (naming ``data.init_args.<key>``); more than half
+            of the training tokens would be cut (naming ``data.max_length`` and
+            ``model.generator.n_positions`` with values that fit).
+        CorpusOptionError: ``corpus_options`` the corpus does not accept (saying where they
+            came from and how to clear them).
     """
 
     def __init__(
@@ -102,7 +136,7 @@ class TextDataModule(L.LightningDataModule):
         data_dir: str | None = None,
         corpus_options: dict[str, Any] | None = None,
         format: str | None = None,
-        text_field: str = "text",
+        text_field: str | list[str] = "text",
         encoding: str = "utf-8",
         tokenizer: str = "char",
         gguf_file: str | None = None,
@@ -117,19 +151,16 @@ class TextDataModule(L.LightningDataModule):
         test_fraction: float = 0.05,
         num_workers: int = 0,
     ) -> None:
+        check_options("data.init_args", locals(), _RANGES)
         super().__init__()
         self.save_hyperparameters()
-        if Path(corpus).exists():  # a user file: record it absolutely, so evaluate works from anywhere
-            self.hparams.corpus = str(Path(corpus).resolve())
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
-        if max_length < 2:
-            raise ValueError(f"data.max_length must be >= 2 (a token and EOS), got {max_length}")
-        self.splits: CorpusSplits = load_corpus(
-            corpus, data_dir=data_dir, seed=seed, valid_fraction=valid_fraction,
-            test_fraction=test_fraction, format=format, text_field=text_field, encoding=encoding,
-            **(corpus_options or {}),
-        )
+        registered = corpus in CORPORA
+        if not registered and Path(corpus).expanduser().exists():  # record a user path absolutely
+            self.hparams.corpus = str(Path(corpus).expanduser().resolve())
+        self.hparams.corpus_source = "registered" if registered else "path"
+        self.splits: CorpusSplits = _load(corpus, corpus_options, data_dir=data_dir, seed=seed,
+                                          valid_fraction=valid_fraction, test_fraction=test_fraction,
+                                          format=format, text_field=text_field, encoding=encoding)
         train = self.splits.train[:max_train_samples] if max_train_samples else self.splits.train
         if not train:
             raise ValueError(f"corpus {corpus!r} has an empty training split; pass a corpus with training text")
@@ -155,6 +186,9 @@ class TextDataModule(L.LightningDataModule):
             "valid": EncodedTexts(self.splits.valid, self.tokenizer, max_length),
             "test": EncodedTexts(self.splits.test, self.tokenizer, max_length),
         }
+        self.stats = corpus_stats(train, self.datasets["train"].lengths, self.datasets["valid"].ids, max_length,
+                                  len(self.tokenizer), self.tokenizer.unk_token_id, self.splits.removed_controls)
+        check_cut(self.stats, self.hparams.corpus, max_length)
         cut = self.datasets["train"].truncated
         if cut:
             warnings.warn(
@@ -166,6 +200,11 @@ class TextDataModule(L.LightningDataModule):
                 f"corpus {corpus!r} has {len(train)} training samples, fewer than data.batch_size="
                 f"{batch_size}: each epoch is one batch of {len(train)}", stacklevel=1,
             )
+
+    def setup(self, stage: str) -> None:
+        """Print the corpus-statistics line at the start of every fit."""
+        if stage == "fit" and self.trainer is not None and self.trainer.is_global_zero:
+            print(self.stats.line(self.hparams.corpus, self.max_length), file=sys.stderr)
 
     def texts(self, split: str) -> list[str]:
         """The raw texts of ``split`` (``train``, ``valid`` or ``test``) as used for training."""

@@ -12,16 +12,24 @@ Formats (``format=`` of :func:`read_samples` / ``load_corpus``):
 * ``"blocks"``: blank-line-separated blocks; a sample keeps its ``"\\n"`` line breaks.
 * ``"paragraphs"``: like blocks, but hard-wrapped prose lines are joined with a space
   (indented lines, e.g. verse inside a story, keep their own line). For Gutenberg books.
-* ``"jsonl"``: one JSON object per line; the sample is the string under ``text_field``.
+* ``"fortune"``: the BSD ``fortune`` database format: entries separated by lines holding
+  only ``%`` (or ``%%``); an entry keeps its line breaks. Terminal escape sequences are
+  removed (as from every corpus, see :mod:`gan_writer.data.clean`).
+* ``"jsonl"``: one JSON object per line; the sample is the text under ``text_field``.
 * ``"json"`` (alias ``"chinese-poetry"``): a JSON list whose items are strings, objects
   with ``paragraphs`` (the chinese-poetry format: joined with ``"\\n"``), or objects
   with ``text_field``.
+
+``text_field`` (json/jsonl) names one key, or a list of keys whose texts are joined with
+``"\\n"`` in that order (e.g. ``["title", "content"]``); a key holding a list of strings
+(the lines of a poem) is joined with ``"\\n"``.
 """
 from __future__ import annotations
 
 import codecs
 import json
 import re
+import warnings
 from pathlib import Path
 
 __all__ = [
@@ -29,7 +37,7 @@ __all__ = [
     "EmptyCorpusError", "FORMATS", "read_text", "strip_gutenberg", "parse_lines",
     "parse_blocks", "parse_paragraphs", "parse_jsonl", "parse_json", "parse_chinese_poetry",
     "poem_text", "unwrap_paragraph", "infer_format", "read_samples", "require_samples",
-    "detect_language", "is_cjk",
+    "detect_language", "is_cjk", "parse_fortune", "looks_like_fortune", "text_fields",
 ]
 
 
@@ -53,7 +61,7 @@ class EmptyCorpusError(CorpusFormatError):
     """A file (or a whole corpus) yields no samples: empty, all blank, or filtered out."""
 
 
-FORMATS = ("lines", "blocks", "paragraphs", "jsonl", "json")
+FORMATS = ("lines", "blocks", "paragraphs", "fortune", "jsonl", "json")
 _FORMAT_ALIASES = {"chinese-poetry": "json", "txt": "lines", "ndjson": "jsonl"}
 _SUFFIX_FORMAT = {".txt": "lines", ".text": "lines", ".jsonl": "jsonl", ".ndjson": "jsonl",
                   ".json": "json"}
@@ -200,35 +208,81 @@ def parse_paragraphs(text: str) -> list[str]:
     return [unwrap_paragraph(b) for b in _blocks(text)]
 
 
+_FORTUNE_SEP = re.compile(r"^%%?[ \t]*$", re.M)
+
+
+def parse_fortune(text: str) -> list[str]:
+    """One sample per ``fortune`` entry: the text between lines holding only ``%`` (or
+    ``%%``), line breaks kept, lines right-stripped, blank entries skipped."""
+    return [b for part in _FORTUNE_SEP.split(text)
+            if (b := "\n".join(line.rstrip() for line in part.strip("\n").split("\n")).strip("\n")).strip()]
+
+
+def looks_like_fortune(text: str) -> bool:
+    """True when at least two lines hold only ``%``: a fortune file read as another format."""
+    return len(_FORTUNE_SEP.findall(text)) >= 2
+
+
 def _json_error(source: object, err: json.JSONDecodeError, line: int | None = None) -> CorpusFormatError:
     where = f"line {line}, column {err.colno}" if line else f"line {err.lineno}, column {err.colno}"
     return CorpusFormatError(f"{source}: {where}: invalid JSON ({err.msg}). Fix that line, or pass "
                              "format='lines' if the file is plain text.")
 
 
-def _text_of(obj: object, source: object, where: str, text_field: str) -> str:
+def _is_lines(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, str):
+        return "a string"
+    if _is_lines(value):
+        return f"a list of {len(value)} strings"
+    return f"a {type(value).__name__}"
+
+
+def text_fields(text_field: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``text_field`` as a non-empty list of key names; CorpusFormatError otherwise."""
+    fields = [text_field] if isinstance(text_field, str) else list(text_field or [])
+    if not fields or not all(isinstance(f, str) and f for f in fields):
+        raise CorpusFormatError(f"text_field must be a key name or a list of key names, got {text_field!r}")
+    return fields
+
+
+def _text_of(obj: object, source: object, where: str, text_field) -> str:
+    fields = text_fields(text_field)
     if not isinstance(obj, dict):
-        raise CorpusFormatError(f"{source}: {where}: expected a JSON object with a {text_field!r} "
-                                f"key, got {type(obj).__name__}")
-    if text_field not in obj:
-        keys = ", ".join(map(repr, obj)) or "none"
-        str_keys = [k for k, v in obj.items() if isinstance(v, str)]
-        hint = f", e.g. text_field={str_keys[0]!r}" if str_keys else ""
-        raise CorpusFormatError(f"{source}: {where}: no key {text_field!r} (keys: {keys}); pass "
-                                f"text_field= to name the key that holds the text{hint}")
-    value = obj[text_field]
-    if not isinstance(value, str):
-        raise CorpusFormatError(f"{source}: {where}: key {text_field!r} holds a "
-                                f"{type(value).__name__}, expected a string")
-    return value
+        raise CorpusFormatError(f"{source}: {where}: expected a JSON object with the key(s) "
+                                f"{', '.join(map(repr, fields))}, got {type(obj).__name__}")
+    parts = []
+    for key in fields:
+        if key not in obj:
+            keys = ", ".join(map(repr, obj)) or "none"
+            texty = [f"{k!r} ({_kind(v)})" for k, v in obj.items() if isinstance(v, str) or _is_lines(v)]
+            cands = (f"; keys holding text: {', '.join(texty)}" if texty else "; no key holds text")
+            raise CorpusFormatError(
+                f"{source}: {where}: no key {key!r} (keys: {keys}){cands}. Pass text_field= "
+                "(data.init_args.text_field in a config) naming the key that holds the text, or a list "
+                "of keys joined in order, e.g. [title, content]")
+        value = obj[key]
+        if _is_lines(value):  # the lines of a poem: one per line
+            value = "\n".join(v.strip() for v in value if v.strip())
+        elif not isinstance(value, str):
+            raise CorpusFormatError(f"{source}: {where}: key {key!r} holds {_kind(value)}, expected a "
+                                    "string or a list of strings")
+        if value.strip():
+            parts.append(value.strip())
+    return "\n".join(parts)
 
 
-def parse_jsonl(text: str, text_field: str = "text", source: object = "<jsonl>") -> list[str]:
+def parse_jsonl(text: str, text_field: str | list[str] = "text", source: object = "<jsonl>") -> list[str]:
     """Samples from JSON lines: the string under ``text_field`` of each object.
 
     Blank lines and blank texts are skipped; the text is stripped at both ends (inner
-    ``"\\n"`` kept). Raises CorpusFormatError naming the line for invalid JSON, a
-    non-object, a missing key (listing the keys present) or a non-string value.
+    ``"\\n"`` kept). ``text_field``: a key or a list of keys (texts joined with ``"\\n"``);
+    a list of strings under a key is joined with ``"\\n"``. Raises CorpusFormatError naming
+    the line for invalid JSON, a non-object, a missing key (listing the keys present and
+    those holding text) or a value that is neither a string nor a list of strings.
     """
     out = []
     for lineno, line in enumerate(text.split("\n"), 1):
@@ -277,7 +331,7 @@ def poem_text(poem: dict) -> str:
     return "\n".join(p.strip() for p in poem["paragraphs"] if p.strip())
 
 
-def parse_json(text: str, text_field: str = "text", source: object = "<json>") -> list[str]:
+def parse_json(text: str, text_field: str | list[str] = "text", source: object = "<json>") -> list[str]:
     """Samples from a JSON list of strings, chinese-poetry poems or objects with ``text_field``."""
     data = _load_json(text, source)
     if not isinstance(data, list):
@@ -287,7 +341,7 @@ def parse_json(text: str, text_field: str = "text", source: object = "<json>") -
     for i, item in enumerate(data):
         if isinstance(item, str):
             value = item
-        elif isinstance(item, dict) and "paragraphs" in item and text_field not in item:
+        elif isinstance(item, dict) and "paragraphs" in item and not set(text_fields(text_field)) & set(item):
             paras = item["paragraphs"]
             if not isinstance(paras, list) or not all(isinstance(p, str) for p in paras):
                 raise CorpusFormatError(f"{source}: item {i}: key 'paragraphs' must be a list of strings")
@@ -328,7 +382,7 @@ def require_samples(samples: list[str], source: object, what: str = "") -> list[
     return samples
 
 
-def read_samples(path: str | Path, format: str | None = None, *, text_field: str = "text",
+def read_samples(path: str | Path, format: str | None = None, *, text_field: str | list[str] = "text",
                  encoding: str = "utf-8", strip_gutenberg_text: bool | None = None) -> list[str]:
     """Read the samples of one user file.
 
@@ -336,7 +390,7 @@ def read_samples(path: str | Path, format: str | None = None, *, text_field: str
         path: the file.
         format: one of :data:`FORMATS` (aliases: ``chinese-poetry``); None infers it from
             the extension (:func:`infer_format`).
-        text_field: key of the text in ``jsonl`` / ``json`` objects.
+        text_field: key of the text in ``jsonl`` / ``json`` objects, or a list of keys.
         encoding: see :func:`read_text`.
         strip_gutenberg_text: for text formats, True/None strip a Gutenberg header and
             footer when the markers are present (None = auto = True); False keeps them.
@@ -355,7 +409,12 @@ def read_samples(path: str | Path, format: str | None = None, *, text_field: str
     else:
         if strip_gutenberg_text is not False:
             text = strip_gutenberg(text)
-        parse = {"lines": parse_lines, "blocks": parse_blocks, "paragraphs": parse_paragraphs}[fmt]
+        if fmt != "fortune" and looks_like_fortune(text):
+            warnings.warn(f"{path} has lines holding only '%': it looks like a fortune file, whose '%' lines "
+                          f"separate entries, read as {fmt!r} (the '%' lines become text). Read it with "
+                          "format='fortune' (data.init_args.format: fortune)", stacklevel=2)
+        parse = {"lines": parse_lines, "blocks": parse_blocks, "paragraphs": parse_paragraphs,
+                 "fortune": parse_fortune}[fmt]
         samples = parse(text)
     return require_samples(samples, path, f" (format {fmt!r})")
 

@@ -8,12 +8,14 @@ samples reproducibly; :func:`unigram_nll` gives the trivial baseline NLL to beat
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from typing import Iterable, Sequence
 
 import torch
 
 from gan_writer.metrics.bleu import BleuReference, bleu, self_bleu
+from gan_writer.metrics.degenerate import DegenerateSamplesWarning, degeneracy, degeneracy_warnings
 from gan_writer.metrics.distinct import distinct_n, unique_samples
 from gan_writer.metrics.text_tokenize import MetricTokenizer
 from gan_writer.models.base import CausalGenerator
@@ -50,9 +52,16 @@ def text_metrics(
         distinct_orders: n of distinct-n.
 
     Returns:
-        ``{"bleu_2": .., "self_bleu_2": .., "distinct_1": .., "unique_samples": ..}``
-        (BLEU keys only with references; Self-BLEU only with at least 2 samples).
-        Empty samples count as hypotheses of length 0 (BLEU 0).
+        ``{"bleu_2": .., "self_bleu_2": .., "distinct_1": .., "unique_samples": ..,
+        "empty_samples": .., "top_sample_share": ..}`` (BLEU keys only with references;
+        Self-BLEU only with at least 2 samples). Empty samples count as hypotheses of
+        length 0 (BLEU 0) and are counted in ``empty_samples``; ``top_sample_share`` is
+        the share of samples equal to the most frequent one.
+
+    Warns:
+        DegenerateSamplesWarning: when the samples are mostly empty, all or mostly
+            identical, or mostly shorter than a BLEU order (see
+            :mod:`gan_writer.metrics.degenerate`); the scores stay nltk's.
     """
     toks = tokenizer.tokenize_all(samples)
     bleu_orders, distinct_orders = list(bleu_orders), list(distinct_orders)
@@ -66,6 +75,11 @@ def text_metrics(
     for n in distinct_orders:
         out[f"distinct_{n}"] = float(distinct_n(toks, n))
     out["unique_samples"] = float(unique_samples([tuple(t) for t in toks]))
+    d = degeneracy(toks, bleu_orders)
+    out["empty_samples"] = float(d.empty_samples)
+    out["top_sample_share"] = float(d.top_sample_share)
+    for message in degeneracy_warnings(d):
+        warnings.warn(f"metrics: {message}", DegenerateSamplesWarning, stacklevel=2)
     return out
 
 

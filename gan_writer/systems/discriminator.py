@@ -19,6 +19,10 @@ from gan_writer.models.prefix_discriminator import PREFIX_KINDS, PrefixDiscrimin
 from gan_writer.models.discriminator import DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.common import GeneratorStage
+from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
+
+_RANGES = {"max_length": ">= 2", "lr": "> 0", "num_negatives": ">= 1", "negatives_every_n_epochs": ">= 1",
+           "sample_temperature": "> 0", "discriminator": DISCRIMINATOR_RANGES}
 
 
 @dataclass
@@ -226,6 +230,7 @@ class DiscriminatorPretraining(DiscriminatorStage):
         negatives_every_n_epochs: int = 3,
         sample_temperature: float = 1.0,
     ) -> None:
+        check_options("model.init_args", locals(), _RANGES)
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer"])
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)

@@ -8,6 +8,11 @@ import torch
 from gan_writer.metrics.nll import token_nll
 from gan_writer.models import GeneratorConfig
 from gan_writer.systems.common import GeneratorStage
+from gan_writer.systems.options import GENERATOR_RANGES, check_options
+
+_RANGES = {"max_length": ">= 2", "lr": "> 0", "weight_decay": ">= 0", "betas": "[0, 1)",
+           "warmup_steps": ">= 0", "num_text_samples": ">= 0", "sample_temperature": "> 0",
+           "generator": GENERATOR_RANGES}
 
 
 class MLEModule(GeneratorStage):
@@ -47,6 +52,7 @@ class MLEModule(GeneratorStage):
         sample_temperature: float = 1.0,
         text_samples_seed: int = 1234,
     ) -> None:
+        check_options("model.init_args", locals(), _RANGES)
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer"])
         self.setup_generator(generator, tokenizer, init_checkpoint, max_length)

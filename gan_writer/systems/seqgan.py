@@ -26,10 +26,16 @@ from gan_writer.adversarial.losses import EMABaseline
 from gan_writer.adversarial.rollout import make_rollout_policy, update_rollout_policy
 from gan_writer.metrics.nll import token_nll
 from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage, discriminator_loss
+from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
 
 #: the old ``baseline`` option, mapped onto ``advantage`` (``mean`` is now leave-one-out)
 BASELINES = {"none": "none", "mean": "leave_one_out", "ema": "ema"}
 ROLLOUT_POLICIES = ("current", "delayed")
+_RANGES = {"max_length": ">= 2", "g_batch_size": ">= 1", "g_steps": ">= 0", "d_steps": ">= 0", "d_epochs": ">= 1",
+           "d_num_samples": ">= 1", "d_batch_size": ">= 1", "rollout_num": ">= 1", "rollout_update_rate": "[0, 1]",
+           "ema_decay": "[0, 1)", "mle_steps": ">= 0", "kl_coef": ">= 0", "g_lr": "> 0", "d_lr": "> 0",
+           "grad_clip": ">= 0", "temperature": "> 0", "max_rollout_batch": ">= 1", "num_text_samples": ">= 0",
+           "discriminator": DISCRIMINATOR_RANGES}
 
 
 class SeqGANModule(DiscriminatorStage):
@@ -118,6 +124,7 @@ class SeqGANModule(DiscriminatorStage):
         num_text_samples: int = 8,
         val_seed: int = 0,
     ) -> None:
+        check_options("model.init_args", locals(), _RANGES)
         super().__init__()
         if baseline is not None:
             if baseline not in BASELINES:
