@@ -35,6 +35,7 @@ _RANGES = {"max_length": ">= 2", "g_batch_size": ">= 1", "g_steps": ">= 0", "d_s
            "d_num_samples": ">= 1", "d_batch_size": ">= 1", "rollout_num": ">= 1", "rollout_update_rate": "[0, 1]",
            "ema_decay": "[0, 1)", "mle_steps": ">= 0", "kl_coef": ">= 0", "g_lr": "> 0", "d_lr": "> 0",
            "grad_clip": ">= 0", "temperature": "> 0", "max_rollout_batch": ">= 1", "num_text_samples": ">= 0",
+           "group_size": ">= 0", "gamma": "[0, 1]", "clip_eps": "> 0", "ppo_epochs": ">= 1", "val_seed": ">= 0",
            "discriminator": DISCRIMINATOR_RANGES}
 
 
