@@ -122,7 +122,7 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
             raise ValueError(f"model.multimodal_weight (λ) must be in [0, 1], got {multimodal_weight}")
         if images_per_step < 1 or samples_per_image < 1 or rollout_num < 0:
             raise ValueError("model.images_per_step and model.samples_per_image must be >= 1, model.rollout_num >= 0")
-        self.save_hyperparameters(ignore=["tokenizer"])
+        self.save_hyperparameters(ignore=["tokenizer", "image_encoder"])  # the data module logs image_encoder
         self.automatic_optimization = False
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
         if not isinstance(self.generator, ImagePrefixGenerator):

@@ -144,7 +144,7 @@ class ImageMLEModule(ImageStage):
         num_text_samples: int = 4,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["tokenizer"])
+        self.save_hyperparameters(ignore=["tokenizer", "image_encoder"])  # the data module logs image_encoder
         self.setup_generator(generator, tokenizer, init_checkpoint, max_length)
         if isinstance(self.generator, ImagePrefixGenerator):
             if image_encoder:
