@@ -153,3 +153,36 @@ def test_multimodal_discriminator_learns_matched_from_mismatched(features):
         p_other = disc.prob_paired(feats[(test_idx + 1) % len(names)], test["ids"], test["attention_mask"])
     assert held_out["acc_paired"] > 0.8 and held_out["acc_unpaired"] > 0.8
     assert float((p_match > p_other).float().mean()) > 0.9
+
+
+def _save_tiny(kind: str, path):
+    """A tiny random model of ``kind`` with its image processor, saved to ``path``."""
+    import warnings
+
+    import transformers as tf
+
+    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "siglip":
+            model, proc = tf.SiglipVisionModel(tf.SiglipVisionConfig(**vision)), tf.SiglipImageProcessor(size={"height": 32, "width": 32})
+        elif kind == "vit":
+            model, proc = tf.ViTModel(tf.ViTConfig(**vision)), tf.ViTImageProcessor(size={"height": 32, "width": 32})
+        else:  # a full CLIP (text and vision towers), as downloaded checkpoints are
+            text = dict(vocab_size=99, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+            model = tf.CLIPModel(tf.CLIPConfig(text_config=text, vision_config=vision, projection_dim=8))
+            proc = tf.CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+        model.save_pretrained(str(path))
+        proc.save_pretrained(str(path))
+    return path
+
+
+@pytest.mark.parametrize("kind,cls,patches", [("siglip", "SiglipVisionModel", 16), ("vit", "ViTModel", 17),
+                                              ("clip", "CLIPVisionModel", 17)])
+def test_siglip_vit_and_full_clip_directories_load_as_vision_towers(tmp_path, kind, cls, patches):
+    enc = ImageEncoder(_save_tiny(kind, tmp_path / kind))
+    assert enc.identity["class"] == cls and type(enc.model).__name__ == cls
+    images = packaged_images()
+    pooled, patch = enc.encode_images([images["rocket"], images["flower"]])
+    assert pooled.shape == (2, 16) and patch.shape == (2, patches, 16)
+    assert (pooled[0] - pooled[1]).abs().max() > 1e-3
