@@ -173,3 +173,18 @@ def test_image_path_errors_say_what_is_needed(mle_run, setup, tmp_path, capsys):
     assert main(["generate", "--ckpt", str(mle_run)]) == 2
     assert "image-conditioned" in capsys.readouterr().err
     assert json.loads(json.dumps(load_artifacts(mle_run).generator.spec()))["backend"] == "image_prefix"
+
+
+def test_image_adversarial_same_seed_same_weights(mle_run, setup, tmp_path):
+    from gan_writer.systems.image_adversarial import load_multimodal_discriminator
+
+    _, clip, pairs = setup
+    weights = []
+    for name in ("a", "b"):
+        adversarial(tmp_path / name, mle_run, clip, pairs, "--trainer.max_steps=1", "--trainer.limit_val_batches=0")
+        run = tmp_path / name / "image_poem" / "adversarial" / "version_0"
+        weights.append((load_artifacts(run).generator.state_dict(), load_multimodal_discriminator(str(run))[0].state_dict()))
+    (ga, da), (gb, db) = weights
+    assert all(torch.equal(ga[k], gb[k]) for k in ga) and all(torch.equal(da[k], db[k]) for k in da)
+    g0 = load_artifacts(mle_run).generator.state_dict()
+    assert any(not torch.equal(g0[k], ga[k]) for k in g0)  # a policy-gradient step was taken
