@@ -188,3 +188,14 @@ def test_image_adversarial_same_seed_same_weights(mle_run, setup, tmp_path):
     assert all(torch.equal(ga[k], gb[k]) for k in ga) and all(torch.equal(da[k], db[k]) for k in da)
     g0 = load_artifacts(mle_run).generator.state_dict()
     assert any(not torch.equal(g0[k], ga[k]) for k in g0)  # a policy-gradient step was taken
+
+
+def test_cli_reports_a_missing_pairs_file_and_a_missing_encoder(setup, tmp_path, capsys):
+    _, clip, pairs = setup
+    config = str(REPO / "experiments/image_poem/mle.yaml")
+    assert main(["fit", "--config", config, f"--data.init_args.pairs={tmp_path / 'none.jsonl'}",
+                 f"--data.init_args.image_encoder={clip}"]) == 2
+    assert "none.jsonl not found" in capsys.readouterr().err
+    assert main(["fit", "--config", config, f"--data.init_args.pairs={pairs}",
+                 f"--data.init_args.image_encoder={tmp_path / 'no_clip'}"]) == 2
+    assert "no_clip has no config.json" in capsys.readouterr().err
