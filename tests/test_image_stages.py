@@ -113,7 +113,8 @@ def test_stages_fast_dev_run(mle_run, setup, tmp_path):
     mle(tmp_path, clip, pairs, "--trainer.fast_dev_run=true", "--model.init_args.prefix.mapper=transformer",
         "--model.init_args.prefix.feature=patch", "--model.init_args.prefix.num_layers=1",
         "--model.init_args.prefix.num_heads=2", "--data.init_args.patch_features=true")
-    adversarial(tmp_path, mle_run, clip, pairs, "--trainer.fast_dev_run=true", "--model.init_args.rollout_num=0")
+    adversarial(tmp_path, mle_run, clip, pairs, "--trainer.fast_dev_run=true", "--model.init_args.rollout_num=0",
+                "--model.init_args.kl_coef=0.1", "--model.init_args.mle_steps=1", "--model.init_args.baseline=none")
 
 
 def test_image_adversarial_stage_rewards_and_checkpoint(mle_run, setup, tmp_path):
@@ -126,6 +127,7 @@ def test_image_adversarial_stage_rewards_and_checkpoint(mle_run, setup, tmp_path
     run = tmp_path / "image_poem" / "adversarial" / "version_0"
     rewards = scalars(run, "adv/reward_mean")
     assert len(rewards) == 2 and all(0.0 < r < 1.0 for r in rewards)
+    assert abs(scalars(run, "adv/kl_to_mle")[0]) < 1e-4  # first step: generator == MLE reference
     for tag in ("adv/reward_multimodal", "adv/reward_style", "adv/g_loss", "disc/mm_loss", "disc/mm_acc",
                 "disc/mm_acc_generated", "disc/style_loss", "val/nll", "val/mm_prob_paired", "val/mm_prob_paired_mismatched"):
         assert scalars(run, tag), tag

@@ -166,7 +166,9 @@ class ImageEncoder(nn.Module):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*requires torchvision.*")
             self.processor = AutoImageProcessor.from_pretrained(str(path), trust_remote_code=False)
-        self.model = cls.from_pretrained(str(path), dtype=torch.float32)
+        # ViT's pooler (tanh layer) is missing or untrained in many checkpoints: use its CLS token
+        extra = {"add_pooling_layer": False} if self.identity["class"] == "ViTModel" else {}
+        self.model = cls.from_pretrained(str(path), dtype=torch.float32, **extra)
         self.model.eval().requires_grad_(False)
         self.feature_dim = self.identity["feature_dim"]
 
@@ -187,7 +189,7 @@ class ImageEncoder(nn.Module):
 
         Returns:
             ``(pooled (B, H), patches (B, N, H))``: the model's pooled output (CLIP: the
-            post-layernorm CLS token; SigLIP: the attention-pooling head; ViT: the pooler)
+            post-layernorm CLS token; SigLIP: the attention-pooling head; ViT: the final CLS token)
             and its last hidden states (``N`` patch tokens, with CLS for CLIP/ViT).
         """
         device = next(self.model.parameters()).device

@@ -9,7 +9,9 @@ One training step, on a batch of real image–poem pairs:
    (:func:`gan_writer.adversarial.rollout.mc_rollout_rewards`, ``rollout_num ≥ 1``) or as a
    sequence-level reward (``rollout_num: 0``);
 2. one policy-gradient step over all those samples
-   (:func:`gan_writer.adversarial.losses.policy_gradient_loss`, optional batch-mean baseline);
+   (:func:`gan_writer.adversarial.losses.policy_gradient_loss`, optional batch-mean baseline,
+   optional KL penalty to the frozen MLE generator, Ziegler et al. 2019), then optionally
+   ``mle_steps`` teacher-forced steps on the real pairs;
 3. ``d_steps`` discriminator steps: D_multimodal on paired / unpaired (a real poem of another
    image) / generated, D_style (the project's text discriminator) on real vs generated.
 
@@ -23,8 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gan_writer.adversarial.losses import batch_mean_baseline, policy_gradient_loss
-from gan_writer.adversarial.rollout import mc_rollout_rewards, sample_with_state
+from gan_writer.adversarial.losses import batch_mean_baseline, kl_to_reference, policy_gradient_loss
+from gan_writer.adversarial.rollout import make_rollout_policy, mc_rollout_rewards, sample_with_state
 from gan_writer.checkpoint import KEY, resolve_checkpoint
 from gan_writer.multimodal.discriminator import (
     PAIRED,
@@ -64,7 +66,8 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
 
     Logs ``adv/reward_mean`` (mixed reward over real tokens), ``adv/reward_multimodal`` and
     ``adv/reward_style`` (the two discriminators on the whole samples, in [0, 1]),
-    ``adv/g_loss``, ``adv/sample_length``; ``disc/mm_loss``, ``disc/mm_acc`` (3-way),
+    ``adv/g_loss``, ``adv/kl_to_mle`` (nats per token), ``adv/mle_nll`` (with ``mle_steps``),
+    ``adv/sample_length``; ``disc/mm_loss``, ``disc/mm_acc`` (3-way),
     ``disc/mm_acc_paired``, ``disc/mm_acc_unpaired``, ``disc/mm_acc_generated``,
     ``disc/style_loss``, ``disc/style_acc_real``, ``disc/style_acc_fake``; at validation
     ``val/nll``, ``val/ppl``, ``val/nll_mismatched``, ``val/image_gain``,
@@ -85,6 +88,8 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
         images_per_step, samples_per_image: generator batch = their product.
         rollout_num: Monte Carlo completions per prefix; 0 = sequence-level reward.
         baseline: ``none`` or ``mean`` (batch-mean reward per position).
+        kl_coef: weight of the full-distribution KL(π‖π_mle) added to the loss (0 = none; it is logged anyway).
+        mle_steps: teacher-forced steps on the real pairs after each policy-gradient step.
         d_steps: discriminator updates per step; d_pretrain_steps: discriminator-only steps first.
         g_lr, d_lr: Adam learning rates; grad_clip: generator gradient-norm clip (0 = off).
         temperature: sampling and rollout temperature.
@@ -107,6 +112,8 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
         samples_per_image: int = 4,
         rollout_num: int = 4,
         baseline: str = "mean",
+        kl_coef: float = 0.0,
+        mle_steps: int = 0,
         d_steps: int = 1,
         d_pretrain_steps: int = 0,
         g_lr: float = 1e-4,
@@ -136,6 +143,7 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
             self.generator.set_freeze_lm(freeze_lm)
         self.check_generator(max_length)
         self.generator.train()
+        self.mle_reference = make_rollout_policy(self.generator)  # frozen copy for the KL
         self.setup_discriminator(style_discriminator, style_discriminator_checkpoint)
         if multimodal_discriminator_checkpoint:
             self.mm_discriminator, self._mm_spec = load_multimodal_discriminator(multimodal_discriminator_checkpoint)
@@ -197,13 +205,33 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
         logits = self.generator.condition(fake["gen_features"]).logits(ids, mask) / self.hparams.temperature
         log_probs = logits.float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
         loss = policy_gradient_loss(log_probs, rewards, mask, base)
+        self.mle_reference.eval()  # Lightning's model.train() reaches it too
+        with torch.no_grad():
+            ref = self.mle_reference.condition(fake["gen_features"]).logits(ids, mask) / self.hparams.temperature
+        if self.hparams.kl_coef:
+            kl = kl_to_reference(logits, ref, mask)
+            loss = loss + self.hparams.kl_coef * kl
+        else:
+            kl = kl_to_reference(log_probs.detach(), ref.float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1), mask)
         g_opt.zero_grad()
         self.manual_backward(loss)
         if self.hparams.grad_clip:
             torch.nn.utils.clip_grad_norm_([p for p in self.generator.parameters() if p.requires_grad], self.hparams.grad_clip)
         g_opt.step()
         self.generator.train()
-        return {"adv/g_loss": float(loss.detach()), "adv/reward_mean": float(rewards[mask.bool()].mean())}
+        return {"adv/g_loss": float(loss.detach()), "adv/reward_mean": float(rewards[mask.bool()].mean()),
+                "adv/kl_to_mle": float(kl.detach())}
+
+    def mle_step(self, g_opt, batch: dict[str, torch.Tensor]) -> float:
+        """One teacher-forced step on the real pairs; returns the NLL in nats per token."""
+        total, n = self.batch_nll(batch)
+        loss = total / n
+        g_opt.zero_grad()
+        self.manual_backward(loss)
+        if self.hparams.grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for p in self.generator.parameters() if p.requires_grad], self.hparams.grad_clip)
+        g_opt.step()
+        return float(loss.detach())
 
     def discriminator_step(self, d_opt, batch: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]) -> dict[str, float]:
         """One update of both discriminators; returns the values to log."""
@@ -230,6 +258,8 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
                 "adv/sample_length": float(fake["attention_mask"].sum(1).float().mean())}
         if int(self.adv_steps) >= self.hparams.d_pretrain_steps:
             logs.update(self.generator_step(g_opt, fake))
+            for _ in range(self.hparams.mle_steps):
+                logs["adv/mle_nll"] = self.mle_step(g_opt, batch)
         for _ in range(self.hparams.d_steps):
             logs.update(self.discriminator_step(d_opt, batch, fake))
         self.adv_steps += 1
