@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
     parser.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest tokens (0 = all)")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = all)")
-    parser.add_argument("--max-new-tokens", type=int, default=None, help="tokens to draw (default: the checkpoint's max_length)")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="tokens to draw (default 64, within the model's positions)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same poems)")
 
 
