@@ -53,11 +53,28 @@ def test_encoder_errors_name_the_directory(tmp_path):
         ImageEncoder(clip)
 
 
-@pytest.mark.parametrize("prefix", [PrefixConfig(prefix_length=3), PrefixConfig(3, "transformer", "patch", num_layers=1, num_heads=2)],
-                         ids=["mlp-pooled", "transformer-patch"])
-def test_conditioned_generator_keeps_the_generator_contract(features, prefix):
+def tiny_llama(n_positions: int = 32):
+    """A 1-layer random Llama (rotary positions, as SmolLM2) behind the generator contract."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    from gan_writer.models import Generator
+
     torch.manual_seed(0)
-    gen = ImagePrefixGenerator(tiny_gpt2(n_positions=32), 32, prefix, freeze_lm=False).eval()
+    config = LlamaConfig(vocab_size=20, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         num_key_value_heads=1, max_position_embeddings=n_positions, bos_token_id=1, eos_token_id=2,
+                         pad_token_id=0)
+    return Generator(AutoModelForCausalLM.from_config(config))
+
+
+@pytest.mark.parametrize("lm,prefix", [
+    ("gpt2", PrefixConfig(prefix_length=3)),
+    ("gpt2", PrefixConfig(3, "transformer", "patch", num_layers=1, num_heads=2)),
+    ("llama", PrefixConfig(prefix_length=3)),
+], ids=["gpt2-mlp-pooled", "gpt2-transformer-patch", "llama-mlp-pooled"])
+def test_conditioned_generator_keeps_the_generator_contract(features, lm, prefix):
+    torch.manual_seed(0)
+    base = tiny_gpt2(n_positions=32) if lm == "gpt2" else tiny_llama(32)
+    gen = ImagePrefixGenerator(base, 32, prefix, freeze_lm=False).eval()
     feat = features["chelsea"][0 if prefix.feature == "pooled" else 1]
     cond = gen.condition(feat)
     assert cond.max_positions == 32 - 3
