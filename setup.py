@@ -27,7 +27,9 @@ setup(
         "matplotlib>=3.8",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100", "gguf>=0.10", "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "gguf>=0.10", "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
+                "Pillow>=10", "scikit-image==0.26.0", "scikit-learn==1.9.1"],
+        "multimodal": ["Pillow>=10"],
         "gguf": ["gguf>=0.10", "accelerate>=1.0"],
         "bench": ["fast-bleu>=0.0.90"],
         "notebooks": ["jupyter", "pandas>=2.0", "matplotlib>=3.8"],

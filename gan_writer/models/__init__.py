@@ -51,6 +51,10 @@ def build_generator_from_spec(spec: dict) -> CausalGenerator:
         from gan_writer.models.lstm import LSTMGenerator
 
         return LSTMGenerator.from_spec(spec)
+    if backend == "image_prefix":
+        from gan_writer.multimodal.generator import ImagePrefixGenerator
+
+        return ImagePrefixGenerator.from_spec(spec)
     if backend == "oracle":
         from gan_writer.models.oracle import OracleLSTM
 
