@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from gan_writer.models import CausalGenerator, build_generator_from_spec
+from gan_writer.safe_load import load_checkpoint
 from gan_writer.tokenization import tokenizer_from_dict, tokenizer_to_dict
 
 KEY = "gan_writer"
@@ -99,10 +100,7 @@ def load_artifacts(path: str | Path, prefix: str = "generator.", map_location: s
         ValueError: if the file is not a gan_writer checkpoint.
     """
     path = resolve_checkpoint(path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file name
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    ckpt = load_checkpoint(path, map_location=map_location)  # no code runs; checksum and finiteness checked
     if not isinstance(ckpt, dict) or KEY not in ckpt:
         raise ValueError(
             f"{path} has no {KEY!r} entry: it was not written by a gan_writer training stage "

@@ -45,16 +45,32 @@ def lightning_cli(args: list[str] | None = None):
     if "OMP_NUM_THREADS" not in os.environ and (os.cpu_count() or 1) <= 2:
         torch.set_num_threads(1)  # two threads on two shared cores stall badly
 
+    from gan_writer.callbacks.run_info import RunConfigCallback
+    from gan_writer.resume import check_ckpt_path
+    from gan_writer.safe_load import allow_project_types
+
+    allow_project_types()  # Lightning's own --ckpt_path load (weights_only=True) reads the project's configs
+
     class GanWriterCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data", "model.init_args.tokenizer", compute_fn=lambda dm: dm.tokenizer, apply_on="instantiate")
             parser.link_arguments("data", "model.init_args.max_length", compute_fn=lambda dm: dm.max_length, apply_on="instantiate")
+
+        def parse_arguments(self, parser, args) -> None:
+            # before Lightning reads --ckpt_path's hyperparameters (which would swap the model class)
+            super().parse_arguments(parser, args)
+            sub = self.config.get("subcommand")
+            if sub and self.config[sub].get("ckpt_path"):
+                check_ckpt_path(self.config[sub]["ckpt_path"], self.config[sub]["model"]["class_path"])
+                if "weights_only" in self.config[sub]:
+                    self.config[sub]["weights_only"] = True  # files are data: never unpickle code
 
     return GanWriterCLI(
         GeneratorStage,
         subclass_mode_model=True,
         subclass_mode_data=True,
         trainer_defaults={"default_root_dir": "checkpoints"},
+        save_config_callback=RunConfigCallback,
         save_config_kwargs={"overwrite": False},
         args=args,
     )

@@ -81,8 +81,10 @@ def load_discriminator(path: str) -> tuple[Discriminator, dict]:
     """
     from gan_writer.checkpoint import resolve_checkpoint
 
-    ckpt = torch.load(resolve_checkpoint(path), map_location="cpu", weights_only=False)
-    info = ckpt.get(KEY, {})
+    from gan_writer.safe_load import load_checkpoint
+
+    ckpt = load_checkpoint(resolve_checkpoint(path))  # no code runs; checksum and finiteness checked
+    info = ckpt.get(KEY, {}) if isinstance(ckpt, dict) else {}
     spec = info.get("discriminator")
     if not spec:
         raise NoDiscriminatorError(
