@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print("       gan-writer fit --help   (every stage option; see README.md and experiments/*/*.yaml)")
         return 0
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     try:
         cli = lightning_cli(None if from_shell else argv)
     except (ValueError, FileNotFoundError, TypeError) as err:
@@ -103,9 +105,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"gan-writer {argv[0]}: error: {cause}", file=sys.stderr)
         return 2
-    log_dir = getattr(getattr(cli, "trainer", None), "log_dir", None)
+    except SIGTERMException:
+        print("gan-writer: stopped by SIGTERM; resume from the run's checkpoints/last.ckpt with --ckpt_path", file=sys.stderr)
+        return 143
+    trainer = getattr(cli, "trainer", None)
+    log_dir = getattr(trainer, "log_dir", None)
     if log_dir and argv[0] == "fit":
         print(f"gan-writer: run saved in {log_dir}", file=sys.stderr)
+        stopped = [cb for cb in trainer.callbacks if getattr(cb, "interrupted", None)]
+        if stopped:
+            print(f"gan-writer: interrupted ({stopped[0].interrupted}); resume with --ckpt_path {stopped[0].last_model_path}",
+                  file=sys.stderr)
+            return 130
     return 0
 
 

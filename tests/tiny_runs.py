@@ -8,9 +8,25 @@ REPO = Path(__file__).resolve().parents[1]
 QUIET = ["--trainer.enable_progress_bar=false", "--trainer.enable_model_summary=false", "--trainer.log_every_n_steps=1"]
 
 
-def mle_args(save_dir, *extra) -> list[str]:
+def config(stage: str, folder, every_n_train_batches: int, metrics_samples: int = 8) -> str:
+    """experiments/poetry_zh/<stage>.yaml with ``last.ckpt`` every ``every_n_train_batches``
+    batches and ``metrics_samples`` texts for the metrics callback, written to ``folder``."""
+    import yaml
+
+    cfg = yaml.safe_load((REPO / f"experiments/poetry_zh/{stage}.yaml").read_text(encoding="utf-8"))
+    for cb in cfg["trainer"]["callbacks"]:
+        if cb["class_path"].endswith("ResumeCheckpoint"):
+            cb["init_args"]["every_n_train_batches"] = every_n_train_batches
+        if cb["class_path"].endswith("TextMetricsCallback"):
+            cb["init_args"]["num_samples"] = metrics_samples
+    path = Path(folder) / f"{stage}.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+def mle_args(save_dir, *extra, config: str | None = None) -> list[str]:
     """``gan-writer fit`` of experiments/poetry_zh/mle.yaml: a 16-wide GPT-2, 64 samples, batches of 16."""
-    return ["fit", "--config", str(REPO / "experiments/poetry_zh/mle.yaml"), *QUIET,
+    return ["fit", "--config", config or str(REPO / "experiments/poetry_zh/mle.yaml"), *QUIET,
             f"--trainer.logger.init_args.save_dir={save_dir}", "--trainer.max_epochs=1", "--trainer.val_check_interval=null",
             "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0",
             "--model.init_args.generator.n_embd=16", "--model.init_args.generator.n_head=2",
@@ -20,9 +36,9 @@ def mle_args(save_dir, *extra) -> list[str]:
             *extra]
 
 
-def disc_args(save_dir, mle, *extra) -> list[str]:
+def disc_args(save_dir, mle, *extra, config: str | None = None) -> list[str]:
     """``gan-writer fit`` of experiments/poetry_zh/disc.yaml from the run ``mle``: a 1-layer transformer."""
-    return ["fit", "--config", str(REPO / "experiments/poetry_zh/disc.yaml"), *QUIET,
+    return ["fit", "--config", config or str(REPO / "experiments/poetry_zh/disc.yaml"), *QUIET,
             f"--trainer.logger.init_args.save_dir={save_dir}", "--trainer.max_epochs=1", "--trainer.limit_train_batches=3",
             "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0",
             f"--model.init_args.init_checkpoint={mle}", f"--data.init_args.tokenizer={mle}",
@@ -35,3 +51,46 @@ def fit(args) -> int:
     rc = main(args)
     assert rc == 0, args
     return rc
+
+
+import json  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+
+import lightning as L  # noqa: E402
+
+
+class SignalAt(L.Callback):
+    """Sends this process ``signum`` (SIGINT / SIGTERM, as a user or a scheduler would) at the
+    end of training batch ``step``; with ``wait`` it instead writes ``ready_file`` and sleeps,
+    for a parent process to send the signal."""
+
+    def __init__(self, step: int, signum: str = "SIGTERM", ready_file: str | None = None, wait: float = 0.0) -> None:
+        self.step, self.signum, self.ready_file, self.wait = step, signum, ready_file, wait
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.fit_loop.epoch_loop.batch_progress.total.processed != self.step:
+            return
+        if self.ready_file:
+            open(self.ready_file, "w").close()
+            time.sleep(self.wait)
+        else:
+            os.kill(os.getpid(), getattr(signal, self.signum))
+
+
+class CopyAt(L.Callback):
+    """Copies ``last.ckpt`` to ``dest`` once ``step`` batches are done (the file a run killed then leaves)."""
+
+    def __init__(self, step: int, dest: str) -> None:
+        self.step, self.dest = step, dest
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.fit_loop.epoch_loop.batch_progress.total.processed == self.step:
+            shutil.copy(os.path.join(trainer.log_dir, "checkpoints", "last.ckpt"), self.dest)
+
+
+def callback(cls: str, **init_args) -> str:
+    """A ``--trainer.callbacks+=`` argument adding ``tiny_runs.<cls>``."""
+    return "--trainer.callbacks+=" + json.dumps({"class_path": f"tiny_runs.{cls}", "init_args": init_args})

@@ -75,6 +75,9 @@ class RunConfigCallback(SaveConfigCallback):
             self.config_filename = _free(log_dir, self.config_filename)
             info_name = _free(log_dir, info_name)
         super().setup(trainer, pl_module, stage)
+        if trainer.is_global_zero and stage == "fit" and getattr(trainer, "ckpt_path", None):
+            print(f"gan-writer: resuming {trainer.ckpt_path}; this run writes to {log_dir} "
+                  "(the best checkpoint so far stays tracked)", file=sys.stderr)
         if trainer.is_global_zero and log_dir and stage == "fit":
             os.makedirs(log_dir, exist_ok=True)
             path = os.path.join(log_dir, _free(log_dir, info_name))
