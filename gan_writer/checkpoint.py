@@ -73,7 +73,22 @@ def resolve_checkpoint(path: str | Path) -> Path:
         )
     raise FileNotFoundError(
         f"checkpoint {path} not found; training runs write them under checkpoints/<experiment>/version_N/checkpoints/"
+        + _earlier_stage_hint(path)
     )
+
+
+def _earlier_stage_hint(path: Path) -> str:
+    """``"; run ... first"`` when ``path`` looks like the run folder of a shipped experiment
+    (``checkpoints/poetry_zh/mle`` → ``experiments/poetry_zh/mle.yaml``), else ``""``."""
+    parts = path.parts
+    if len(parts) < 2:
+        return ""
+    name = f"{parts[-2]}/{parts[-1]}"
+    for experiments in (Path("experiments"), Path(__file__).resolve().parents[1] / "experiments"):
+        for config in (experiments / f"{name}.yaml", experiments / parts[-2] / "cpu" / f"{parts[-1]}.yaml"):
+            if config.is_file():
+                return f"; that stage has not been run yet: run `gan-writer fit --config {config}` first"
+    return ""
 
 
 def _checkpoint_in(folder: Path) -> Path | None:

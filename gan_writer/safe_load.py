@@ -60,9 +60,10 @@ def allow_project_types() -> None:
     torch.serialization.add_safe_globals(safe_types())
 
 
-def _refused_object(err: BaseException) -> str:
+def _refused_object(err: BaseException) -> str | None:
+    """The global a weights-only load refused (``posix.system``), or None if the file is just unreadable."""
     found = re.search(r"GLOBAL ([\w.]+)", str(err))
-    return found.group(1) if found else str(err).strip().splitlines()[-1][:200]
+    return found.group(1) if found else None
 
 
 def load_checkpoint(path: str | Path, map_location: str = "cpu", mmap: bool = False, check: bool = True) -> dict:
@@ -83,8 +84,13 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", mmap: bool = Fa
         try:
             ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
         except pickle.UnpicklingError as err:
+            needed = _refused_object(err)
+            if needed is None:
+                reason = re.search(r"(Unpickler error: [^\n]*|invalid load key[^\n]*)", str(err))
+                raise ValueError(f"{path} is not a readable PyTorch checkpoint"
+                                 + (f": {reason.group(1)}" if reason else "")) from None
             raise UnsafeFileError(
-                f"{path}: refused to load: it needs {_refused_object(err)}, which is not data "
+                f"{path}: refused to load: it needs {needed}, which is not data "
                 "(checkpoints hold tensors and plain values only; nothing in a file is run)"
             ) from None
         except Exception as err:  # noqa: BLE001 - re-raised with the file name

@@ -111,6 +111,13 @@ def _is_checkpoint(path: str) -> bool:
     return p.is_dir() and (any(p.glob("version_*")) or (p / "checkpoints").is_dir() or any(p.glob("*.ckpt")))
 
 
+def _missing_run(path: str) -> bool:
+    """A run folder or ``.ckpt`` path that does not exist (not a hub name like ``org/model``)."""
+    if Path(path).exists():
+        return False
+    return path.endswith(".ckpt") or path.count("/") >= 2 or path.startswith(("checkpoints", ".", "/", "~"))
+
+
 class TextDataModule(L.LightningDataModule):
     """Train/valid/test batches of one corpus for every training stage.
 
@@ -182,8 +189,8 @@ class TextDataModule(L.LightningDataModule):
                 + ("give a corpus of at least 2 samples (one to train on, one to validate)" if total < 2
                    else "raise data.valid_fraction or give a larger corpus")
             )
-        if _is_checkpoint(tokenizer):
-            self.tokenizer = checkpoint_tokenizer(tokenizer)
+        if _is_checkpoint(tokenizer) or _missing_run(tokenizer):
+            self.tokenizer = checkpoint_tokenizer(tokenizer)  # a missing run: says which stage to run first
         else:
             self.tokenizer = build_tokenizer(
                 tokenizer, train, lowercase=lowercase, vocab_size=bpe_vocab_size,
