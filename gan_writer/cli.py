@@ -71,7 +71,7 @@ def lightning_cli(args: list[str] | None = None):
         subclass_mode_data=True,
         trainer_defaults={"default_root_dir": "checkpoints"},
         save_config_callback=RunConfigCallback,
-        save_config_kwargs={"overwrite": False},
+        save_config_kwargs={"overwrite": False, "command": ["gan-writer", *(sys.argv[1:] if args is None else args)]},
         args=args,
     )
 

@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from gan_writer.cli import main
 from gan_writer.safe_load import load_checkpoint
-from tiny_runs import REPO, callback, config, disc_args, fit, mle_args
+from tiny_runs import REPO, callback, config, disc_args, fit, mle_args, seqgan_args
 
 MLE = ["--trainer.max_epochs=3", "--model.init_args.generator.dropout=0.1"]
 
@@ -127,3 +127,21 @@ def test_a_signal_from_outside_writes_a_resumable_checkpoint(tmp_path, shared_da
     last = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
     assert load_checkpoint(last)["global_step"] == 2
     assert "--ckpt_path" in err
+
+
+def test_adversarial_stage_resumes_exactly(straight, tmp_path):
+    mle, cfgs = straight[0].parent, straight[2]
+    fit(disc_args(tmp_path / "d", mle, config=cfgs["disc"]))
+    disc = tmp_path / "d" / "poetry_zh" / "disc"
+    cfg = config("seqgan", tmp_path, 1)
+    fit(seqgan_args(tmp_path / "a", disc, config=cfg))
+    assert main(seqgan_args(tmp_path / "b", disc, callback("SignalAt", step=3, signum="SIGTERM"), config=cfg)) == 143
+    last = tmp_path / "b" / "poetry_zh" / "seqgan" / "version_0" / "checkpoints" / "last.ckpt"
+    fit(seqgan_args(tmp_path / "b", disc, f"--ckpt_path={last}", config=cfg))
+    a = tmp_path / "a" / "poetry_zh" / "seqgan" / "version_0"
+    b = tmp_path / "b" / "poetry_zh" / "seqgan" / "version_1"
+    assert_same(weights(b / "checkpoints" / "last.ckpt"), weights(a / "checkpoints" / "last.ckpt"))
+    assert load_checkpoint(last)["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"] == 3
+    for tag in ("adv/reward_mean", "disc/loss", "val/nll"):  # logged at the batch index
+        want = {s: v for s, v in scalars(a, tag).items() if s >= 3}
+        assert want and scalars(b, tag) == want, tag

@@ -1,6 +1,9 @@
 """Stages cannot be mixed up: another stage's checkpoint as --ckpt_path, a file a stage cannot
 start from, a missing earlier stage and odd --ckpt_path values each give one clear line; two
 runs without a logger do not collide."""
+import json
+
+import lightning
 import pytest
 import torch
 
@@ -89,5 +92,9 @@ def test_two_runs_without_a_logger_do_not_collide(tmp_path, shared_data):
     runs = tmp_path / "runs"
     assert (runs / "config.yaml").is_file() and (runs / "config-v1.yaml").is_file()
     assert (runs / "run_info.json").is_file() and (runs / "run_info-v1.json").is_file()
+    info = json.loads((runs / "run_info-v1.json").read_text())
+    assert info["command"] == ["gan-writer", *args] and info["config_file"] == "config-v1.yaml"
+    assert info["packages"]["torch"] == torch.__version__ and info["packages"]["lightning"] == lightning.__version__
+    assert len(info["git"]["commit"]) == 40 and isinstance(info["git"]["dirty"], bool)
     first, second = runs / "checkpoints" / "last.ckpt", runs / "checkpoints" / "last-v1.ckpt"
     assert load_checkpoint(first)["global_step"] == 2 and load_checkpoint(second)["global_step"] == 2

@@ -94,3 +94,16 @@ class CopyAt(L.Callback):
 def callback(cls: str, **init_args) -> str:
     """A ``--trainer.callbacks+=`` argument adding ``tiny_runs.<cls>``."""
     return "--trainer.callbacks+=" + json.dumps({"class_path": f"tiny_runs.{cls}", "init_args": init_args})
+
+
+def seqgan_args(save_dir, init, *extra, config: str | None = None) -> list[str]:
+    """``gan-writer fit`` of experiments/poetry_zh/seqgan.yaml from the run ``init``: 8 sequences,
+    2 rollouts, delayed rollout policy and EMA baseline (both saved in the checkpoint)."""
+    return ["fit", "--config", config or str(REPO / "experiments/poetry_zh/seqgan.yaml"), *QUIET,
+            f"--trainer.logger.init_args.save_dir={save_dir}", "--trainer.max_epochs=2", "--trainer.limit_train_batches=2",
+            "--trainer.limit_val_batches=1", "--trainer.num_sanity_val_steps=0",
+            f"--model.init_args.init_checkpoint={init}", f"--data.init_args.tokenizer={init}",
+            "--model.init_args.g_batch_size=8", "--model.init_args.rollout_num=2", "--model.init_args.d_num_samples=32",
+            "--model.init_args.d_batch_size=16", "--model.init_args.num_text_samples=2",
+            "--model.init_args.rollout_policy=delayed", "--model.init_args.baseline=ema",
+            "--data.init_args.max_train_samples=64", "--data.init_args.batch_size=16", *extra]

@@ -33,8 +33,9 @@ def git_commit(folder: str | Path) -> dict:
     return {"commit": sha.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
-def run_info() -> dict:
-    """Git commit of the gan_writer source, package versions, command line, host and time."""
+def run_info(command: list[str] | None = None) -> dict:
+    """Git commit of the gan_writer source, package versions, the command line (``command``,
+    default ``sys.argv``), working folder and start time."""
     versions = {}
     for name in PACKAGES:
         try:
@@ -46,7 +47,7 @@ def run_info() -> dict:
     return {
         "git": git_commit(Path(gan_writer.__file__).resolve().parent),
         "source": str(Path(gan_writer.__file__).resolve().parent),
-        "command": [sys.executable, *sys.argv],
+        "command": list(command) if command is not None else [sys.executable, *sys.argv],
         "cwd": os.getcwd(),
         "python": sys.version.split()[0],
         "packages": versions,
@@ -64,7 +65,16 @@ def _free(folder: str, name: str) -> str:
 
 
 class RunConfigCallback(SaveConfigCallback):
-    """LightningCLI's config saving, plus ``run_info.json``; free names when there is no logger."""
+    """LightningCLI's config saving, plus ``run_info.json``; free names when there is no logger.
+
+    Args:
+        command: the command line to record (default ``sys.argv``); other arguments as
+            Lightning's ``SaveConfigCallback``.
+    """
+
+    def __init__(self, *args, command: list[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.command = command
 
     def setup(self, trainer, pl_module, stage: str) -> None:
         if self.already_saved:
@@ -82,5 +92,5 @@ class RunConfigCallback(SaveConfigCallback):
             os.makedirs(log_dir, exist_ok=True)
             path = os.path.join(log_dir, _free(log_dir, info_name))
             with open(path, "w", encoding="utf-8") as fh:
-                json.dump({**run_info(), "config_file": self.config_filename,
+                json.dump({**run_info(self.command), "config_file": self.config_filename,
                            "ckpt_path": getattr(trainer, "ckpt_path", None)}, fh, indent=2)
