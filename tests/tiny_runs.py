@@ -107,3 +107,22 @@ def seqgan_args(save_dir, init, *extra, config: str | None = None) -> list[str]:
             "--model.init_args.d_batch_size=16", "--model.init_args.num_text_samples=2",
             "--model.init_args.rollout_policy=delayed", "--model.init_args.baseline=ema",
             "--data.init_args.max_train_samples=64", "--data.init_args.batch_size=16", *extra]
+
+
+class RankChecksum(L.Callback):
+    """Writes ``<folder>/rank<R>.json``: this rank's parameter checksum at train start and end."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder, self.start = folder, None
+
+    def _sum(self, pl_module) -> str:
+        from gan_writer.safe_load import tensor_checksum
+
+        return tensor_checksum({"state_dict": {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}})
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start = self._sum(pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        with open(os.path.join(self.folder, f"rank{trainer.global_rank}.json"), "w") as fh:
+            json.dump({"start": self.start, "end": self._sum(pl_module), "world_size": trainer.world_size}, fh)
