@@ -1,6 +1,13 @@
 """Tiny CLI runs of the shipped configs (a few steps on a slice of `shi`) shared by the
 tests of safe loading, integrity and resume."""
+import json
+import os
+import shutil
+import signal
+import time
 from pathlib import Path
+
+import lightning as L
 
 from gan_writer.cli import main
 
@@ -51,15 +58,6 @@ def fit(args) -> int:
     rc = main(args)
     assert rc == 0, args
     return rc
-
-
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import time  # noqa: E402
-
-import lightning as L  # noqa: E402
 
 
 class SignalAt(L.Callback):
