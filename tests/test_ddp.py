@@ -29,22 +29,27 @@ def launch(args, folder):
     assert all(r["world_size"] == 2 for r in ranks)
     assert ranks[0]["start"] == ranks[1]["start"] and ranks[0]["end"] == ranks[1]["end"]
     assert ranks[0]["end"] != ranks[0]["start"]
+    return ranks
 
 
 @pytest.fixture(scope="module")
 def mle(tmp_path_factory, shared_data):
     root = tmp_path_factory.mktemp("ddp")
-    launch(mle_args(root, *DDP, "--trainer.strategy=ddp"), root)
-    return root / "poetry_zh" / "mle"
+    ranks = launch(mle_args(root, *DDP, "--trainer.strategy=ddp", "--trainer.limit_val_batches=2"), root)
+    return root / "poetry_zh" / "mle", ranks
 
 
 def test_mle_on_two_cpu_processes_keeps_ranks_identical(mle):
+    mle, ranks = mle
+    # each rank validates its own shard; val/nll is the token-weighted mean over both
+    assert ranks[0]["val_nll"] is not None and ranks[0]["val_nll"] == ranks[1]["val_nll"]
     ckpts = sorted(p.name for p in mle.rglob("*.ckpt"))
     assert ckpts == ["best-epoch=0-step=2.ckpt", "last.ckpt"]  # 64 samples / 16 per batch / 2 ranks = 2 steps
     assert load_checkpoint(next(mle.rglob("last.ckpt")))["global_step"] == 2
 
 
 def test_adversarial_stage_on_two_cpu_processes(mle, tmp_path):
+    mle = mle[0]
     small_cnn = ["--model.init_args.discriminator.kind=cnn", "--model.init_args.discriminator.embed_dim=8",
                  "--model.init_args.discriminator.filter_sizes=[1,2]", "--model.init_args.discriminator.num_filters=[4,4]"]
     launch(seqgan_args(tmp_path, mle, *DDP, "--trainer.strategy=ddp_find_unused_parameters_true",

@@ -123,4 +123,6 @@ class RankChecksum(L.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         with open(os.path.join(self.folder, f"rank{trainer.global_rank}.json"), "w") as fh:
-            json.dump({"start": self.start, "end": self._sum(pl_module), "world_size": trainer.world_size}, fh)
+            val = trainer.callback_metrics.get("val/nll")
+            json.dump({"start": self.start, "end": self._sum(pl_module), "world_size": trainer.world_size,
+                       "val_nll": None if val is None else float(val)}, fh)
