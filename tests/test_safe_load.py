@@ -4,7 +4,6 @@ create never appears."""
 import json
 import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
