@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from gan_writer.models import CausalGenerator, build_generator_from_spec
+from gan_writer.safe_load import load_checkpoint
 from gan_writer.tokenization import tokenizer_from_dict, tokenizer_to_dict
 
 KEY = "gan_writer"
@@ -72,7 +73,22 @@ def resolve_checkpoint(path: str | Path) -> Path:
         )
     raise FileNotFoundError(
         f"checkpoint {path} not found; training runs write them under checkpoints/<experiment>/version_N/checkpoints/"
+        + _earlier_stage_hint(path)
     )
+
+
+def _earlier_stage_hint(path: Path) -> str:
+    """``"; run ... first"`` when ``path`` looks like the run folder of a shipped experiment
+    (``checkpoints/poetry_zh/mle`` → ``experiments/poetry_zh/mle.yaml``), else ``""``."""
+    parts = path.parts
+    if len(parts) < 2:
+        return ""
+    name = f"{parts[-2]}/{parts[-1]}"
+    for experiments in (Path("experiments"), Path(__file__).resolve().parents[1] / "experiments"):
+        for config in (experiments / f"{name}.yaml", experiments / parts[-2] / "cpu" / f"{parts[-1]}.yaml"):
+            if config.is_file():
+                return f"; that stage has not been run yet: run `gan-writer fit --config {config}` first"
+    return ""
 
 
 def _checkpoint_in(folder: Path) -> Path | None:
@@ -99,10 +115,7 @@ def load_artifacts(path: str | Path, prefix: str = "generator.", map_location: s
         ValueError: if the file is not a gan_writer checkpoint.
     """
     path = resolve_checkpoint(path)
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as err:  # noqa: BLE001 - re-raised with the file name
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {err}") from err
+    ckpt = load_checkpoint(path, map_location=map_location)  # no code runs; checksum and finiteness checked
     if not isinstance(ckpt, dict) or KEY not in ckpt:
         raise ValueError(
             f"{path} has no {KEY!r} entry: it was not written by a gan_writer training stage "

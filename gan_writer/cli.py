@@ -46,17 +46,33 @@ def lightning_cli(args: list[str] | None = None):
     if "OMP_NUM_THREADS" not in os.environ and (os.cpu_count() or 1) <= 2:
         torch.set_num_threads(1)  # two threads on two shared cores stall badly
 
+    from gan_writer.callbacks.run_info import RunConfigCallback
+    from gan_writer.resume import check_ckpt_path
+    from gan_writer.safe_load import allow_project_types
+
+    allow_project_types()  # Lightning's own --ckpt_path load (weights_only=True) reads the project's configs
+
     class GanWriterCLI(LightningCLI):
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("data", "model.init_args.tokenizer", compute_fn=lambda dm: dm.tokenizer, apply_on="instantiate")
             parser.link_arguments("data", "model.init_args.max_length", compute_fn=lambda dm: dm.max_length, apply_on="instantiate")
+
+        def parse_arguments(self, parser, args) -> None:
+            # before Lightning reads --ckpt_path's hyperparameters (which would swap the model class)
+            super().parse_arguments(parser, args)
+            sub = self.config.get("subcommand")
+            if sub and self.config[sub].get("ckpt_path"):
+                check_ckpt_path(self.config[sub]["ckpt_path"], self.config[sub]["model"]["class_path"])
+                if "weights_only" in self.config[sub]:
+                    self.config[sub]["weights_only"] = True  # files are data: never unpickle code
 
     return GanWriterCLI(
         GeneratorStage,
         subclass_mode_model=True,
         subclass_mode_data=True,
         trainer_defaults={"default_root_dir": "checkpoints"},
-        save_config_kwargs={"overwrite": False},
+        save_config_callback=RunConfigCallback,
+        save_config_kwargs={"overwrite": False, "command": ["gan-writer", *(sys.argv[1:] if args is None else args)]},
         args=args,
     )
 
@@ -80,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print("       gan-writer fit --help   (every stage option; see README.md and experiments/*/*.yaml)")
         return 0
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     try:
         cli = lightning_cli(None if from_shell else argv)
     except (ValueError, FileNotFoundError, TypeError) as err:
@@ -88,9 +106,18 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"gan-writer {argv[0]}: error: {cause}", file=sys.stderr)
         return 2
-    log_dir = getattr(getattr(cli, "trainer", None), "log_dir", None)
+    except SIGTERMException:
+        print("gan-writer: stopped by SIGTERM; resume from the run's checkpoints/last.ckpt with --ckpt_path", file=sys.stderr)
+        return 143
+    trainer = getattr(cli, "trainer", None)
+    log_dir = getattr(trainer, "log_dir", None)
     if log_dir and argv[0] == "fit":
         print(f"gan-writer: run saved in {log_dir}", file=sys.stderr)
+        stopped = [cb for cb in trainer.callbacks if getattr(cb, "interrupted", None)]
+        if stopped:
+            print(f"gan-writer: interrupted ({stopped[0].interrupted}); resume with --ckpt_path {stopped[0].last_model_path}",
+                  file=sys.stderr)
+            return 130
     return 0
 
 

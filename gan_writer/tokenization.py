@@ -117,8 +117,11 @@ def pretrained_tokenizer(name_or_path: str, gguf_file: str | None = None) -> Pre
     Raises:
         ValueError: if the tokenizer has no EOS token.
     """
+    from gan_writer.safe_load import refuse_remote_code
+
+    refuse_remote_code(name_or_path)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    tok = AutoTokenizer.from_pretrained(name_or_path, **kwargs)
+    tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
     if tok.eos_token is None:
         raise ValueError(f"tokenizer of {name_or_path!r} has no eos_token; gan_writer needs one to end samples")
     if tok.pad_token is None:
@@ -166,7 +169,10 @@ def tokenizer_from_dict(files: dict[str, str]) -> PreTrainedTokenizerBase:
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in files.items():
             Path(tmp, os.path.basename(name)).write_text(text, encoding="utf-8")
-        tok = AutoTokenizer.from_pretrained(tmp)
+        from gan_writer.safe_load import refuse_remote_code
+
+        refuse_remote_code(tmp)
+        tok = AutoTokenizer.from_pretrained(tmp, trust_remote_code=False)
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
     return tok

@@ -84,8 +84,12 @@ def run_is_complete(version: Path) -> bool:
     max_epochs = (_load_config(version).get("trainer") or {}).get("max_epochs")
     if max_epochs is None:
         return True
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=False, mmap=True)
+    from gan_writer.safe_load import UnsafeFileError, load_checkpoint
+
+    try:  # only the epoch is read here; load_artifacts verifies the weights when they are used
+        state = load_checkpoint(ckpt, mmap=True, check=False)
+    except UnsafeFileError:
+        raise
     except Exception:  # noqa: BLE001 - a truncated file is an incomplete run
         return False
     return int(state.get("epoch", -1)) >= int(max_epochs)

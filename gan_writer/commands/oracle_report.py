@@ -449,8 +449,12 @@ def run(args: argparse.Namespace) -> int:
         parts.append(f"--configs {args.configs}")
     if args.num_samples != 10000:
         parts.append(f"--num-samples {args.num_samples}")
-    report = collect(root, configs, seeds, args.num_samples, log, " ".join(parts),
-                     os.path.relpath(plot, out.parent))
+    try:
+        report = collect(root, configs, seeds, args.num_samples, log, " ".join(parts),
+                         os.path.relpath(plot, out.parent))
+    except ValueError as err:  # a refused (unsafe or corrupted) checkpoint or oracle file
+        print(f"gan-writer oracle-report: error: {err}", file=sys.stderr)
+        return 2
     if not any(row["values"] for row in report["rows"]):
         print(f"error: no complete MLE run under {root} for seeds {args.seeds} (use --run)", file=sys.stderr)
         return 1

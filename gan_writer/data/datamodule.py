@@ -14,7 +14,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from gan_writer.data.corpora import CORPORA, CorpusOptionError, CorpusSplits, load_corpus
 from gan_writer.data.stats import check_cut, corpus_stats
@@ -57,6 +57,48 @@ def pad_batch(rows: list[list[int]], pad_token_id: int) -> dict[str, torch.Tenso
     return {"ids": ids, "attention_mask": mask}
 
 
+class EpochSampler(Sampler[int]):
+    """A random order of ``n`` samples drawn from ``(seed, epoch)`` alone, so a resumed run
+    sees the same order as an uninterrupted one (Lightning calls :meth:`set_epoch` at every
+    epoch start, as for ``DistributedSampler``); ``skip`` drops the first indices of the next
+    pass (the samples an interrupted epoch had already trained on)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch, self.skip = n, seed, 0, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.n, generator=gen).tolist()
+        start, self.skip = self.skip, 0
+        return iter(order[start:])
+
+
+class ResumableLoader(DataLoader):
+    """The training DataLoader, resumable mid-epoch through Lightning's ``state_dict`` protocol.
+
+    Its state is the sampler's epoch and ``progress()``, the batches already trained on in
+    that epoch (Lightning's own counter, so batches it prefetched are not counted).
+    """
+
+    def __init__(self, *args, progress=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._progress = progress
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": int(getattr(self.sampler, "epoch", 0)), "batches_done": int(self._progress() if self._progress else 0)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if isinstance(self.sampler, EpochSampler):
+            self.sampler.set_epoch(state["epoch"])
+            self.sampler.skip = state["batches_done"] * (self.batch_size or 1)
+
+
 def checkpoint_tokenizer(path: str):
     """The tokenizer stored in a gan_writer checkpoint (see :mod:`gan_writer.checkpoint`)."""
     from lightning.pytorch.utilities import rank_zero_info
@@ -88,6 +130,13 @@ def _load(corpus: str, corpus_options: dict | None, **kwargs) -> CorpusSplits:
             f"data.corpus_options={dict(corpus_options)!r} (set in the config or on the command line) does not "
             f"apply to the user corpus {corpus!r}: {err}. Clear it with --data.init_args.corpus_options=null "
             "(or delete corpus_options from the YAML's data.init_args)") from None
+
+
+def _missing_run(path: str) -> bool:
+    """A run folder or ``.ckpt`` path that does not exist (not a hub name like ``org/model``)."""
+    if Path(path).exists():
+        return False
+    return path.endswith(".ckpt") or path.count("/") >= 2 or path.startswith(("checkpoints", ".", "/", "~"))
 
 
 class TextDataModule(L.LightningDataModule):
@@ -171,8 +220,8 @@ class TextDataModule(L.LightningDataModule):
                 + ("give a corpus of at least 2 samples (one to train on, one to validate)" if total < 2
                    else "raise data.valid_fraction or give a larger corpus")
             )
-        if _is_checkpoint(tokenizer):
-            self.tokenizer = checkpoint_tokenizer(tokenizer)
+        if _is_checkpoint(tokenizer) or _missing_run(tokenizer):
+            self.tokenizer = checkpoint_tokenizer(tokenizer)  # a missing run: says which stage to run first
         else:
             self.tokenizer = build_tokenizer(
                 tokenizer, train, lowercase=lowercase, vocab_size=bpe_vocab_size,
@@ -211,12 +260,22 @@ class TextDataModule(L.LightningDataModule):
         return self.datasets[split].texts
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        # the loaders' own generator: iterating them never draws from the global RNG
         gen = torch.Generator().manual_seed(self.hparams.seed)
-        return DataLoader(
-            self.datasets[split], batch_size=self.batch_size, shuffle=shuffle, drop_last=False,
-            collate_fn=lambda rows: pad_batch(rows, self.tokenizer.pad_token_id),
-            num_workers=self.hparams.num_workers, generator=gen if shuffle else None,
-        )
+        common = dict(batch_size=self.batch_size, drop_last=False, num_workers=self.hparams.num_workers, generator=gen,
+                      collate_fn=lambda rows: pad_batch(rows, self.tokenizer.pad_token_id))
+        if not shuffle:
+            return DataLoader(self.datasets[split], shuffle=False, **common)
+        sampler = EpochSampler(len(self.datasets[split]), self.hparams.seed)
+        return ResumableLoader(self.datasets[split], sampler=sampler, progress=self._batches_done, **common)
+
+    def _batches_done(self) -> int:
+        """Training batches done in the current epoch (0 once the epoch is complete)."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return 0 if done >= trainer.num_training_batches else done
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -267,7 +267,10 @@ class TransformerDiscriminator(Discriminator):
         if pretrained is not None and config is not None:
             raise ValueError("give either pretrained or config, not both")
         if pretrained is not None:
-            model = AutoModelForSequenceClassification.from_pretrained(str(pretrained), num_labels=1)
+            from gan_writer.safe_load import refuse_remote_code
+
+            refuse_remote_code(pretrained)
+            model = AutoModelForSequenceClassification.from_pretrained(str(pretrained), num_labels=1, trust_remote_code=False)
         else:
             if config is None:
                 if vocab_size is None:

@@ -122,8 +122,11 @@ class Generator(CausalGenerator):
             vocab_size: if larger than the model's vocabulary (a tokenizer that added a pad
                 token), the embeddings are resized to it.
         """
+        from gan_writer.safe_load import refuse_remote_code
+
+        refuse_remote_code(name_or_path)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32, trust_remote_code=False, **kwargs)
         if vocab_size is not None and vocab_size > model.get_input_embeddings().weight.size(0):
             model.resize_token_embeddings(vocab_size)
         model.train()  # from_pretrained returns eval mode; training stages expect train mode (dropout)
@@ -132,8 +135,12 @@ class Generator(CausalGenerator):
     @classmethod
     def from_spec(cls, spec: dict) -> "Generator":
         """Rebuild (untrained weights) from :meth:`spec`; load the state dict afterwards."""
+        from gan_writer.safe_load import UnsafeFileError
+
+        if "auto_map" in spec["hf_config"]:
+            raise UnsafeFileError("refused: the generator spec has an auto_map (code shipped with a model is never run)")
         config = AutoConfig.for_model(**spec["hf_config"])
-        model = AutoModelForCausalLM.from_config(config)
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=False)
         return cls(model, spec["bos_token_id"], spec["eos_token_id"], spec["pad_token_id"])
 
     @property

@@ -20,7 +20,6 @@ generator samples (:func:`gan_writer.metrics.nll.nll_oracle`).
 """
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Sequence
 
@@ -98,7 +97,7 @@ class OracleLSTM(RecurrentGenerator):
     def from_pickle(cls, path: str | Path) -> "OracleLSTM":
         """Load the SeqGAN oracle from ``target_params_py3.pkl`` (sizes read from the arrays).
 
-        The file is unpickled, so only load files you trust (the shared data folder).
+        The file is unpickled admitting only numpy arrays: nothing in it runs.
 
         Raises:
             FileNotFoundError: if ``path`` does not exist.
@@ -108,9 +107,12 @@ class OracleLSTM(RecurrentGenerator):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"oracle parameter file {path} not found (SeqGAN's save/target_params_py3.pkl)")
+        from gan_writer.safe_load import UnsafeFileError, load_numpy_pickle
+
         try:
-            with path.open("rb") as fh:
-                params = pickle.load(fh, encoding="latin1")  # also reads SeqGAN's Python 2 pickle
+            params = load_numpy_pickle(path)  # numpy arrays only; also reads SeqGAN's Python 2 pickle
+        except UnsafeFileError:
+            raise
         except Exception as err:  # noqa: BLE001 - re-raised with the file name
             raise ValueError(f"{path} is not a readable pickle of oracle parameters: {err}") from err
         if not isinstance(params, (list, tuple)) or len(params) != len(PARAM_NAMES):

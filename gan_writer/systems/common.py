@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_info
 
 from gan_writer.checkpoint import KEY, load_artifacts, payload, resolve_checkpoint
+from gan_writer import resume
 from gan_writer.tokenization import tokenizer_from_dict
 from gan_writer.models import CausalGenerator, GeneratorConfig, build_generator
 
@@ -104,15 +105,26 @@ class GeneratorStage(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)
+        resume.on_save(checkpoint)  # RNG states, finite weights, tensor checksum
+
+    def on_train_start(self) -> None:
+        resume.restore_rng(self)  # a resumed run continues the interrupted run's random streams
+
+    def on_before_backward(self, loss: torch.Tensor) -> None:
+        resume.check_loss(self, loss)  # a NaN / inf loss stops training before it reaches the weights
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Refuse to resume (``--ckpt_path``) with a different vocabulary than the checkpoint's.
+        """Refuse to resume (``--ckpt_path``) from another stage's checkpoint, a corrupted
+        one, or one with a different vocabulary than this run's.
 
         Raises:
+            ValueError: (see :func:`gan_writer.resume.on_load`) another stage, a checksum
+                mismatch or non-finite tensors.
             ValueError: naming both vocabulary sizes and ``data.tokenizer``, when the run
                 built its tokenizer anew (e.g. from a different ``max_train_samples``) and it
                 does not match the one stored in the checkpoint.
         """
+        resume.on_load(self, checkpoint)  # same stage, intact, finite; RNG states kept for on_train_start
         stored = (checkpoint.get(KEY) or {}).get("tokenizer")
         if not stored or self.tokenizer is None:
             return

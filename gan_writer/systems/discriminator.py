@@ -85,6 +85,9 @@ def discriminator_loss(disc: Discriminator, real: dict[str, torch.Tensor], fake:
     return bce + disc.l2_penalty(), bce.detach(), (logit_r > 0).float().mean(), (logit_f <= 0).float().mean()
 
 
+POOL_KEY = "gan_writer_negatives"  # the discriminator pretraining's pool of negatives, in its checkpoints
+
+
 class NoDiscriminatorError(ValueError):
     """The checkpoint holds no discriminator (e.g. an MLE checkpoint)."""
 
@@ -98,8 +101,10 @@ def load_discriminator(path: str) -> tuple[Discriminator, dict]:
     """
     from gan_writer.checkpoint import resolve_checkpoint
 
-    ckpt = torch.load(resolve_checkpoint(path), map_location="cpu", weights_only=False)
-    info = ckpt.get(KEY, {})
+    from gan_writer.safe_load import load_checkpoint
+
+    ckpt = load_checkpoint(resolve_checkpoint(path))  # no code runs; checksum and finiteness checked
+    info = ckpt.get(KEY, {}) if isinstance(ckpt, dict) else {}
     spec = info.get("discriminator")
     if not spec:
         raise NoDiscriminatorError(
@@ -249,6 +254,16 @@ class DiscriminatorPretraining(DiscriminatorStage):
                               for c in chunks])
                 for k in ("ids", "attention_mask")
             }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self._pool is not None:  # a resume mid-round trains on the same negatives
+            checkpoint[POOL_KEY] = {k: v.cpu() for k, v in self._pool.items()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        pool = checkpoint.get(POOL_KEY)
+        self._pool = {k: v.to(self.device) for k, v in pool.items()} if pool else None
 
     def _negatives(self, n: int, batch_idx: int) -> dict[str, torch.Tensor]:
         size = self._pool["ids"].size(0)

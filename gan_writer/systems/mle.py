@@ -78,9 +78,13 @@ class MLEModule(GeneratorStage):
         self._val_count += float(n)
 
     def on_validation_epoch_end(self) -> None:
-        if self._val_count == 0:
+        # token-weighted over the whole validation split: summed over DDP ranks (each holds a shard)
+        total, count = self.trainer.strategy.reduce(
+            torch.tensor([self._val_sum, self._val_count], dtype=torch.float64, device=self.device), reduce_op="sum"
+        ).tolist()
+        if count == 0:
             return
-        nll = self._val_sum / self._val_count
+        nll = total / count
         self.log("val/nll", nll, prog_bar=True)
         self.log("val/ppl", float(torch.tensor(nll).exp()))
         if self.hparams.num_text_samples and not self.trainer.sanity_checking:

@@ -1,0 +1,126 @@
+"""Every run is saved: a resumable ``last.ckpt`` on a fixed schedule, whatever the
+monitored metric does, and when the run is interrupted.
+
+:class:`ResumeCheckpoint` is a Lightning ``ModelCheckpoint`` (same folder, same atomic
+write, same ``last-vN.ckpt`` naming when a file is in the way) that owns ``last.ckpt``:
+
+* every ``every_n_train_batches`` training batches (counted over the whole run, resumes
+  included) and at the end of every training epoch;
+* on Ctrl-C: the first one lets the current batch finish, writes ``last.ckpt`` at that batch
+  boundary (so resuming from it is exact) and stops; a second Ctrl-C stops at once (Lightning's
+  ``KeyboardInterrupt``) and still writes one;
+* on SIGTERM: Lightning stops at the next batch boundary (``SIGTERMException``) and this
+  callback writes ``last.ckpt`` there.
+
+A run that fails (a NaN loss, an error) writes nothing here, so the last good file stays. The
+best checkpoint stays with the shipped configs' monitored ``ModelCheckpoint``.
+"""
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+
+class ResumeCheckpoint(ModelCheckpoint):
+    """A resumable ``last.ckpt`` every ``every_n_train_batches`` batches, every epoch and on
+    Ctrl-C / SIGTERM (see the module docstring).
+
+    Args:
+        every_n_train_batches: batches between writes (0 = only at epoch ends and interrupts).
+        dirpath: folder of ``last.ckpt`` (default: Lightning's, ``<log_dir>/checkpoints``).
+
+    Attributes:
+        interrupted: ``"SIGINT"`` or ``"SIGTERM"`` when the run was stopped by one, else None.
+    """
+
+    def __init__(self, every_n_train_batches: int = 100, dirpath: str | None = None) -> None:
+        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0, save_on_train_epoch_end=True)
+        if every_n_train_batches < 0:
+            raise ValueError(f"every_n_train_batches must be >= 0, got {every_n_train_batches}")
+        self.every_n_train_batches = every_n_train_batches
+        self.interrupted: str | None = None
+        self._stop_requested = False
+        self._previous_handler: Any = None
+
+    @property
+    def state_key(self) -> str:
+        return self._generate_state_key(every_n_train_batches=self.every_n_train_batches)
+
+    def _write(self, trainer, force: bool = False) -> None:
+        if trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        if not force and self._last_global_step_saved == trainer.global_step:
+            return
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    # ---- schedule ----------------------------------------------------------------------
+    def on_train_start(self, trainer, pl_module) -> None:
+        super().on_train_start(trainer, pl_module)
+        try:
+            self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        except ValueError:  # not the main thread (e.g. a notebook worker): Lightning's default applies
+            self._previous_handler = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        rank_zero_info("\ngan_writer: Ctrl-C: stopping after this batch and writing last.ckpt (Ctrl-C again: at once)")
+        self._stop_requested = True
+        signal.signal(signal.SIGINT, self._previous_handler or signal.default_int_handler)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        done = trainer.fit_loop.epoch_loop.batch_progress.total.processed
+        if self._stop_requested:
+            self._write(trainer, force=True)
+            self.interrupted = "SIGINT"
+            trainer.should_stop = True
+        elif self.every_n_train_batches and done % self.every_n_train_batches == 0:
+            self._write(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not self.interrupted:  # after a Ctrl-C the batch-boundary file is the exact one
+            self._write(trainer, force=True)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """Nothing: this callback's schedule does not depend on validation."""
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._restore_handler()
+        if not self.interrupted:  # the finished state (epoch counter = max_epochs)
+            self._write(trainer, force=True)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        self._restore_handler()
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):
+            self.interrupted = "SIGINT" if isinstance(exception, KeyboardInterrupt) else "SIGTERM"
+            self._write(trainer, force=True)
+            rank_zero_info(f"gan_writer: {self.interrupted}: resumable checkpoint written to {self.last_model_path}")
+
+    def _restore_handler(self) -> None:
+        if self._previous_handler is not None:
+            try:
+                signal.signal(signal.SIGINT, self._previous_handler)
+            except ValueError:
+                pass
+            self._previous_handler = None
+
+
+class BestCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` that keeps tracking the best score across a resume.
+
+    A run resumed with ``--ckpt_path`` writes into a new ``version_N`` folder; Lightning's
+    own callback then forgets the best score (its folder changed) and would save the first
+    validation after the resume as "best" however bad. This one restores the best score and
+    paths from the checkpoint, so only a better model becomes ``best-*.ckpt`` in the new
+    folder (the earlier best files stay where they are: Lightning never deletes outside its folder).
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        mine, self.dirpath = self.dirpath, state_dict.get("dirpath", self.dirpath)
+        try:
+            super().load_state_dict(state_dict)
+        finally:
+            self.dirpath = mine
+        self.last_model_path = ""  # last.ckpt belongs to ResumeCheckpoint

@@ -1,0 +1,147 @@
+"""Every run is saved and resumes exactly: interrupted by SIGTERM or Ctrl-C (in this process
+and from outside), or killed after a checkpoint, and resumed with ``--ckpt_path``, the MLE and
+discriminator-pretraining stages end with bit-identical weights and the same logged metrics
+as the uninterrupted run (CPU)."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gan_writer.cli import main
+from gan_writer.safe_load import load_checkpoint
+from tiny_runs import REPO, callback, config, disc_args, fit, mle_args, seqgan_args
+
+MLE = ["--trainer.max_epochs=3", "--model.init_args.generator.dropout=0.1"]
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("configs")
+    return {"mle": config("mle", folder, 3), "disc": config("disc", folder, 2)}
+
+
+def scalars(version, tag):
+    ea = EventAccumulator(str(version))
+    ea.Reload()
+    return {e.step: e.value for e in ea.Scalars(tag)}
+
+
+def weights(ckpt):
+    return load_checkpoint(ckpt)["state_dict"]
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    diff = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not diff, diff
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, shared_data, cfg):
+    """The uninterrupted MLE run (12 steps, 3 epochs, dropout on); keeps its step-3 last.ckpt."""
+    root = tmp_path_factory.mktemp("straight")
+    killed = root / "after_step_3.ckpt"
+    fit(mle_args(root, *MLE, callback("CopyAt", step=3, dest=str(killed)), config=cfg["mle"]))
+    return root / "poetry_zh" / "mle" / "version_0", killed, cfg
+
+
+def resumed_equals_straight(straight, root, ckpt, start_step):
+    straight_run, _, cfg = straight
+    fit(mle_args(root, *MLE, f"--ckpt_path={ckpt}", config=cfg["mle"]))
+    runs = sorted((root / "poetry_zh" / "mle").glob("version_*"))
+    run = runs[-1]  # the resumed run gets its own version folder
+    assert run.name == f"version_{len(runs) - 1}" and (run / "config.yaml").is_file()
+    assert_same(weights(run / "checkpoints" / "last.ckpt"), weights(straight_run / "checkpoints" / "last.ckpt"))
+    for tag in ("train/nll", "val/nll"):
+        want = {s: v for s, v in scalars(straight_run, tag).items() if s >= start_step}  # step s logs batch s + 1
+        got = scalars(run, tag)
+        assert want and got == want, tag
+    return run
+
+
+def test_mle_sigterm_then_resume_is_exact(straight, tmp_path):
+    run, _, cfg = straight
+    rc = main(mle_args(tmp_path, *MLE, callback("SignalAt", step=6, signum="SIGTERM"), config=cfg["mle"]))
+    assert rc == 143
+    last = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["global_step"] == 6
+    resumed = resumed_equals_straight(straight, tmp_path, last, 6)
+    # the best checkpoint is tracked across the resume: the resumed run keeps the earlier best's score
+    best = load_checkpoint(resumed / "checkpoints" / "last.ckpt")["callbacks"]
+    score = [v["best_model_score"] for k, v in best.items() if k.startswith("BestCheckpoint")][0]
+    assert float(score) == pytest.approx(min(scalars(run, "val/nll").values()))
+
+
+def test_mle_ctrl_c_then_resume_is_exact(straight, tmp_path):
+    _, _, cfg = straight
+    rc = main(mle_args(tmp_path, *MLE, callback("SignalAt", step=5, signum="SIGINT"), config=cfg["mle"]))
+    assert rc == 130
+    last = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["global_step"] == 5
+    resumed_equals_straight(straight, tmp_path, last, 5)
+
+
+def test_mle_killed_after_a_scheduled_checkpoint_resumes_exactly(straight, tmp_path):
+    _, killed, _ = straight
+    assert load_checkpoint(killed)["global_step"] == 3  # written by the every-3-batches schedule
+    resumed_equals_straight(straight, tmp_path, killed, 3)
+
+
+def test_discriminator_pretraining_resumes_exactly(straight, tmp_path):
+    mle, cfg = straight[0].parent, straight[2]["disc"]
+    extra = ["--trainer.max_epochs=2"]
+    fit(disc_args(tmp_path / "a", mle, *extra, config=cfg))
+    assert main(disc_args(tmp_path / "b", mle, *extra, callback("SignalAt", step=4, signum="SIGTERM"), config=cfg)) == 143
+    last = tmp_path / "b" / "poetry_zh" / "disc" / "version_0" / "checkpoints" / "last.ckpt"
+    fit(disc_args(tmp_path / "b", mle, *extra, f"--ckpt_path={last}", config=cfg))
+    a = tmp_path / "a" / "poetry_zh" / "disc" / "version_0"
+    b = tmp_path / "b" / "poetry_zh" / "disc" / "version_1"
+    assert_same(weights(b / "checkpoints" / "last.ckpt"), weights(a / "checkpoints" / "last.ckpt"))
+    for tag in ("disc/loss", "val/disc_acc"):
+        want = {s: v for s, v in scalars(a, tag).items() if s >= 4}
+        assert want and scalars(b, tag) == want, tag
+
+
+@pytest.mark.parametrize("signum, rc", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_from_outside_writes_a_resumable_checkpoint(tmp_path, shared_data, cfg, signum, rc):
+    ready = tmp_path / "ready"
+    args = mle_args(tmp_path, *MLE, callback("SignalAt", step=2, ready_file=str(ready), wait=30.0), config=cfg["mle"])
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{REPO / 'tests'}{os.pathsep}{REPO}"}
+    proc = subprocess.Popen([sys.executable, "-m", "gan_writer.cli", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not ready.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert ready.exists(), proc.communicate(timeout=5)
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == rc, err
+    last = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["global_step"] == 2
+    assert "--ckpt_path" in err
+
+
+def test_adversarial_stage_resumes_exactly(straight, tmp_path):
+    mle, cfgs = straight[0].parent, straight[2]
+    fit(disc_args(tmp_path / "d", mle, config=cfgs["disc"]))
+    disc = tmp_path / "d" / "poetry_zh" / "disc"
+    cfg = config("seqgan", tmp_path, 1)
+    fit(seqgan_args(tmp_path / "a", disc, config=cfg))
+    assert main(seqgan_args(tmp_path / "b", disc, callback("SignalAt", step=3, signum="SIGTERM"), config=cfg)) == 143
+    last = tmp_path / "b" / "poetry_zh" / "seqgan" / "version_0" / "checkpoints" / "last.ckpt"
+    fit(seqgan_args(tmp_path / "b", disc, f"--ckpt_path={last}", config=cfg))
+    a = tmp_path / "a" / "poetry_zh" / "seqgan" / "version_0"
+    b = tmp_path / "b" / "poetry_zh" / "seqgan" / "version_1"
+    assert_same(weights(b / "checkpoints" / "last.ckpt"), weights(a / "checkpoints" / "last.ckpt"))
+    assert load_checkpoint(last)["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"] == 3
+    for tag in ("adv/reward_mean", "disc/loss", "val/nll"):  # logged at the batch index
+        want = {s: v for s, v in scalars(a, tag).items() if s >= 3}
+        assert want and scalars(b, tag) == want, tag
