@@ -267,7 +267,10 @@ class TransformerDiscriminator(Discriminator):
         if pretrained is not None and config is not None:
             raise ValueError("give either pretrained or config, not both")
         if pretrained is not None:
-            model = AutoModelForSequenceClassification.from_pretrained(str(pretrained), num_labels=1)
+            from gan_writer.models.hub import from_pretrained
+
+            model = from_pretrained(AutoModelForSequenceClassification.from_pretrained, str(pretrained),
+                                    "discriminator.pretrained", num_labels=1)
         else:
             if config is None:
                 if vocab_size is None:
