@@ -129,3 +129,22 @@ def test_adversarial_stage_same_seed_same_weights(chain, tmp_path):
         weights.append((load_artifacts(run).generator.state_dict(), load_discriminator(str(run))[0].state_dict()))
     (ga, da), (gb, db) = weights
     assert all(torch.equal(ga[k], gb[k]) for k in ga) and all(torch.equal(da[k], db[k]) for k in da)
+
+
+def test_adversarial_run_logs_every_value_on_one_step_axis(chain, tmp_path):
+    """adv/*, disc/*, val/*, metrics/* and the text samples share the adversarial-batch axis
+    (the final metrics too), not Lightning's global_step (which counts G and D optimizer steps)."""
+    _, _, disc = chain
+    # 2 epochs of 2 batches; the metrics callback scores every 2nd validation, so the final
+    # model is scored at the end of training (on_train_end)
+    seqgan(tmp_path, disc, "--trainer.max_epochs=2")
+    run = tmp_path / "poetry_zh" / "seqgan" / "version_0"
+    ea = EventAccumulator(str(run))
+    ea.Reload()
+    steps = {tag: [e.step for e in ea.Scalars(tag)] for tag in ea.Tags()["scalars"]}
+    steps |= {tag: [e.step for e in ea.Tensors(tag)] for tag in ea.Tags()["tensors"]}
+    batches = 4
+    assert ea.Scalars("adv/reward_mean")[-1].step in (batches - 1, batches)
+    assert max(max(s) for s in steps.values()) <= batches, {t: s for t, s in steps.items() if max(s) > batches}
+    assert len(steps["metrics/bleu_2"]) == 2 and steps["metrics/bleu_2"][-1] == batches  # the final score
+    assert steps["val/nll_test"] == steps["metrics/bleu_2"]

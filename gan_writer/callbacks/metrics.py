@@ -13,6 +13,7 @@ import lightning as L
 from gan_writer.metrics.bleu import BleuReference
 from gan_writer.metrics.nll import corpus_nll, nll_oracle
 from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts, text_metrics
+from gan_writer.systems.common import logging_step
 
 
 class TextMetricsCallback(L.Callback):
@@ -89,17 +90,18 @@ class TextMetricsCallback(L.Callback):
         for key, value in self.evaluate(trainer, pl_module).items():
             pl_module.log(key, value)
         pl_module.log("metrics/seconds", time.perf_counter() - start)
-        self._last_step = trainer.global_step
+        self._last_step = logging_step(trainer)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Score the final model too when the last validation was skipped by ``every_n_val_epochs``."""
-        if self._last_step is None or self._last_step == trainer.global_step or trainer.logger is None:
+        step = logging_step(trainer)  # the axis of self.log (adversarial batches), not global_step
+        if self._last_step is None or self._last_step == step or trainer.logger is None:
             return
         start = time.perf_counter()
         values = self.evaluate(trainer, pl_module)
         values["metrics/seconds"] = time.perf_counter() - start
-        trainer.logger.log_metrics(values, step=trainer.global_step)
-        self._last_step = trainer.global_step
+        trainer.logger.log_metrics(values, step=step)
+        self._last_step = step
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         """Compute every logged value once (also usable outside the training loop)."""

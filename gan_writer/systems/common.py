@@ -132,8 +132,20 @@ class GeneratorStage(L.LightningModule):
         return decode_samples(self.tokenizer, ids)
 
     def log_samples(self, texts: list[str], tag: str = "samples") -> None:
-        """Write ``texts`` to TensorBoard (as a Markdown list) at the current step."""
+        """Write ``texts`` to TensorBoard (as a Markdown list) at the current :func:`logging_step`."""
         exp = getattr(self.logger, "experiment", None) if self.logger is not None else None
         if exp is not None and hasattr(exp, "add_text"):
             body = "\n".join(f"{i + 1}. {t.replace(chr(10), ' / ')}" for i, t in enumerate(texts))
-            exp.add_text(tag, body, self.global_step)
+            exp.add_text(tag, body, logging_step(self.trainer))
+
+
+def logging_step(trainer) -> int:
+    """The step every gan_writer value is logged at: training batches that stepped.
+
+    ``self.log`` logs at this counter; in the adversarial stage it is the adversarial batch
+    (``trainer.global_step`` counts generator and discriminator optimizer steps together,
+    e.g. 5 per batch), in MLE the two are equal. Values logged outside ``self.log`` (text
+    samples, the final metrics) use it too, so every curve of a run shares one axis.
+    """
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    return int(getattr(loop, "_batches_that_stepped", trainer.global_step))
