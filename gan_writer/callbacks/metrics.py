@@ -90,18 +90,18 @@ class TextMetricsCallback(L.Callback):
         for key, value in self.evaluate(trainer, pl_module).items():
             pl_module.log(key, value)
         pl_module.log("metrics/seconds", time.perf_counter() - start)
-        self._last_step = logging_step(trainer)
+        self._last_step = trainer.global_step  # which model was scored (optimizer steps so far)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Score the final model too when the last validation was skipped by ``every_n_val_epochs``."""
-        step = logging_step(trainer)  # the axis of self.log (adversarial batches), not global_step
-        if self._last_step is None or self._last_step == step or trainer.logger is None:
+        if self._last_step is None or self._last_step == trainer.global_step or trainer.logger is None:
             return
         start = time.perf_counter()
         values = self.evaluate(trainer, pl_module)
         values["metrics/seconds"] = time.perf_counter() - start
-        trainer.logger.log_metrics(values, step=step)
-        self._last_step = step
+        # the axis self.log uses (adversarial batches in SeqGAN), not global_step (G + D steps)
+        trainer.logger.log_metrics(values, step=logging_step(trainer))
+        self._last_step = trainer.global_step
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         """Compute every logged value once (also usable outside the training loop)."""
