@@ -77,9 +77,11 @@ bench: install
 	$(PYTHON) benchmarks/bench_rollout.py
 
 # Regenerate one task's published tables from its shipped configs and seeds (an hour or
-# more on 2 CPU cores), then fail if README.md differs: `make results TASK=poetry_zh`.
+# more on 2 CPU cores), then fail if README.md differs: `make results TASK=poetry_zh`
+# (RESULTS_FLAGS=--write writes the tables instead; --dry-run prints the commands).
+RESULTS_FLAGS ?=
 results: install
-	$(GAN_WRITER) reproduce --task $(TASK)
+	$(GAN_WRITER) reproduce --task $(TASK) $(RESULTS_FLAGS)
 
 clean-pyc:
 	find . -name __pycache__ -prune -exec rm -rf {} +

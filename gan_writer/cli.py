@@ -168,7 +168,8 @@ class _ToolParser(argparse.ArgumentParser):
     def error(self, message: str):  # noqa: D102 - argparse's hook
         import difflib
 
-        unknown = [t.split("=", 1)[0] for t in message.split() if t.startswith("--")]
+        unknown = [t.split("=", 1)[0] for t in message.split() if t.startswith("--")
+                   and message.startswith("unrecognized arguments")]
         match = difflib.get_close_matches(unknown[0], list(self._option_string_actions), n=1) if unknown else []
         hint = f"; did you mean {match[0]}?" if match else ""
         self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")

@@ -105,6 +105,10 @@ def test_a_mistyped_tool_option_suggests_the_right_one(capsys):
     assert info.value.code == 2
     line = only_line(capsys)
     assert "--temprature" in line and "did you mean --temperature?" in line
+    with pytest.raises(SystemExit):
+        main(["generate"])
+    line = only_line(capsys)
+    assert "required: --ckpt" in line and "did you mean" not in line
 
 
 def test_print_options_lists_every_generator_field_with_its_doc(capsys):
