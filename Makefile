@@ -55,7 +55,10 @@ export HF_HUB_OFFLINE ?= 1
 
 ifneq ($(strip $(VENV)),)
 $(VENV)/bin/python:
-	$(BASE_PYTHON) -m venv $(VENV_FLAGS) $(VENV)
+	@$(BASE_PYTHON) -m venv $(VENV_FLAGS) $(VENV) || { echo "make: '$(BASE_PYTHON) -m venv $(VENV)' failed:" \
+	  "install the venv module (Debian/Ubuntu: apt-get install python3-venv), or run make VENV= to use" \
+	  "$(BASE_PYTHON) itself" >&2; exit 1; }
+	@echo "make: created the virtual environment $(VENV) (source $(VENV)/bin/activate for gan-writer by hand)"
 endif
 
 install: $(ENV_READY)
