@@ -123,6 +123,10 @@ def _run(argv: list[str]) -> int:
               "       gan-writer fit --print-options {generator,discriminator,model,data} [--config X.yaml]\n"
               "       --verbose (or GAN_WRITER_DEBUG=1): the full traceback of an error")
         return 0
+    nested_help = [a for a in argv if a.removeprefix("--model.").removeprefix("init_args.") in ("generator.help", "discriminator.help")]
+    if nested_help:  # LightningCLI cannot show the help of a nested block in subclass mode: ours does
+        block = nested_help[0].split(".")[-2]
+        argv = [a for a in argv if a != nested_help[0]] + ["--print-options", block]
     if "--print-options" in argv:
         return _print_options(argv)
     try:

@@ -122,6 +122,10 @@ def test_print_options_lists_every_generator_field_with_its_doc(capsys):
     assert main(["fit", "--print-options", "model", "--config", SEQGAN]) == 0
     out = capsys.readouterr().out
     assert "rollout_num (default 16)" in out and "completions per prefix" in out
+    assert main(["fit", "--config", MLE, "--model.init_args.generator.help"]) == 0  # the nested help the issue tried
+    assert "gguf_file (default None)" in capsys.readouterr().out
+    assert main(["fit", "--model.discriminator.help"]) == 0
+    assert "kind (default 'cnn')" in capsys.readouterr().out
     assert main(["fit", "--print-options", "nonesuch"]) == 2
     assert "choose one of generator, discriminator, model, data" in capsys.readouterr().err
 
