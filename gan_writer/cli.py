@@ -4,15 +4,21 @@
   LightningCLI (model and data classes chosen in the YAML by ``class_path``).
 * ``gan-writer generate --ckpt PATH`` — print samples from any gan_writer checkpoint.
 * other tools (``evaluate``, ``compare``, ...) register in :data:`TOOLS`.
+* ``gan-writer fit --print-options generator`` lists a block's options with their docs.
+
+An error the user can fix is one line (``gan_writer.commands.errors``); ``--verbose`` or
+``GAN_WRITER_DEBUG=1`` shows the traceback.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import warnings
 from typing import Callable
 
 from gan_writer.commands import generate
+from gan_writer.commands.errors import debug_enabled, describe_parse_error, one_line, report, user_cause
 
 TOOLS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "generate": (generate.add_arguments, generate.run),
@@ -25,7 +31,8 @@ def _register_optional_tools() -> None:
 
     for name, module in (("evaluate", "gan_writer.commands.evaluate"), ("compare", "gan_writer.commands.compare"),
                          ("oracle-report", "gan_writer.commands.oracle_report"),
-                         ("image-poem", "gan_writer.commands.image_poem")):
+                         ("image-poem", "gan_writer.commands.image_poem"),
+                         ("reproduce", "gan_writer.commands.reproduce")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:
@@ -58,8 +65,12 @@ def lightning_cli(args: list[str] | None = None):
             parser.link_arguments("data", "model.init_args.max_length", compute_fn=lambda dm: dm.max_length, apply_on="instantiate")
 
         def parse_arguments(self, parser, args) -> None:
-            # before Lightning reads --ckpt_path's hyperparameters (which would swap the model class)
-            super().parse_arguments(parser, args)
+            # before Lightning reads --ckpt_path's hyperparameters (which would swap the model class).
+            # main() always passes the argv it read (it strips --verbose), so LightningCLI's
+            # warning that sys.argv and args are both given says nothing
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
+                super().parse_arguments(parser, args)
             sub = self.config.get("subcommand")
             if sub and self.config[sub].get("ckpt_path"):
                 check_ckpt_path(self.config[sub]["ckpt_path"], self.config[sub]["model"]["class_path"])
@@ -73,38 +84,81 @@ def lightning_cli(args: list[str] | None = None):
         trainer_defaults={"default_root_dir": "checkpoints"},
         save_config_callback=RunConfigCallback,
         save_config_kwargs={"overwrite": False, "command": ["gan-writer", *(sys.argv[1:] if args is None else args)]},
+        # errors raise (main() makes them one line); no abbreviations: --trainer.max_step must not
+        # silently mean --trainer.max_steps (jsonargparse 5 drops them anyway)
+        parser_kwargs={c: {"exit_on_error": False, "allow_abbrev": False} for c in ("fit", "validate", "test", "predict")}
+        | {"exit_on_error": False, "allow_abbrev": False},
         args=args,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``gan-writer`` console script."""
-    from_shell = argv is None
+    """Entry point of the ``gan-writer`` console script.
+
+    ``--verbose`` (anywhere) or ``GAN_WRITER_DEBUG=1`` shows the traceback of an error;
+    otherwise an error the user can fix is one line on stderr and the exit status is 2.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--verbose" not in argv:
+        return _run(argv)
+    before = os.environ.get("GAN_WRITER_DEBUG")
+    os.environ["GAN_WRITER_DEBUG"] = "1"  # read by the tools' error reports too
+    try:
+        return _run([a for a in argv if a != "--verbose"])
+    finally:
+        if before is None:
+            del os.environ["GAN_WRITER_DEBUG"]
+        else:
+            os.environ["GAN_WRITER_DEBUG"] = before
+
+
+def _run(argv: list[str]) -> int:
     _register_optional_tools()
     if argv and argv[0] in TOOLS:
         add, run = TOOLS[argv[0]]
-        parser = argparse.ArgumentParser(prog=f"gan-writer {argv[0]}")
+        parser = _ToolParser(prog=f"gan-writer {argv[0]}")
         add(parser)
-        return run(parser.parse_args(argv[1:])) or 0
+        parser.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
+        args = parser.parse_args(argv[1:])
+        try:
+            return run(args) or 0
+        except Exception as err:  # noqa: BLE001 - only gan_writer's own errors are shortened
+            if user_cause(err) is None:
+                raise
+            return report(parser.prog, user_cause(err))
     if not argv or argv[0] in ("-h", "--help"):
         print(
-            "usage: gan-writer {fit,validate,test} --config CONFIG.yaml [overrides]\n"
+            "usage: gan-writer {fit,validate,test} --config CONFIG.yaml [overrides] [--verbose]\n"
             f"       gan-writer {{{','.join(TOOLS)}}} ... (see gan-writer TOOL --help)"
         )
         if not argv:
             return 2
-        print("       gan-writer fit --help   (every stage option; see README.md and experiments/*/*.yaml)")
+        print("       gan-writer fit --help   (every stage option; see README.md and experiments/*/*.yaml)\n"
+              "       gan-writer fit --print-options {generator,discriminator,model,data} [--config X.yaml]\n"
+              "       --verbose (or GAN_WRITER_DEBUG=1): the full traceback of an error")
         return 0
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    nested_help = [a for a in argv if a.removeprefix("--model.").removeprefix("init_args.") in ("generator.help", "discriminator.help")]
+    if nested_help:  # LightningCLI cannot show the help of a nested block in subclass mode: ours does
+        block = nested_help[0].split(".")[-2]
+        argv = [a for a in argv if a != nested_help[0]] + ["--print-options", block]
+    if "--print-options" in argv:
+        return _print_options(argv)
     try:
-        cli = lightning_cli(None if from_shell else argv)
-    except (ValueError, FileNotFoundError, TypeError) as err:
-        cause = _user_error(err)
-        if cause is None or os.environ.get("GAN_WRITER_DEBUG"):
+        cli = lightning_cli(argv)
+    except Exception as err:  # noqa: BLE001 - a bug (not a user error) is re-raised below
+        from jsonargparse import ArgumentError
+
+        if debug_enabled():
             raise
-        print(f"gan-writer {argv[0]}: error: {cause}", file=sys.stderr)
+        if isinstance(err, ArgumentError):
+            message = describe_parse_error(str(err), argv)
+        elif user_cause(err) is not None:
+            message = one_line(str(user_cause(err)))
+        else:
+            raise
+        print(f"gan-writer {argv[0]}: error: {message}", file=sys.stderr)
         return 2
     except SIGTERMException:
         print("gan-writer: stopped by SIGTERM; resume from the run's checkpoints/last.ckpt with --ckpt_path", file=sys.stderr)
@@ -121,22 +175,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _user_error(err: BaseException) -> BaseException | None:
-    """The gan_writer error (bad corpus, checkpoint, option) at the root of ``err``, if any.
+def _print_options(argv: list[str]) -> int:
+    """``gan-writer fit --print-options BLOCK [--config X.yaml]``: a block's options and docs."""
+    from gan_writer.commands.options import block_options, config_classes, format_options
 
-    LightningCLI wraps errors raised while building the model or data module in its own
-    "Does not validate against any of the Union subtypes" message; the user needs only
-    ours. Set ``GAN_WRITER_DEBUG=1`` for the full traceback.
-    """
-    seen = 0
-    while err is not None and seen < 20:
-        tb = err.__traceback__
-        while tb is not None and tb.tb_next is not None:
-            tb = tb.tb_next
-        if tb is not None and "gan_writer" in tb.tb_frame.f_code.co_filename:
-            return err
-        err, seen = err.__cause__ or err.__context__, seen + 1
-    return None
+    i = argv.index("--print-options")
+    block = argv[i + 1] if i + 1 < len(argv) else "generator"
+    classes = config_classes(argv)
+    try:
+        options = block_options(block, classes.get("model"), classes.get("data"))
+    except (ValueError, ImportError, AttributeError) as err:
+        return report(f"gan-writer {argv[0]}", err)
+    prefix = {"model": "--model.init_args.", "data": "--data.init_args."}.get(block, f"--model.init_args.{block}.")
+    print(format_options(block, options, prefix))
+    return 0
+
+
+class _ToolParser(argparse.ArgumentParser):
+    """argparse for the tools, with a one-line error that suggests the closest option."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        import difflib
+
+        unknown = [t.split("=", 1)[0] for t in message.split() if t.startswith("--")
+                   and message.startswith("unrecognized arguments")]
+        match = difflib.get_close_matches(unknown[0], list(self._option_string_actions), n=1) if unknown else []
+        hint = f"; did you mean {match[0]}?" if match else ""
+        self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
 
 
 if __name__ == "__main__":

@@ -116,12 +116,12 @@ def pretrained_tokenizer(name_or_path: str, gguf_file: str | None = None) -> Pre
 
     Raises:
         ValueError: if the tokenizer has no EOS token.
+        PretrainedNotFoundError: the tokenizer is neither a local folder nor in the cache.
     """
-    from gan_writer.safe_load import refuse_remote_code
-
-    refuse_remote_code(name_or_path)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    tok = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False, **kwargs)
+    from gan_writer.models.hub import from_pretrained
+
+    tok = from_pretrained(AutoTokenizer.from_pretrained, name_or_path, "data.tokenizer", **kwargs)
     if tok.eos_token is None:
         raise ValueError(f"tokenizer of {name_or_path!r} has no eos_token; gan_writer needs one to end samples")
     if tok.pad_token is None:

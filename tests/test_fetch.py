@@ -45,8 +45,9 @@ def serve(directory):
 
 @pytest.fixture
 def no_env(monkeypatch, tmp_path):
-    """No GAN_WRITER_DATA / GAN_WRITER_MIRROR, and a fresh GAN_WRITER_CACHE."""
-    monkeypatch.delenv("GAN_WRITER_DATA", raising=False)
+    """No data folder (GAN_WRITER_DATA empty: not even shared/data beside the checkout), no
+    GAN_WRITER_MIRROR, and a fresh GAN_WRITER_CACHE."""
+    monkeypatch.setenv("GAN_WRITER_DATA", "")
     monkeypatch.delenv("GAN_WRITER_MIRROR", raising=False)
     cache = tmp_path / "cache"
     monkeypatch.setenv("GAN_WRITER_CACHE", str(cache))
@@ -158,7 +159,7 @@ def test_order_data_dir_then_env_then_cache(no_env, tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_WRITER_DATA", str(tmp_path / "env"))
     assert resolve_file(rel, data_dir=tmp_path / "mine").read_text() == "mine"
     assert resolve_file(rel, data_dir=tmp_path / "elsewhere").read_text() == "env"
-    monkeypatch.delenv("GAN_WRITER_DATA")
+    monkeypatch.setenv("GAN_WRITER_DATA", "")
     assert resolve_file(rel).read_text() == "cache"
     assert default_cache_dir() == no_env and default_cache_dir(tmp_path) == tmp_path
 
@@ -194,3 +195,32 @@ def test_download_function_file_url(tmp_path):
         download(src.as_uri(), target, sha256="0" * 64)
     assert target.read_text() == "hello\n" and not leftovers(tmp_path)
     shutil.rmtree(tmp_path / "out")
+
+
+def test_unset_data_variable_means_shared_data_beside_the_checkout(shared_data, monkeypatch, tmp_path):
+    from gan_writer.data.fetch import data_dirs, default_data_dir
+
+    checkout = Path(__file__).resolve().parents[1]
+    if default_data_dir() is None or default_data_dir() != (checkout.parent / "shared" / "data").resolve():
+        pytest.skip("no shared/data beside this checkout")
+    monkeypatch.delenv("GAN_WRITER_DATA", raising=False)
+    monkeypatch.setenv("GAN_WRITER_CACHE", str(tmp_path / "cache"))
+    assert data_dirs() == [default_data_dir()]
+    assert resolve_file("poetry_zh/shi.txt") == default_data_dir() / "poetry_zh" / "shi.txt"
+    monkeypatch.setenv("GAN_WRITER_DATA", str(tmp_path))  # set: only that folder
+    assert data_dirs() == [tmp_path]
+    monkeypatch.setenv("GAN_WRITER_DATA", "")  # empty: none
+    assert data_dirs() == []
+
+
+def test_offline_download_is_one_line_naming_corpus_url_and_both_ways_out(no_env, monkeypatch):
+    from gan_writer.data.corpora import fetch_corpus
+
+    monkeypatch.setenv("GAN_WRITER_MIRROR", "http://127.0.0.1:9/data")  # nothing listens on port 9
+    with pytest.raises(DownloadError) as info:
+        fetch_corpus("shi")
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("corpus 'shi' (poetry_zh/shi.txt): download of http://127.0.0.1:9/data/poetry_zh/shi.txt failed")
+    assert "GAN_WRITER_DATA" in msg and "network" in msg and "GAN_WRITER_MIRROR" in msg
+    assert not no_env.exists()

@@ -108,8 +108,20 @@ def test_generate_command_line(trained):
         capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stderr
-    lines = [l for l in out.stdout.splitlines() if l.strip()]
-    assert len(lines) == 2 and all(l.startswith("明月") for l in lines)
+    # each sample under "# i", samples apart by a blank line (multi-line samples stay apart)
+    blocks = out.stdout.rstrip("\n").split("\n\n")
+    assert len(blocks) == 2
+    assert [b.splitlines()[0] for b in blocks] == ["# 1", "# 2"]
+    assert all(len(b.splitlines()) == 2 and b.splitlines()[1].startswith("明月") for b in blocks)
+    jsonl = subprocess.run(
+        [sys.executable, "-m", "gan_writer.cli", "generate", "--ckpt", str(trained), "--n", "2", "--prompt", "明月",
+         "--format", "jsonl"], capture_output=True, text=True, timeout=120,
+    )
+    import json
+
+    rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [r["index"] for r in rows] == [1, 2]
+    assert [r["text"] for r in rows] == [b.splitlines()[1] for b in blocks]  # same seed, same samples
 
 
 def test_generate_reports_a_missing_checkpoint(tmp_path, capsys):

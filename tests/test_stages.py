@@ -179,3 +179,50 @@ def test_adversarial_stage_same_seed_same_weights(chain, tmp_path):
         weights.append((load_artifacts(run).generator.state_dict(), load_discriminator(str(run))[0].state_dict()))
     (ga, da), (gb, db) = weights
     assert all(torch.equal(ga[k], gb[k]) for k in ga) and all(torch.equal(da[k], db[k]) for k in da)
+
+
+def test_adversarial_run_logs_every_value_on_one_step_axis(chain, tmp_path):
+    """adv/*, disc/*, val/*, metrics/* and the text samples share the adversarial-batch axis
+    (the final metrics too), not Lightning's global_step (which counts G and D optimizer steps)."""
+    _, _, disc = chain
+    # 2 epochs of 2 batches; the metrics callback scores every 2nd validation, so the final
+    # model is scored at the end of training (on_train_end)
+    seqgan(tmp_path, disc, "--trainer.max_epochs=2")
+    run = tmp_path / "poetry_zh" / "seqgan" / "version_0"
+    ea = EventAccumulator(str(run))
+    ea.Reload()
+    steps = {tag: [e.step for e in ea.Scalars(tag)] for tag in ea.Tags()["scalars"]}
+    steps |= {tag: [e.step for e in ea.Tensors(tag)] for tag in ea.Tags()["tensors"]}
+    batches = 4
+    assert ea.Scalars("adv/reward_mean")[-1].step in (batches - 1, batches)
+    assert max(max(s) for s in steps.values()) <= batches, {t: s for t, s in steps.items() if max(s) > batches}
+    assert len(steps["metrics/bleu_2"]) == 2 and steps["metrics/bleu_2"][-1] == batches  # the final score
+    assert steps["val/nll_test"] == steps["metrics/bleu_2"]
+
+
+def test_frozen_modules_are_explained_once_and_lightnings_warning_kept_for_others(chain, tmp_path, recwarn):
+    """The discriminator stage's frozen generator is in eval mode on purpose: no warning for it,
+    but a module left in eval mode by mistake still gets Lightning's warning."""
+    import lightning as L
+    import warnings
+
+    from gan_writer.data.datamodule import TextDataModule
+    from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorPretraining
+
+    _, mle, _ = chain
+    dm = TextDataModule(corpus="shi", tokenizer=str(mle), max_length=26, batch_size=16, max_train_samples=64)
+
+    def fit(model):
+        trainer = L.Trainer(max_steps=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                            enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            trainer.fit(model, dm)
+        return [str(w.message) for w in caught if "in eval mode at the start of training" in str(w.message)]
+
+    kw = dict(init_checkpoint=str(mle), tokenizer=dm.tokenizer, max_length=26, num_negatives=32,
+              discriminator=DiscriminatorConfig(kind="transformer", n_layer=1, n_embd=16, n_head=2))
+    assert fit(DiscriminatorPretraining(**kw)) == []
+    model = DiscriminatorPretraining(**kw)
+    model.discriminator.model.transformer.drop.eval()  # a trainable module in eval mode by mistake
+    assert len(fit(model)) == 1

@@ -14,6 +14,7 @@ from gan_writer.metrics.bleu import BleuReference
 from gan_writer.metrics.nll import corpus_nll, nll_oracle
 from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts, text_metrics
 from gan_writer.systems.options import check_options
+from gan_writer.systems.common import logging_step
 
 
 class TextMetricsCallback(L.Callback):
@@ -95,7 +96,7 @@ class TextMetricsCallback(L.Callback):
         for key, value in self.evaluate(trainer, pl_module).items():
             pl_module.log(key, value)
         pl_module.log("metrics/seconds", time.perf_counter() - start)
-        self._last_step = trainer.global_step
+        self._last_step = trainer.global_step  # which model was scored (optimizer steps so far)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Score the final model too when the last validation was skipped by ``every_n_val_epochs``."""
@@ -104,7 +105,8 @@ class TextMetricsCallback(L.Callback):
         start = time.perf_counter()
         values = self.evaluate(trainer, pl_module)
         values["metrics/seconds"] = time.perf_counter() - start
-        trainer.logger.log_metrics(values, step=trainer.global_step)
+        # the axis self.log uses (adversarial batches in SeqGAN), not global_step (G + D steps)
+        trainer.logger.log_metrics(values, step=logging_step(trainer))
         self._last_step = trainer.global_step
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:

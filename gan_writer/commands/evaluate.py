@@ -80,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = evaluate_checkpoint(args.ckpt, args.n, args.references, args.temperature, args.seed, args.data_dir)
     except (FileNotFoundError, ValueError) as err:
-        print(f"gan-writer evaluate: error: {err}", file=sys.stderr)
-        return 2
+        from gan_writer.commands.errors import report
+
+        return report("gan-writer evaluate", err)
     width = max(len(k) for k in result["metrics"])
     print(f"{'metric':<{width}}  value")
     for key, value in result["metrics"].items():

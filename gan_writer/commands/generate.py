@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import torch
 
 from gan_writer.checkpoint import load_artifacts
 from gan_writer.systems.options import check_option
+from gan_writer.commands.errors import report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="tokens to draw (default: the checkpoint's max_length)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same samples)")
+    parser.add_argument("--format", choices=["text", "jsonl"], default="text",
+                        help="text: each sample under a '# i' line, samples apart by a blank line (multi-line "
+                             "sonnets and scripts stay readable); jsonl: one JSON object per sample "
+                             "({\"index\", \"text\"})")
 
 
 def generate_texts(
@@ -71,14 +77,26 @@ def generate_texts(
     return tok.batch_decode(out.tolist(), skip_special_tokens=True)
 
 
+def format_samples(texts: list[str], fmt: str = "text") -> str:
+    """The printed form of ``texts``: ``text`` puts each under a ``# i`` line (1-based) with a
+    blank line between samples; ``jsonl`` is one ``{"index": i, "text": ...}`` per line.
+
+    Raises:
+        ValueError: an unknown ``fmt``.
+    """
+    if fmt == "jsonl":
+        return "".join(json.dumps({"index": i, "text": t}, ensure_ascii=False) + "\n" for i, t in enumerate(texts, 1))
+    if fmt == "text":
+        return "\n".join(f"# {i}\n{t}\n" for i, t in enumerate(texts, 1))
+    raise ValueError(f"unknown format {fmt!r}; expected 'text' or 'jsonl'")
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         texts = generate_texts(
             args.ckpt, args.n, args.prompt, args.temperature, args.top_k, args.top_p, args.max_new_tokens, args.seed
         )
     except (FileNotFoundError, ValueError) as err:
-        print(f"gan-writer generate: error: {err}", file=sys.stderr)
-        return 2
-    for text in texts:
-        print(text)
+        return report("gan-writer generate", err)
+    sys.stdout.write(format_samples(texts, getattr(args, "format", "text")))
     return 0

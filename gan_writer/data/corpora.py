@@ -33,7 +33,7 @@ from pathlib import Path
 
 from . import readers as R
 from .clean import clean_samples
-from .fetch import resolve_file
+from .fetch import DownloadError, resolve_file
 from .readers import CorpusError, CorpusFormatError, CorpusNotFoundError
 from .split import carve, split_samples
 
@@ -275,11 +275,15 @@ def _spec(name: str) -> _Spec:
 def fetch_corpus(name: str, *, data_dir=None, cache_dir=None, mirror=None) -> list[Path]:
     """Resolve (downloading if needed) every file of a registered corpus; see
     :func:`gan_writer.data.fetch.resolve_file` for the order and the errors raised."""
-    table = registry()
-    return [resolve_file(rel, data_dir=data_dir, cache_dir=cache_dir, mirror=mirror,
-                         url=table[rel]["url"], sha256=table[rel]["sha256"],
-                         archive_member=table[rel].get("archive_member"))
-            for rel in _spec(name).files]
+    table, paths = registry(), []
+    for rel in _spec(name).files:
+        try:
+            paths.append(resolve_file(rel, data_dir=data_dir, cache_dir=cache_dir, mirror=mirror,
+                                      url=table[rel]["url"], sha256=table[rel]["sha256"],
+                                      archive_member=table[rel].get("archive_member")))
+        except DownloadError as err:  # name the corpus and the file the folder must hold
+            raise DownloadError(f"corpus {name!r} ({rel}): {err}") from err
+    return paths
 
 
 def _check_options(where: str, allowed: dict, given: dict) -> dict:

@@ -2,7 +2,10 @@
 
 Resolution order of :func:`resolve_file` for a relative path such as ``poetry_zh/shi.txt``:
 
-1. ``data_dir`` given by the caller, then ``$GAN_WRITER_DATA`` (e.g. ``../shared/data``).
+1. ``data_dir`` given by the caller, then ``$GAN_WRITER_DATA``; when that variable is
+   unset, ``shared/data`` beside the checkout (``<checkout>/../shared/data``, the folder the
+   Makefile and the tests use), so commands typed by hand need no export. Set
+   ``GAN_WRITER_DATA=`` (empty) to search no data folder at all.
    These folders are the user's and are *trusted*: files found there are not hashed
    (a user may have edited them on purpose), but a 0-byte file is an error.
 2. The cache: ``cache_dir``, else ``$GAN_WRITER_CACHE``, else ``~/.cache/gan_writer``.
@@ -34,7 +37,7 @@ from pathlib import Path
 
 from .readers import CorpusError, CorpusFormatError, CorpusNotFoundError
 
-__all__ = ["ChecksumError", "DownloadError", "default_cache_dir", "data_dirs", "sha256_file",
+__all__ = ["ChecksumError", "DownloadError", "default_cache_dir", "default_data_dir", "data_dirs", "sha256_file",
            "download", "resolve_file"]
 
 log = logging.getLogger(__name__)
@@ -64,12 +67,26 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gan_writer"
 
 
+def default_data_dir() -> Path | None:
+    """``shared/data`` beside the checkout that holds this package, if that folder exists.
+
+    The checkout is the folder with ``setup.py`` above ``gan_writer/`` (an editable
+    install); an installed wheel has none, and then there is no default folder.
+    """
+    checkout = Path(__file__).resolve().parents[2]
+    folder = checkout.parent / "shared" / "data"
+    return folder if (checkout / "setup.py").is_file() and folder.is_dir() else None
+
+
 def data_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
-    """User data folders searched first: ``data_dir`` then ``$GAN_WRITER_DATA`` (if set)."""
+    """User data folders searched first: ``data_dir``, then ``$GAN_WRITER_DATA``, or when
+    that variable is unset :func:`default_data_dir` (an empty value means none)."""
     dirs = [Path(data_dir).expanduser()] if data_dir is not None else []
     env = os.environ.get("GAN_WRITER_DATA")
     if env:
         dirs.append(Path(env).expanduser())
+    elif env is None and default_data_dir() is not None:
+        dirs.append(default_data_dir())
     return dirs
 
 
@@ -96,8 +113,10 @@ def _open_url(url: str, timeout: float):
     except urllib.error.HTTPError as err:
         raise DownloadError(f"download of {url} failed: HTTP {err.code} {err.reason}") from err
     except (urllib.error.URLError, OSError) as err:
-        raise DownloadError(f"download of {url} failed: {getattr(err, 'reason', err)}. Check the "
-                            "network, or set GAN_WRITER_DATA to a folder that holds the corpora") from err
+        raise DownloadError(f"download of {url} failed ({getattr(err, 'reason', err)}); two ways out: set "
+                            "GAN_WRITER_DATA to a folder that holds the corpora (the project's shared/data, "
+                            "found by itself beside the checkout), or connect to the network (or set "
+                            "GAN_WRITER_MIRROR to a URL serving that folder)") from err
 
 
 def download(url: str, target: str | os.PathLike, *, sha256: str | None = None,

@@ -267,10 +267,10 @@ class TransformerDiscriminator(Discriminator):
         if pretrained is not None and config is not None:
             raise ValueError("give either pretrained or config, not both")
         if pretrained is not None:
-            from gan_writer.safe_load import refuse_remote_code
+            from gan_writer.models.hub import from_pretrained
 
-            refuse_remote_code(pretrained)
-            model = AutoModelForSequenceClassification.from_pretrained(str(pretrained), num_labels=1, trust_remote_code=False)
+            model = from_pretrained(AutoModelForSequenceClassification.from_pretrained, str(pretrained),
+                                    "discriminator.pretrained", num_labels=1)
         else:
             if config is None:
                 if vocab_size is None:

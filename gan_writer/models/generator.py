@@ -14,6 +14,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, GPT2Config, PreTrainedModel
 
 from gan_writer.models.base import CausalGenerator
+from gan_writer.models.hub import from_pretrained
 
 
 @dataclass
@@ -121,12 +122,12 @@ class Generator(CausalGenerator):
             gguf_file: GGUF file inside ``name_or_path``; weights are de-quantised to float32.
             vocab_size: if larger than the model's vocabulary (a tokenizer that added a pad
                 token), the embeddings are resized to it.
+        Raises:
+            PretrainedNotFoundError: the model is neither a local folder nor in the cache.
         """
-        from gan_writer.safe_load import refuse_remote_code
-
-        refuse_remote_code(name_or_path)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32, trust_remote_code=False, **kwargs)
+        model = from_pretrained(AutoModelForCausalLM.from_pretrained, name_or_path, "generator.pretrained",
+                                dtype=torch.float32, **kwargs)
         if vocab_size is not None and vocab_size > model.get_input_embeddings().weight.size(0):
             model.resize_token_embeddings(vocab_size)
         model.train()  # from_pretrained returns eval mode; training stages expect train mode (dropout)

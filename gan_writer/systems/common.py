@@ -2,6 +2,7 @@
 checkpoints, and writing sample texts to TensorBoard."""
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import lightning as L
@@ -102,6 +103,33 @@ class GeneratorStage(L.LightningModule):
         resolved = {k: v for k, v in self._meta.items() if k.endswith("checkpoint")}
         if resolved and self.logger is not None:
             self.logger.log_hyperparams({f"resolved/{k}": v for k, v in resolved.items()})
+        self._expect_frozen_modules()
+
+    def _expect_frozen_modules(self) -> None:
+        """Say once why frozen modules are in eval mode, and keep Lightning's warning about them
+        ("Found N module(s) in eval mode at the start of training") for the modules that are not.
+
+        A frozen module (eval mode, no trainable parameter: the discriminator stage's generator,
+        SeqGAN's MLE reference or delayed rollout copy) only samples or scores, so dropout stays
+        off on purpose. The warning is filtered only when every eval-mode module lies in one,
+        and only until :meth:`on_train_start` (Lightning checks just before it).
+        """
+        frozen = [name for name, child in self.named_children()
+                  if not child.training and not any(p.requires_grad for p in child.parameters())]
+        in_eval = [name for name, m in self.named_modules() if not m.training]
+        if not in_eval or any(name.split(".")[0] not in frozen for name in in_eval):
+            return
+        rank_zero_info(f"gan_writer: {', '.join(frozen)} frozen on purpose ({len(in_eval)} modules in eval mode: "
+                       "they only sample or score, without dropout)")
+        warnings.filterwarnings("ignore", message=rf"Found {len(in_eval)} module\(s\) in eval mode")
+        self._eval_filter = warnings.filters[0]
+
+    def on_train_start(self) -> None:
+        rule = getattr(self, "_eval_filter", None)
+        if rule is not None and rule in warnings.filters:
+            warnings.filters.remove(rule)
+            getattr(warnings, "_filters_mutated", lambda: None)()  # CPython's filter-cache reset
+        self._eval_filter = None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)
@@ -144,8 +172,20 @@ class GeneratorStage(L.LightningModule):
         return decode_samples(self.tokenizer, ids)
 
     def log_samples(self, texts: list[str], tag: str = "samples") -> None:
-        """Write ``texts`` to TensorBoard (as a Markdown list) at the current step."""
+        """Write ``texts`` to TensorBoard (as a Markdown list) at the current :func:`logging_step`."""
         exp = getattr(self.logger, "experiment", None) if self.logger is not None else None
         if exp is not None and hasattr(exp, "add_text"):
             body = "\n".join(f"{i + 1}. {t.replace(chr(10), ' / ')}" for i, t in enumerate(texts))
-            exp.add_text(tag, body, self.global_step)
+            exp.add_text(tag, body, logging_step(self.trainer))
+
+
+def logging_step(trainer) -> int:
+    """The step every gan_writer value is logged at: training batches that stepped.
+
+    ``self.log`` logs at this counter; in the adversarial stage it is the adversarial batch
+    (``trainer.global_step`` counts generator and discriminator optimizer steps together,
+    e.g. 5 per batch), in MLE the two are equal. Values logged outside ``self.log`` (text
+    samples, the final metrics) use it too, so every curve of a run shares one axis.
+    """
+    loop = getattr(getattr(trainer, "fit_loop", None), "epoch_loop", None)
+    return int(getattr(loop, "_batches_that_stepped", trainer.global_step))

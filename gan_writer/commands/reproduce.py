@@ -1,0 +1,147 @@
+"""``gan-writer reproduce --task poetry_zh``: regenerate a task's published tables from its
+shipped configs and seeds, and fail if the README's differ.
+
+The recipe is ``experiments/<task>/reproduce.yaml`` (stages, seeds, overrides, tables). Runs
+go to a fresh folder (``checkpoints/reproduce/<task>/<timestamp>/``, never over an existing
+one); each table is written between its markers (:mod:`gan_writer.analysis.published`).
+Exit status 0: every table regenerated equals the README's; 1: some differ (their diffs are
+printed; ``--write`` writes them into the README instead); 2: a user error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from gan_writer.analysis.published import evaluate_table, splice, table_diffs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", required=True, help="a folder of experiments/ with a reproduce.yaml, e.g. poetry_zh")
+    parser.add_argument("--readme", default="README.md", help="the file holding the marked tables (default README.md)")
+    parser.add_argument("--runs", default=None,
+                        help="folder for the runs (default checkpoints/reproduce/<task>/<timestamp>; must not exist, "
+                             "unless --reuse)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip the runs whose checkpoint already exists under --runs (an interrupted reproduce)")
+    parser.add_argument("--write", action="store_true", help="write the regenerated tables into the README")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+
+
+def load_recipe(task: str, root: Path = Path("experiments")) -> dict:
+    """``experiments/<task>/reproduce.yaml`` as a dict.
+
+    Raises:
+        FileNotFoundError: no recipe (names the file and the tasks that have one).
+        ValueError: a recipe without ``runs`` or ``tables``.
+    """
+    import yaml
+
+    path = root / task / "reproduce.yaml"
+    if not path.is_file():
+        have = sorted(p.parent.name for p in root.glob("*/reproduce.yaml"))
+        raise FileNotFoundError(f"{path} not found; tasks with a recipe: {', '.join(have) or 'none'}")
+    recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not recipe.get("runs") or not recipe.get("tables"):
+        raise ValueError(f"{path}: a recipe needs 'runs' and 'tables'")
+    return recipe
+
+
+def fit_commands(recipe: dict, runs: Path) -> list[tuple[str, int, list[str]]]:
+    """``[(run name, seed, gan-writer fit argv)]`` in recipe order; each run saves under
+    ``runs/seed_<seed>/`` (its YAML's logger name below that)."""
+    out = []
+    for run in recipe["runs"]:
+        for seed in run["seeds"]:
+            fill = {"runs": str(runs), "seed": seed}
+            argv = ["fit", "--config", run["config"], f"--seed_everything={seed}",
+                    f"--trainer.logger.init_args.save_dir={runs}/seed_{seed}",
+                    *[o.format(**fill) for o in run.get("overrides", [])]]
+            out.append((run["name"], seed, argv))
+    return out
+
+
+def run_dir(recipe: dict, runs: Path, name: str, seed: int) -> Path:
+    """The run directory a recipe run writes (``runs/seed_S/<logger name>``)."""
+    import yaml
+
+    config = next(r["config"] for r in recipe["runs"] if r["name"] == name)
+    logger = (yaml.safe_load(Path(config).read_text(encoding="utf-8"))["trainer"]["logger"])["init_args"]
+    return runs / f"seed_{seed}" / logger["name"]
+
+
+def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, reuse: bool = False,
+              fit: Callable[[list[str]], int] | None = None,
+              evaluate: Callable[..., dict] | None = None) -> tuple[int, dict[str, str]]:
+    """Run the recipe, regenerate its tables, compare them with ``readme``.
+
+    Args:
+        fit: runs one ``gan-writer fit`` argv, returns its exit status (default: the CLI).
+        evaluate: ``evaluate(ckpt, n=, references=, seed=)`` (default:
+            :func:`gan_writer.commands.evaluate.evaluate_checkpoint`).
+    Returns:
+        ``(exit status, {table: diff})``: 0 when every table equals the README's (or was
+        written with ``write``), 1 when some differ.
+    Raises:
+        RuntimeError: a stage failed (names it and its command).
+    """
+    if fit is None:
+        from gan_writer.cli import main as fit
+    if evaluate is None:
+        from gan_writer.commands.evaluate import evaluate_checkpoint as evaluate
+    for name, seed, argv in fit_commands(recipe, runs):
+        if reuse and _has_checkpoint(run_dir(recipe, runs, name, seed)):
+            continue
+        print(f"gan-writer reproduce: {name} seed {seed}: gan-writer {' '.join(argv)}", file=sys.stderr)
+        if fit(argv) != 0:
+            raise RuntimeError(f"{name} seed {seed} failed: gan-writer {' '.join(argv)}")
+    tables = {}
+    for table in recipe["tables"]:
+        opts = table["evaluate"]
+        results = [(label, seed, evaluate(str(run_dir(recipe, runs, name, seed)), **opts))
+                   for label, name, seed in table["columns"]]
+        tables[table["name"]] = evaluate_table(results)
+    text = readme.read_text(encoding="utf-8")
+    diffs = table_diffs(text, tables, str(readme))
+    if write and diffs:
+        for name in diffs:
+            text = splice(text, name, tables[name], str(readme))
+        readme.write_text(text, encoding="utf-8")
+        return 0, diffs
+    return (1 if diffs else 0), diffs
+
+
+def _has_checkpoint(run: Path) -> bool:
+    from gan_writer.checkpoint import resolve_checkpoint
+
+    try:
+        resolve_checkpoint(run)
+    except (FileNotFoundError, ValueError):
+        return False
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    from gan_writer.commands.errors import report
+
+    prog = "gan-writer reproduce"
+    try:
+        recipe = load_recipe(args.task)
+        runs = Path(args.runs or f"checkpoints/reproduce/{args.task}/{time.strftime('%Y%m%d-%H%M%S')}")
+        if args.dry_run:
+            for name, seed, argv in fit_commands(recipe, runs):
+                print(f"gan-writer {' '.join(argv)}")
+            return 0
+        if runs.exists() and not args.reuse:
+            raise FileExistsError(f"{runs} exists; pass another --runs, or --reuse to continue an interrupted reproduce")
+        status, diffs = reproduce(recipe, runs, Path(args.readme), write=args.write, reuse=args.reuse)
+    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as err:
+        return report(prog, err)
+    for name, diff in diffs.items():
+        print(diff)
+        print(f"{prog}: table {name} {'written to' if args.write else 'differs from'} {args.readme}", file=sys.stderr)
+    if not diffs:
+        print(f"{prog}: every {args.task} table equals {args.readme} (runs in {runs})", file=sys.stderr)
+    return status
