@@ -81,6 +81,9 @@ class FormProcessor:
         eos_token_id: the generator's EOS.
         scheme: English rhyme scheme, one letter per line (``X``: unrhymed), or None.
         min_words, max_words: English words per line before a break may / must come.
+        steps: the token budget of the draw; an English line is forced to end (rhyme word,
+            then break) when only two tokens per remaining line are left, so every draft
+            has the form's line count as long as ``steps >= 2 * lines``.
 
     Raises:
         ValueError: if the tokenizer cannot write the form (no ``，``/``。`` or no
@@ -88,8 +91,9 @@ class FormProcessor:
     """
 
     def __init__(self, form: Form, tokenizer, eos_token_id: int, scheme: str | None = None,
-                 min_words: int | None = None, max_words: int | None = None) -> None:
+                 min_words: int | None = None, max_words: int | None = None, steps: int | None = None) -> None:
         self.form, self.tok, self.eos, self.scheme = form, tokenizer, eos_token_id, scheme
+        self.steps, self._drawn = steps, 0
         self.table = token_table(tokenizer)
         if form.language == "zh":
             self.ends = []
@@ -161,6 +165,8 @@ class FormProcessor:
         partner = self._partner(lines)
         last = len(lines) == n_lines
         can_end = len(words) >= self.min_words and self._end_ok(R.last_word(line), partner)
+        left = None if self.steps is None or n_lines is None else self.steps - self._drawn
+        tight = left is not None and left <= 2 * (n_lines - len(lines) + 1)
         brk = torch.zeros(v, dtype=torch.bool)
         if last or n_lines is None:
             brk[self.eos] = True
@@ -168,7 +174,7 @@ class FormProcessor:
             brk[self.newline_ids] = True
         special = torch.tensor([s == "" for s in self.table.strings])
         normal = ~special & ~self.table.newline
-        if len(words) >= self.max_words:
+        if len(words) >= self.max_words or len(line.split()) >= self.max_words + 4 or tight:
             if can_end:
                 return brk
             forced = torch.zeros(v, dtype=torch.bool)
@@ -185,6 +191,7 @@ class FormProcessor:
 
     def __call__(self, drawn: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Mask ``logits`` ``(N, V)`` given the ``(N, i)`` tokens drawn so far."""
+        self._drawn = drawn.size(1)
         texts = self.tok.batch_decode(drawn.tolist(), skip_special_tokens=True) if drawn.size(1) else [""] * drawn.size(0)
         masks = torch.stack([self.allowed(t) for t in texts]).to(logits.device)
         width = min(masks.size(1), logits.size(1))
@@ -194,12 +201,13 @@ class FormProcessor:
 
 
 def max_tokens(form: Form, default: int) -> int:
-    """Tokens a Chinese form needs at most (one per character and mark); ``default`` otherwise.
-
-    The final EOS is not counted: it is implied once the last ``。`` is drawn.
-    """
+    """Token budget of a draft: a Chinese form's characters and marks (the final EOS is implied
+    once the last ``。`` is drawn); an English form's lines × (``max(syllables)`` + 7) + 1;
+    ``default`` for free verse."""
     if form.language == "zh":
         return form.lines * (form.chars + 1)
+    if form.lines and form.syllables:
+        return form.lines * (max(form.syllables) + 7) + 1
     return default
 
 
