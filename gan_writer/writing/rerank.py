@@ -10,7 +10,8 @@ Each draft gets a score in [0, 1] from weighted parts, all in [0, 1]:
   min-max scaled over the drafts (1 = the likeliest).
 * ``discriminator``: the discriminator's probability that the draft is real, when one is given.
 
-A draft flagged by the safety filter in ``rerank`` mode has its score multiplied by 0.1.
+A draft flagged by the safety filter in ``rerank`` mode has its score multiplied by 0.1 and
+is ranked after every clean draft.
 """
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def rerank(
         mean_log_probs: generator log-probability per token of each draft (nats).
         keywords: requested keywords.
         disc_probs: discriminator probabilities of "real", or None.
-        flagged: safety flags (penalised ×0.1), or None.
+        flagged: safety flags (penalised ×0.1 and ranked after the clean drafts), or None.
         weights: overrides of :data:`DEFAULT_WEIGHTS`.
 
     Returns:
@@ -98,7 +99,8 @@ def rerank(
         if flagged is not None and flagged[i]:
             score *= 0.1
         out.append(Ranked(i, round(score, 4), {k: round(v, 4) for k, v in parts.items()}))
-    return sorted(out, key=lambda r: (-r.score, r.index))
+    bad = set(i for i, f in enumerate(flagged or []) if f)
+    return sorted(out, key=lambda r: (r.index in bad, -r.score, r.index))
 
 
 @torch.no_grad()
