@@ -132,3 +132,16 @@ def test_decode_applies_the_logits_processor_before_every_draw():
     logits, state = gen.encode(None, batch_size=3)
     ids = decode(gen.step, state, logits, 5, eos_token_id=2, pad_token_id=0, logits_processor=only_token_7)
     assert ids.tolist() == [[7] * 5] * 3 and seen == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("form_name", ["wujue", "wulv"])
+def test_strict_rhyme_makes_even_lines_rhyme_under_any_model(form_name):
+    form, _ = get_form(form_name)
+    steps = max_tokens(form, 0)
+    for seed in range(3):
+        gen = tiny_gpt2(vocab=len(TOK_ZH), seed=seed, n_positions=steps).eval()
+        proc = FormProcessor(form, TOK_ZH, gen.eos_token_id, strict_rhyme=True)
+        ids = constrained_sample(gen, 8, steps, proc, seed=seed)
+        for text in TOK_ZH.batch_decode(ids.tolist(), skip_special_tokens=True):
+            r = form_report(text, form)
+            assert r["line_ok"] and r["rhyme_ok"] and R.tone(r["rhyme_chars"][0])[0] in ("平", "中"), text

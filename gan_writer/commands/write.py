@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     poem.add_argument("--title", default=None, help="a title printed with each poem")
     poem.add_argument("--n", type=int, default=3, help="poems to print (default 3)")
     poem.add_argument("--candidates", type=int, default=16, help="drafts to rerank (default 16)")
+    poem.add_argument("--strict-rhyme", action="store_true",
+                      help="Chinese forms: make the 平水韵 rhyme of the even lines a hard constraint (default: reranked)")
     story = sub.add_parser("story", help="alternative endings to a beginning")
     _common(story)
     story.add_argument("--beginning", required=True, help="the story so far, or @FILE to read it from a file")
@@ -80,7 +82,7 @@ def _results(args: argparse.Namespace) -> list[dict]:
 
         keywords = [k.strip() for k in args.keywords.split(",")] if args.keywords.strip() else []
         return write_poems(art, args.form, args.rhyme, keywords, args.title, args.n, args.candidates, args.seed,
-                           args.safety, args.temperature, disc)
+                           args.safety, args.temperature, disc, strict_rhyme=args.strict_rhyme)
     if args.what == "story":
         from gan_writer.writing.story import write_endings
 

@@ -22,6 +22,7 @@ under a Chinese form.
 from __future__ import annotations
 
 import functools
+import re
 
 import torch
 
@@ -81,6 +82,9 @@ class FormProcessor:
         eos_token_id: the generator's EOS.
         scheme: English rhyme scheme, one letter per line (``X``: unrhymed), or None.
         min_words, max_words: English words per line before a break may / must come.
+        strict_rhyme: Chinese forms only: also make the rhyme hard — line 2 ends on a
+            level-tone (平) character and every later even line on one that shares a 平水韵
+            level-tone group with it (the 平仄 pattern stays soft).
         steps: the token budget of the draw; an English line is forced to end (rhyme word,
             then break) when only two tokens per remaining line are left, so every draft
             has the form's line count as long as ``steps >= 2 * lines``.
@@ -91,9 +95,10 @@ class FormProcessor:
     """
 
     def __init__(self, form: Form, tokenizer, eos_token_id: int, scheme: str | None = None,
-                 min_words: int | None = None, max_words: int | None = None, steps: int | None = None) -> None:
+                 min_words: int | None = None, max_words: int | None = None, steps: int | None = None,
+                 strict_rhyme: bool = False) -> None:
         self.form, self.tok, self.eos, self.scheme = form, tokenizer, eos_token_id, scheme
-        self.steps, self._drawn = steps, 0
+        self.steps, self._drawn, self.strict_rhyme = steps, 0, strict_rhyme
         self.table = token_table(tokenizer)
         if form.language == "zh":
             self.ends = []
@@ -104,6 +109,14 @@ class FormProcessor:
                 self.ends.append(ids[0])
             if int((self.table.hanzi_len > 0).sum()) == 0:
                 raise ValueError(f"the checkpoint's tokenizer has no Chinese characters; the {form.name} form needs them")
+            if strict_rhyme:  # (V, G): the last character of the token is in level-tone group g
+                groups = [R.ping_groups(s[-1]) if n else set() for s, n in zip(self.table.strings, self.table.hanzi_len.tolist())]
+                self.group_names = sorted(set().union(*groups))
+                index = {g: j for j, g in enumerate(self.group_names)}
+                self.final_groups = torch.zeros(len(groups), len(index), dtype=torch.bool)
+                for i, gs in enumerate(groups):
+                    for g in gs:
+                        self.final_groups[i, index[g]] = True
         else:
             ids = torch.nonzero(self.table.newline).flatten().tolist()
             if not ids and (form.lines or 1) > 1:
@@ -128,8 +141,23 @@ class FormProcessor:
         elif cur >= self.form.chars:
             mask[self.ends[done % 2 if done + 1 < self.form.lines else 1]] = True
         else:
-            mask |= (self.table.hanzi_len > 0) & (self.table.hanzi_len <= self.form.chars - cur)
+            left = self.form.chars - cur
+            mask |= (self.table.hanzi_len > 0) & (self.table.hanzi_len <= left)
+            if self.strict_rhyme and done % 2 == 1:
+                mask = self._rhyme_mask(mask, left, text, done)
         return mask
+
+    def _rhyme_mask(self, mask: torch.Tensor, left: int, text: str, done: int) -> torch.Tensor:
+        """Drop line-ending tokens whose last character cannot rhyme (strict_rhyme)."""
+        if done == 1:
+            ok = self.final_groups.any(1)
+        else:
+            second = [c for c in re.split("[，。]", text)[1] if R.is_hanzi(c)][-1]
+            want = torch.tensor([g in R.ping_groups(second) for g in self.group_names], dtype=torch.bool)
+            ok = (self.final_groups & want).any(1)
+        ends_line = self.table.hanzi_len == left
+        new = mask & (~ends_line | ok)
+        return new if bool((new & ends_line).any()) else mask
 
     def _partner(self, lines: list[str]) -> str | None:
         i = len(lines) - 1

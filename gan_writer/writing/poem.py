@@ -52,6 +52,7 @@ def write_poems(
     temperature: float = 1.0,
     discriminator: tuple | None = None,
     safety_filter: SafetyFilter | None = None,
+    strict_rhyme: bool = False,
 ) -> list[dict]:
     """Write ``n`` poems in ``form`` with the checkpoint's generator.
 
@@ -67,6 +68,9 @@ def write_poems(
         safety: ``flag`` | ``rerank`` | ``block`` (see :mod:`gan_writer.writing.safety`).
         temperature: sampling temperature.
         discriminator: ``(module, spec)`` from ``load_discriminator``, scoring drafts, or None.
+        safety_filter: the filter to use (default: :class:`SafetyFilter` with its list).
+        strict_rhyme: Chinese forms: make the 平水韵 rhyme of the even lines hard
+            (see :class:`gan_writer.writing.constraints.FormProcessor`).
 
     Returns:
         ``n`` dicts (fewer if fewer distinct drafts survive): ``text``, ``report`` (the form
@@ -92,7 +96,9 @@ def write_poems(
                          f"({max_tokens(the_form, 0)} tokens with punctuation); choose a shorter form")
     if the_form.lines and steps < 2 * the_form.lines:
         raise ValueError(f"the model's {gen.max_positions} positions cannot hold {the_form.lines} lines; choose a shorter form")
-    proc = FormProcessor(the_form, tok, gen.eos_token_id, scheme, steps=steps)
+    if strict_rhyme and the_form.language != "zh":
+        raise ValueError("--strict-rhyme is for Chinese forms; English rhyme schemes are always hard")
+    proc = FormProcessor(the_form, tok, gen.eos_token_id, scheme, steps=steps, strict_rhyme=strict_rhyme)
     filt = safety_filter or SafetyFilter()
     kept: list[tuple[str, torch.Tensor]] = []
     seen: set[str] = set()
