@@ -3,7 +3,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from helpers import tiny_gpt2
 
 from gan_writer.checkpoint import Artifacts

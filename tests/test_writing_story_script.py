@@ -76,3 +76,9 @@ def test_loop_detection():
 def test_render_marks_non_latin_names_for_fountain():
     text = render("T", "L", [("李白", "诗人")], [{"place": "江边", "beat": "告别", "dialogue": [{"speaker": "李白", "line": "去"}]}])
     assert "\n@李白\n去\n" in text and "INT. 江边 - DAY" in text
+
+
+def test_every_character_speaks_when_turns_allow(art, filt):
+    chars = parse_characters("ANNA: a sailor; BEN: her brother; MARY: their mother")
+    res = write_script(art, "a sailor comes home", chars, scenes=1, turns=3, safety_filter=filt)
+    assert res["report"]["speakers"] == ["ANNA", "BEN", "MARY"]

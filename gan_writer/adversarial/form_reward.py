@@ -53,6 +53,9 @@ def with_form_reward(discriminator, tokenizer, form: str, weight: float, eos_tok
             ``prob_real``) or a callable returning probabilities of "real".
         weight: ``form_reward_weight`` ``w`` in [0, 1]; 0 returns ``discriminator`` itself.
 
+    The wrapped module is put in eval mode while it scores (the rollout code does that only
+    for a bare module) and restored after.
+
     Raises:
         ValueError: if ``weight`` is outside [0, 1], or from :func:`form_reward`'s form checks.
     """
@@ -64,7 +67,14 @@ def with_form_reward(discriminator, tokenizer, form: str, weight: float, eos_tok
     prob = getattr(discriminator, "prob_real", None) or discriminator
 
     def mixed(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        p = prob(ids, mask).float()
+        was_training = bool(getattr(discriminator, "training", False))
+        if was_training:  # as mc_rollout_rewards does for a bare module: no dropout while scoring
+            discriminator.eval()
+        try:
+            p = prob(ids, mask).float()
+        finally:
+            if was_training:
+                discriminator.train()
         return (1.0 - weight) * p + weight * form_reward(ids, tokenizer, form, eos_token_id, scheme).to(p.device)
 
     return mixed

@@ -4,8 +4,9 @@ outline (place, plot beat) → dialogue per scene, each level generated from a p
 holds the levels above it.
 
 The structure holds whatever the model: every speaker is taken from the character list
-(the next speaker is the listed character, other than the last one, whose ``NAME:`` the
-generator finds likeliest after the scene so far), each scene has its heading, beat and
+(the next speaker is, among the listed characters other than the last speaker who have
+spoken least in the scene, the one whose ``NAME:`` the generator finds likeliest after the
+scene so far), each scene has its heading, beat and
 ``turns`` speeches, and a speech that loops (an empty one, a repeat of an earlier speech
 in the script, or one whose distinct-2 is below 0.5) is drawn again up to
 ``MAX_RETRIES`` times with a new seed. Output is Fountain (https://fountain.io/syntax) or
@@ -21,6 +22,7 @@ import torch
 
 from gan_writer.writing.constraints import constrained_sample, mean_log_prob
 from gan_writer.writing.safety import SafetyFilter, check_mode
+from gan_writer.writing.story import clean
 
 MAX_RETRIES = 3
 
@@ -73,12 +75,16 @@ class _Writer:
         out = constrained_sample(self.gen, 1, tokens, None, ids, temperature=self.temperature,
                                  seed=self.seed * 100003 + self.calls)
         lp = float(mean_log_prob(self.gen, out, ids)[0])
-        text = self.tok.decode(out[0].tolist(), skip_special_tokens=True)
-        return text.strip().split("\n")[0].strip(), lp
+        text = clean(self.tok.decode(out[0].tolist(), skip_special_tokens=True))
+        return text.split("\n")[0].strip(), lp
 
-    def next_speaker(self, context: str, names: list[str], last: str | None) -> str:
-        """The listed name (not ``last``) the generator finds likeliest as ``NAME:`` after ``context``."""
-        options = [n for n in names if n != last] or names
+    def next_speaker(self, context: str, names: list[str], last: str | None, turns: dict[str, int]) -> str:
+        """The listed name the generator finds likeliest as ``NAME:`` after ``context``, among
+        those other than ``last`` with the fewest ``turns`` in the scene so far (so every
+        character gets to speak)."""
+        others = [n for n in names if n != last] or names
+        fewest = min(turns.get(n, 0) for n in others)
+        options = [n for n in others if turns.get(n, 0) == fewest]
         ids = self.encode(context, 8)
         scores = []
         for name in options:
@@ -89,6 +95,11 @@ class _Writer:
                 lp = self.gen.log_probs(full)[0, ids.numel():].sum()
             scores.append(float(lp))
         return options[max(range(len(options)), key=lambda i: (scores[i], -i))]
+
+
+def _tidy(text: str) -> str:
+    """Drop leading punctuation and stray quotes left by a continuation that starts mid-sentence."""
+    return re.sub(r"^[\W_]+", "", text).replace("“", "").replace("”", "").strip()
 
 
 def _loops(line: str, earlier: list[str]) -> bool:
@@ -149,13 +160,15 @@ def write_script(art, logline: str, characters: list[tuple[str, str]], scenes: i
     head = f"{title}\n{logline}\n{cast}\n"
     out_scenes, retries, repetitive, lps, spoken = [], 0, 0, [], []
     for k in range(scenes):
-        place = w.draw(f"{head}Scene {k + 1}. Place:", 6)[0]
-        beat = w.draw(f"{head}Scene {k + 1}. Place: {place}\nBeat:", 24)[0]
-        context, dialogue, last = f"{head}{place}\n{beat}\n", [], None
+        place = " ".join(re.sub(r"[^\w\s'-]", " ", w.draw(f"{head}Scene {k + 1}. Place:", 6)[0]).split()[:5])
+        beat = _tidy(w.draw(f"{head}Scene {k + 1}. Place: {place}\nBeat:", 24)[0])
+        context, dialogue, last, count = f"{head}{place}\n{beat}\n", [], None, {}
         for _ in range(turns):
-            speaker = w.next_speaker(context, names, last)
+            speaker = w.next_speaker(context, names, last, count)
+            count[speaker] = count.get(speaker, 0) + 1
             for attempt in range(MAX_RETRIES + 1):
                 line, lp = w.draw(f"{context}{speaker}:", 24)
+                line = _tidy(line)
                 bad = _loops(line, spoken) or (safety == "block" and filt.check(line).flagged)
                 if not bad:
                     break

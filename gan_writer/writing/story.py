@@ -14,6 +14,7 @@ import torch
 from gan_writer.metrics.bleu import self_bleu, sentence_bleu_scores
 from gan_writer.metrics.distinct import distinct_n
 from gan_writer.metrics.suite import metric_tokenizer
+from gan_writer.tokenization import NEWLINE
 from gan_writer.writing.constraints import constrained_sample, mean_log_prob
 from gan_writer.writing.rerank import discriminator_probs, minmax
 from gan_writer.writing.safety import SafetyFilter, check_mode
@@ -35,6 +36,11 @@ def encode_prompt(tokenizer, text: str, what: str = "--beginning") -> torch.Tens
         raise ValueError(f"{what} has text outside the checkpoint's vocabulary ({', '.join(map(repr, bad[:5]))}); "
                          "use a checkpoint trained on this language or rephrase")
     return torch.tensor(ids, dtype=torch.long)
+
+
+def clean(text: str) -> str:
+    """Decoded text with the word tokenizer's leftover ``␤`` as line breaks and lines stripped."""
+    return "\n".join(ln.strip() for ln in text.replace(NEWLINE, "\n").strip().split("\n")).strip()
 
 
 def fit_prompt(prompt: torch.Tensor, length: int, max_positions: int | None) -> tuple[torch.Tensor, int]:
@@ -89,7 +95,7 @@ def write_endings(art, beginning: str, endings: int = 3, length: int = 120, cand
     tok, gen = art.tokenizer, art.generator
     prompt, length = fit_prompt(encode_prompt(tok, beginning), length, gen.max_positions)
     ids = constrained_sample(gen, candidates, length, None, prompt, temperature=temperature, seed=seed)
-    texts = [t.strip() for t in tok.batch_decode(ids.tolist(), skip_special_tokens=True)]
+    texts = [clean(t) for t in tok.batch_decode(ids.tolist(), skip_special_tokens=True)]
     filt = safety_filter or SafetyFilter()
     checks = [filt.check(t) for t in texts]
     lp = mean_log_prob(gen, ids, prompt).tolist()
