@@ -69,9 +69,24 @@ def _discriminator(path: str | None):
     return load_discriminator(path)
 
 
+def _check_early(args: argparse.Namespace) -> None:
+    """Refuse bad options before the (slow) checkpoint load."""
+    if args.what == "poem":
+        from gan_writer.writing.forms import get_form
+
+        get_form(args.form, args.rhyme)
+    elif args.what == "script":
+        from gan_writer.writing.script import parse_characters
+
+        parse_characters(args.characters)
+    elif args.what == "story":
+        _read_beginning(args.beginning)
+
+
 def _results(args: argparse.Namespace) -> list[dict]:
     from gan_writer.checkpoint import load_artifacts
 
+    _check_early(args)
     art = load_artifacts(args.ckpt)
     print(f"checkpoint: {art.meta.get('path')}", file=sys.stderr)
     if art.tokenizer is None:
