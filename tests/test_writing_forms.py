@@ -145,3 +145,18 @@ def test_strict_rhyme_makes_even_lines_rhyme_under_any_model(form_name):
         for text in TOK_ZH.batch_decode(ids.tolist(), skip_special_tokens=True):
             r = form_report(text, form)
             assert r["line_ok"] and r["rhyme_ok"] and R.tone(r["rhyme_chars"][0])[0] in ("平", "中"), text
+
+
+def test_english_rhyme_scheme_with_a_bpe_tokenizer():
+    """Counting decoded words, not tokens: a byte-level BPE vocabulary (sub-word pieces) works too."""
+    from gan_writer.tokenization import bpe_tokenizer
+
+    tok = bpe_tokenizer([WORDS.replace(" \n", "\n")] * 20, vocab_size=400, min_frequency=2)
+    form, scheme = get_form("quatrain", "ABAB")
+    steps = max_tokens(form, 0)
+    gen = tiny_gpt2(vocab=len(tok), seed=0, n_positions=steps).eval()
+    proc = FormProcessor(form, tok, gen.eos_token_id, scheme, steps=steps)
+    ids = constrained_sample(gen, 6, steps, proc, seed=0)
+    for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True):
+        r = form_report(text, form, scheme)
+        assert r["line_ok"] and r["rhyme_ok"], (text, r["rhyme_pairs"])

@@ -57,7 +57,15 @@ class TokenTable:
         self.punct = torch.tensor([bool(s.strip()) and all(c in ",.;:!?'\"-—，。！？；：、" for c in s.strip())
                                    for s in self.strings])
         self.special = torch.tensor([s == "" for s in self.strings])
-        self.vocab_words = {s.strip().lower(): i for i, s in enumerate(self.strings) if self.word[i]}
+        # partial UTF-8 (BPE byte pieces) and control characters are never written
+        self.clean = torch.tensor([s != "" and "\ufffd" not in s and all(c.isprintable() or c in " \n" for c in s)
+                                   for s in self.strings])
+        words = [i for i in range(v) if self.word[i]]
+        # does decoding put a space between two word tokens (word-level) or glue them (BPE)?
+        self.spaced = len(words) >= 2 and " " in tokenizer.decode(words[:2]).strip()
+        # tokens that start a new word: every word token (word-level) or those with a leading space (BPE)
+        self.vocab_words = {s.strip().lower(): i for i, s in enumerate(self.strings)
+                            if self.word[i] and (self.spaced or s.startswith(" "))}
         self._rhyme_index: dict[str, set[int]] | None = None
 
     @property
@@ -157,9 +165,10 @@ class FormProcessor:
             self.max_words = max_words if max_words is not None else (max(form.syllables) + 2 if form.syllables else 20)
 
     # ---- per-row state ---------------------------------------------------------------
-    def allowed(self, text: str) -> torch.Tensor:
-        """``(V,)`` bool mask of the tokens allowed after the decoded ``text``."""
-        return self._allowed_zh(text) if self.form.language == "zh" else self._allowed_en(text)
+    def allowed(self, text: str, line_tokens: int = 0) -> torch.Tensor:
+        """``(V,)`` bool mask of the tokens allowed after the decoded ``text``, whose current
+        line holds ``line_tokens`` tokens (English lines are capped by tokens too)."""
+        return self._allowed_zh(text) if self.form.language == "zh" else self._allowed_en(text, line_tokens)
 
     def _allowed_zh(self, text: str) -> torch.Tensor:
         v = len(self.table.strings)
@@ -212,7 +221,7 @@ class FormProcessor:
             return max(1, syl[i] - 3), syl[i], True
         return self.min_words, self.max_words, False
 
-    def _allowed_en(self, text: str) -> torch.Tensor:
+    def _allowed_en(self, text: str, line_tokens: int = 0) -> torch.Tensor:
         v = len(self.table.strings)
         lines = text.split("\n")
         n_lines = self.form.lines
@@ -230,8 +239,9 @@ class FormProcessor:
             brk[self.eos] = True
         if not last:
             brk[self.newline_ids] = True
-        normal = ~self.table.special & ~self.table.newline
-        if size >= most or len(line.split()) >= self.max_words + 4 or tight:
+        normal = self.table.clean & ~self.table.newline
+        cap = (max(self.form.syllables) if self.form.syllables else self.max_words) + 5  # tokens a line may use
+        if size >= most or line_tokens >= cap or tight:
             if can_end:
                 return brk
             forced = torch.zeros(v, dtype=torch.bool)
@@ -250,7 +260,15 @@ class FormProcessor:
         """Mask ``logits`` ``(N, V)`` given the ``(N, i)`` tokens drawn so far."""
         self._drawn = drawn.size(1)
         texts = self.tok.batch_decode(drawn.tolist(), skip_special_tokens=True) if drawn.size(1) else [""] * drawn.size(0)
-        masks = torch.stack([self.allowed(t) for t in texts]).to(logits.device)
+        counts = [0] * drawn.size(0)
+        if self.form.language != "zh" and drawn.size(1):
+            is_break = torch.zeros(drawn.shape, dtype=torch.bool)
+            for i in self.newline_ids:
+                is_break |= drawn.cpu() == i
+            pos = torch.arange(1, drawn.size(1) + 1).expand_as(is_break)
+            last = (pos * is_break).max(1).values  # 1-based position of the last break, 0 if none
+            counts = (drawn.size(1) - last).tolist()
+        masks = torch.stack([self.allowed(t, c) for t, c in zip(texts, counts)]).to(logits.device)
         width = min(masks.size(1), logits.size(1))
         out = torch.full_like(logits, NEG)
         out[:, :width] = logits[:, :width].masked_fill(~masks[:, :width], NEG)
