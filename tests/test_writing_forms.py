@@ -40,6 +40,9 @@ def test_tone_classes_come_from_pingshui_with_labelled_fallback():
     assert R.tone("流") == ("平", "pingshui") and R.tone("目")[0] == "仄" and R.tone("入")[0] == "仄"  # 入声
     assert R.chinese_rhymes("流", "楼") and not R.chinese_rhymes("流", "山")
     assert form_report(DENG, "wujue")["tone_source"] == {"pingshui": 20}
+    # 啼 is missing from the package's table: its modern tone is used and labelled as such
+    assert R.tone("啼") == ("平", "pinyin")
+    assert form_report(FENGQIAO, "qijue")["tone_source"] == {"pingshui": 27, "pinyin": 1}
 
 
 def test_english_report_on_shakespeare():
