@@ -64,3 +64,24 @@ def test_bad_input_is_a_clear_error(ckpt, capsys, argv, message):
     assert main(["write", argv[0], "--ckpt", ckpt, *argv[1:]]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_discriminator_checkpoint_joins_the_reranking(ckpt, tmp_path, capsys):
+    from gan_writer.systems.discriminator import DiscriminatorConfig
+
+    config = DiscriminatorConfig(kind="cnn", embed_dim=8)
+    state = torch.load(ckpt, weights_only=False)
+    vocab = state["state_dict"]["generator.model.transformer.wte.weight"].size(0)
+    torch.manual_seed(0)
+    disc = config.build(vocab, 25, 0)
+    spec = {"config": {k: getattr(config, k) for k in config.__dataclass_fields__}, "vocab_size": vocab,
+            "max_length": 25, "pad_token_id": 0}
+    state["state_dict"].update({f"discriminator.{k}": v for k, v in disc.state_dict().items()})
+    state["gan_writer"]["discriminator"] = spec
+    path = tmp_path / "with_disc.ckpt"
+    torch.save(state, path)
+    assert main(["write", "poem", "--ckpt", ckpt, "--disc", str(path), "--form", "wujue", "--n", "2",
+                 "--candidates", "4", "--json"]) == 0
+    poems = json.loads(capsys.readouterr().out)
+    probs = [p["report"]["score_parts"]["discriminator"] for p in poems]
+    assert all(0.0 < q < 1.0 for q in probs)
