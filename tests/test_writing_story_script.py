@@ -82,3 +82,12 @@ def test_every_character_speaks_when_turns_allow(art, filt):
     chars = parse_characters("ANNA: a sailor; BEN: her brother; MARY: their mother")
     res = write_script(art, "a sailor comes home", chars, scenes=1, turns=3, safety_filter=filt)
     assert res["report"]["speakers"] == ["ANNA", "BEN", "MARY"]
+
+
+def test_block_mode_drops_flagged_endings(filt):
+    tok = word_tokenizer(["shit damn the fox ran shit away into the dark wood shit and the crow sang"])
+    art = Artifacts(tiny_gpt2(vocab=len(tok), seed=1, n_positions=32).eval(), tok, {"metric_tokenization": "word"})
+    flagged = write_endings(art, "the fox", endings=12, length=10, candidates=12, safety_filter=filt)
+    assert any(e["report"]["safety"]["flagged"] for e in flagged)
+    blocked = write_endings(art, "the fox", endings=3, length=10, candidates=12, safety="block", safety_filter=filt)
+    assert blocked and not any(e["report"]["safety"]["flagged"] or "shit" in e["text"] for e in blocked)
