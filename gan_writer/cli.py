@@ -31,6 +31,7 @@ def _register_optional_tools() -> None:
 
     for name, module in (("evaluate", "gan_writer.commands.evaluate"), ("compare", "gan_writer.commands.compare"),
                          ("oracle-report", "gan_writer.commands.oracle_report"),
+                         ("write", "gan_writer.commands.write"),
                          ("image-poem", "gan_writer.commands.image_poem"),
                          ("reproduce", "gan_writer.commands.reproduce")):
         try:

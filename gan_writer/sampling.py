@@ -13,6 +13,9 @@ from typing import Any, Callable
 import torch
 
 StepFn = Callable[[torch.Tensor, Any], "tuple[torch.Tensor, Any]"]
+#: ``processor(drawn (N, i), logits (N, V)) -> logits (N, V)``: edits the next-token logits
+#: given the tokens drawn so far (e.g. sets disallowed tokens to ``-inf``)
+LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
@@ -94,6 +97,7 @@ def decode(
     finished: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     return_state: bool = False,
+    logits_processor: LogitsProcessor | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, Any]:
     """Sample ``steps`` tokens autoregressively, padding each row after its EOS.
 
@@ -109,6 +113,9 @@ def decode(
         finished: ``(N,)`` bool, rows already finished (they get only padding).
         return_state: also return the final decoder state (it holds the prefix and every
             drawn token but the last, which is never fed).
+        logits_processor: optional ``processor(out[:, :i], logits)`` applied before each
+            draw (constrained decoding, :mod:`gan_writer.writing.constraints`); it gets the
+            ``(N, i)`` tokens drawn so far and must leave at least one finite logit per row.
 
     Returns:
         ``(N, steps)`` int64 token ids, or ``(ids, state)`` with ``return_state``.
@@ -117,6 +124,8 @@ def decode(
     done = torch.zeros(n, dtype=torch.bool, device=logits.device) if finished is None else finished.clone()
     out = torch.full((n, steps), pad_token_id, dtype=torch.long, device=logits.device)
     for i in range(steps):
+        if logits_processor is not None:
+            logits = logits_processor(out[:, :i], logits)
         tok = sample_from_logits(logits, temperature, top_k, top_p, generator)
         tok = tok.masked_fill(done, pad_token_id)
         out[:, i] = tok

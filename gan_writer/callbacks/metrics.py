@@ -43,6 +43,9 @@ class TextMetricsCallback(L.Callback):
             protocol uses all).
         bleu: compute BLEU/Self-BLEU (off for corpora where they mean little).
         num_text_samples: how many of the samples to write to TensorBoard as text.
+        form: a poem form (``wujue``, ``sonnet``, ...; see gan_writer.writing.forms): also
+            log ``metrics/form_line_ok``, ``metrics/form_tone_ok``, ``metrics/form_rhyme_ok``,
+            ``metrics/form_syllable_err`` of the samples (:func:`gan_writer.metrics.forms.form_metrics`).
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class TextMetricsCallback(L.Callback):
         max_references: int | None = None,
         bleu: bool = True,
         num_text_samples: int = 10,
+        form: str | None = None,
     ) -> None:
         check_options("TextMetricsCallback.init_args", locals(), {"num_samples": ">= 2", "every_n_val_epochs": ">= 1",
                                                                  "temperatures": "> 0", "max_references": ">= 1",
@@ -65,6 +69,11 @@ class TextMetricsCallback(L.Callback):
         self.seed, self.temperatures = seed, list(temperatures)
         self.reference_split, self.max_references = reference_split, max_references
         self.use_bleu, self.num_text_samples = bleu, num_text_samples
+        self.form = form
+        if form is not None:
+            from gan_writer.writing.forms import get_form
+
+            get_form(form)  # fail at construction on an unknown form
         self._references: BleuReference | None = None
         self._count = 0
         self._last_step: int | None = None
@@ -118,6 +127,10 @@ class TextMetricsCallback(L.Callback):
             prefix = "metrics/" if temp == 1.0 else f"metrics/temp_{temp:g}/"
             scores = text_metrics(texts, self._references, self._tok)
             out.update({prefix + k: v for k, v in scores.items()})
+            if self.form is not None:
+                from gan_writer.metrics.forms import form_metrics
+
+                out.update({prefix + k: v for k, v in form_metrics(texts, self.form).items()})
             oracle = getattr(dm, "oracle", None)
             if oracle is not None:
                 from gan_writer.sampling import mask_after_eos

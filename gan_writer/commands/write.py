@@ -1,0 +1,147 @@
+"""``gan-writer write poem|story|script --ckpt X``: the writers' front (see gan_writer.writing).
+
+Every sub-command prints its pieces with their reports, or with ``--json`` a JSON list of
+``{"text", "report", "score"}`` objects (one per poem, per ending, or one for the script).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from gan_writer.writing.forms import FORMS, format_report
+from gan_writer.writing.safety import MODES
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ckpt", required=True, help="a gan_writer .ckpt or run directory")
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same text)")
+    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
+    p.add_argument("--safety", choices=MODES, default="flag",
+                   help="flag: show flagged spans; rerank: push flagged drafts down; block: resample them")
+    p.add_argument("--disc", default=None,
+                   help="a checkpoint holding a discriminator whose score joins the reranking (default: none)")
+    p.add_argument("--json", action="store_true", help='print a JSON list of {"text", "report", "score"}')
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", required=True, metavar="{poem,story,script}")
+    poem = sub.add_parser("poem", help="poems in a chosen form")
+    _common(poem)
+    poem.add_argument("--form", required=True, help=f"one of {', '.join(FORMS)}")
+    poem.add_argument("--rhyme", default=None, help="English rhyme scheme, one letter per line (X unrhymed), e.g. ABAB")
+    poem.add_argument("--keywords", default="", help="comma-separated words the poems should contain, e.g. 月,江")
+    poem.add_argument("--title", default=None, help="a title printed with each poem")
+    poem.add_argument("--n", type=int, default=3, help="poems to print (default 3)")
+    poem.add_argument("--candidates", type=int, default=16, help="drafts to rerank (default 16)")
+    poem.add_argument("--strict-rhyme", action="store_true",
+                      help="Chinese forms: make the 平水韵 rhyme of the even lines a hard constraint (default: reranked)")
+    story = sub.add_parser("story", help="alternative endings to a beginning")
+    _common(story)
+    story.add_argument("--beginning", required=True, help="the story so far, or @FILE to read it from a file")
+    story.add_argument("--endings", type=int, default=3, help="endings to print (default 3)")
+    story.add_argument("--candidates", type=int, default=None, help="drafts to choose from (default 4 x endings)")
+    story.add_argument("--length", type=int, default=120, help="tokens per ending at most (default 120)")
+    script = sub.add_parser("script", help="a screenplay from a logline and characters (Dramatron-style)")
+    _common(script)
+    script.add_argument("--logline", required=True, help="one sentence of plot")
+    script.add_argument("--characters", required=True, help='"NAME: description; NAME: description"')
+    script.add_argument("--scenes", type=int, default=3, help="number of scenes (default 3)")
+    script.add_argument("--turns", type=int, default=4, help="dialogue turns per scene (default 4)")
+    script.add_argument("--format", choices=("fountain", "text"), default="fountain", help="output format")
+
+
+def _read_beginning(value: str) -> str:
+    if value.startswith("@"):
+        path = Path(value[1:])
+        if not path.is_file():
+            raise FileNotFoundError(f"--beginning {value}: no such file {path}")
+        return path.read_text(encoding="utf-8").strip()
+    return value
+
+
+def _discriminator(path: str | None):
+    if not path:
+        return None
+    from gan_writer.systems.discriminator import load_discriminator
+
+    return load_discriminator(path)
+
+
+def _check_early(args: argparse.Namespace) -> None:
+    """Refuse bad options before the (slow) checkpoint load."""
+    if args.what == "poem":
+        from gan_writer.writing.forms import get_form
+
+        get_form(args.form, args.rhyme)
+    elif args.what == "script":
+        from gan_writer.writing.script import parse_characters
+
+        parse_characters(args.characters)
+    elif args.what == "story":
+        _read_beginning(args.beginning)
+
+
+def _results(args: argparse.Namespace) -> list[dict]:
+    from gan_writer.checkpoint import load_artifacts
+
+    _check_early(args)
+    art = load_artifacts(args.ckpt)
+    print(f"checkpoint: {art.meta.get('path')}", file=sys.stderr)
+    if art.tokenizer is None:
+        raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); write needs a text model")
+    disc = _discriminator(args.disc)
+    if args.what == "poem":
+        from gan_writer.writing.poem import write_poems
+
+        keywords = [k.strip() for k in args.keywords.split(",")] if args.keywords.strip() else []
+        return write_poems(art, args.form, args.rhyme, keywords, args.title, args.n, args.candidates, args.seed,
+                           args.safety, args.temperature, disc, strict_rhyme=args.strict_rhyme)
+    if args.what == "story":
+        from gan_writer.writing.story import write_endings
+
+        return write_endings(art, _read_beginning(args.beginning), args.endings, args.length, args.candidates,
+                             args.seed, args.safety, args.temperature, disc)
+    from gan_writer.writing.script import parse_characters, write_script
+
+    return [write_script(art, args.logline, parse_characters(args.characters), args.scenes, args.turns, args.seed,
+                         args.safety, args.temperature, args.format)]
+
+
+def _print_human(what: str, results: list[dict]) -> None:
+    for i, res in enumerate(results):
+        rep = res["report"]
+        if what == "poem":
+            head = f"== poem {i + 1} (score {res['score']:.3f})" + (f": {rep['title']}" if rep.get("title") else "")
+            print(head)
+            print(res["text"])
+            print(format_report(rep))
+        elif what == "story":
+            print(f"== ending {chr(ord('A') + i)} (score {res['score']:.3f}; {rep['tokens']} tokens, "
+                  f"mean log-prob {rep['mean_log_prob']:.2f} nats/token)")
+            print(res["text"])
+        else:
+            print(res["text"])
+            print(f"-- {rep['scenes']} scenes, {rep['turns']} turns, speakers {', '.join(rep['speakers'])}; "
+                  f"retries {rep['retries']}", file=sys.stderr)
+        flagged = rep.get("safety", {}).get("spans") or []
+        if flagged:
+            print("  safety: flagged " + ", ".join(f"{s['text']!r} ({s['source']})" for s in flagged))
+        print()
+    if what == "story" and results:
+        print(f"endings: distinct-2 {results[0]['report']['set']['distinct_2']:.3f}, "
+              f"Self-BLEU-2 {results[0]['report']['set']['self_bleu_2']:.3f} among the chosen")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        results = _results(args)
+    except (FileNotFoundError, ValueError, ModuleNotFoundError) as err:
+        print(f"gan-writer write {args.what}: error: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+    else:
+        _print_human(args.what, results)
+    return 0

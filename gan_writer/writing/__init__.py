@@ -1,0 +1,1 @@
+"""The writing front: forms, constrained decoding, reranking, story endings, scripts, safety."""

@@ -1,0 +1,87 @@
+"""``gan-writer write``: the JSON schema, the printed reports, and clear errors on bad input."""
+import json
+
+import pytest
+import torch
+from helpers import tiny_gpt2
+
+from gan_writer.checkpoint import payload
+from gan_writer.cli import main
+from gan_writer.tokenization import char_tokenizer
+
+HANZI = "白日依山尽黄河入海流欲穷千里目更上一层楼月落乌啼霜满天江枫渔火对愁眠，。"
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    tok = char_tokenizer([HANZI])
+    gen = tiny_gpt2(vocab=len(tok), seed=0, n_positions=32)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
+                "gan_writer": payload(gen, tok, max_length=25, metric_tokenization="char")}, path)
+    return str(path)
+
+
+def test_poem_json_schema(ckpt, capsys):
+    assert main(["write", "poem", "--ckpt", ckpt, "--form", "wujue", "--n", "3", "--candidates", "6",
+                 "--keywords", "月", "--json", "--seed", "1"]) == 0
+    poems = json.loads(capsys.readouterr().out)
+    assert len(poems) == 3
+    for p in poems:
+        assert set(p) == {"text", "report", "score"} and 0.0 <= p["score"] <= 1.0
+        lines = p["text"].split("\n")
+        assert [len(ln) for ln in lines] == [6] * 4 and lines[0].endswith("，") and lines[3].endswith("。")
+        assert p["report"]["line_ok"] and "keywords" in p["report"]["score_parts"]
+    assert [p["score"] for p in poems] == sorted((p["score"] for p in poems), reverse=True)
+
+
+def test_qijue_human_output(ckpt, capsys):
+    assert main(["write", "poem", "--ckpt", ckpt, "--form", "qijue", "--n", "2", "--candidates", "4"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("== poem") == 2 and out.count(" 7 chars ") == 8 and "平仄" in out
+
+
+def test_story_and_script_json(ckpt, capsys):
+    assert main(["write", "story", "--ckpt", ckpt, "--beginning", "白日依山尽，", "--endings", "3", "--length", "10",
+                 "--json"]) == 0
+    endings = json.loads(capsys.readouterr().out)
+    assert len(endings) == 3 and len({e["text"] for e in endings}) == 3
+    assert main(["write", "script", "--ckpt", ckpt, "--logline", "江月", "--characters", "李白: 诗人; 王伦: 友人",
+                 "--scenes", "2", "--turns", "2", "--json"]) == 0
+    (script,) = json.loads(capsys.readouterr().out)
+    assert script["report"]["scenes"] == 2 and set(script["report"]["speakers"]) <= {"李白", "王伦"}
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["poem", "--form", "ode"], "unknown form 'ode'"),
+    (["poem", "--form", "sonnet", "--rhyme", "ABAB"], "does not fit the sonnet form"),
+    (["poem", "--form", "wujue", "--keywords", "雪"], "keyword '雪' is not in the checkpoint's vocabulary"),
+    (["poem", "--form", "quatrain"], "cannot write a line break"),
+    (["script", "--logline", "江", "--characters", " ; "], "--characters is empty"),
+    (["story", "--beginning", "@/nonexistent/file.txt"], "no such file"),
+])
+def test_bad_input_is_a_clear_error(ckpt, capsys, argv, message):
+    assert main(["write", argv[0], "--ckpt", ckpt, *argv[1:]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_discriminator_checkpoint_joins_the_reranking(ckpt, tmp_path, capsys):
+    from gan_writer.systems.discriminator import DiscriminatorConfig
+
+    config = DiscriminatorConfig(kind="cnn", embed_dim=8)
+    state = torch.load(ckpt, weights_only=False)
+    vocab = state["state_dict"]["generator.model.transformer.wte.weight"].size(0)
+    torch.manual_seed(0)
+    disc = config.build(vocab, 25, 0)
+    spec = {"config": {k: getattr(config, k) for k in config.__dataclass_fields__}, "vocab_size": vocab,
+            "max_length": 25, "pad_token_id": 0}
+    state["state_dict"].update({f"discriminator.{k}": v for k, v in disc.state_dict().items()})
+    state["gan_writer"]["discriminator"] = spec
+    path = tmp_path / "with_disc.ckpt"
+    torch.save(state, path)
+    assert main(["write", "poem", "--ckpt", ckpt, "--disc", str(path), "--form", "wujue", "--n", "2",
+                 "--candidates", "4", "--json"]) == 0
+    poems = json.loads(capsys.readouterr().out)
+    probs = [p["report"]["score_parts"]["discriminator"] for p in poems]
+    assert all(0.0 < q < 1.0 for q in probs)
