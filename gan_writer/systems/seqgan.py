@@ -14,7 +14,6 @@ One training step (one "adversarial batch" of the SeqGAN code):
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -23,7 +22,8 @@ from gan_writer.adversarial.losses import EMABaseline, batch_mean_baseline, kl_t
 from gan_writer.adversarial.rollout import make_rollout_policy, mc_rollout_rewards, sample_with_state, update_rollout_policy
 from gan_writer.metrics.nll import token_nll
 from gan_writer.sampling import mask_after_eos
-from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage, discriminator_loss
+from gan_writer.systems.disc_training import DEFAULT_MAX_SAMPLE_BATCH, discriminator_optimizer, train_discriminator
+from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage
 
 BASELINES = ("none", "mean", "ema")
 ROLLOUT_POLICIES = ("current", "delayed")
@@ -63,6 +63,8 @@ class SeqGANModule(DiscriminatorStage):
         temperature: sampling and rollout temperature (SeqGAN: 1).
         max_rollout_batch: cap on rows decoded at once in rollouts (memory).
         num_text_samples: texts written to TensorBoard per validation.
+        max_sample_batch: most negatives sampled at once (peak memory independent of
+            ``d_num_samples``; ``null``: all at once).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class SeqGANModule(DiscriminatorStage):
         temperature: float = 1.0,
         max_rollout_batch: int | None = None,
         num_text_samples: int = 8,
+        max_sample_batch: int | None = DEFAULT_MAX_SAMPLE_BATCH,
     ) -> None:
         super().__init__()
         if baseline not in BASELINES:
@@ -100,6 +103,7 @@ class SeqGANModule(DiscriminatorStage):
         if rollout_num < 1 or g_batch_size < 1:
             raise ValueError("model.rollout_num and model.g_batch_size must be >= 1")
         self.save_hyperparameters(ignore=["tokenizer"])
+        self.max_sample_batch = max_sample_batch
         self.automatic_optimization = False
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
         self.mle_reference = make_rollout_policy(self.generator)  # frozen copy for the KL
@@ -171,29 +175,16 @@ class SeqGANModule(DiscriminatorStage):
 
     # ---- discriminator ------------------------------------------------------------------
     def discriminator_steps(self, d_opt) -> dict[str, float]:
-        """``d_steps`` × (fresh negatives, ``d_epochs`` passes); returns the last pass's means."""
+        """``d_steps`` × (fresh negatives, ``d_epochs`` passes); returns the last pass's means
+        (:func:`~gan_writer.systems.disc_training.train_discriminator`: no per-minibatch host sync)."""
         hp = self.hparams
-        self.discriminator.train()
-        stats = []
+        logs: dict[str, float] = {}
         for _ in range(hp.d_steps):
             fake = self.fake_batch(hp.d_num_samples, hp.temperature)
             real = self.real_batch(hp.d_num_samples)
-            for _ in range(hp.d_epochs):
-                order = torch.randperm(hp.d_num_samples)
-                for start in range(0, hp.d_num_samples, hp.d_batch_size):
-                    idx = order[start:start + hp.d_batch_size]
-                    loss, bce, acc_r, acc_f = discriminator_loss(
-                        self.discriminator, {k: v[idx] for k, v in real.items()}, {k: v[idx] for k, v in fake.items()}
-                    )
-                    d_opt.zero_grad()
-                    self.manual_backward(loss)
-                    d_opt.step()
-                    stats.append((float(loss.detach()), float(bce), float(acc_r), float(acc_f)))
-        if not stats:
-            return {}
-        tail = stats[-math.ceil(hp.d_num_samples / hp.d_batch_size):]  # the last pass
-        loss, bce, acc_r, acc_f = (sum(s[i] for s in tail) / len(tail) for i in range(4))
-        return {"disc/loss": loss, "disc/bce": bce, "disc/acc_real": acc_r, "disc/acc_fake": acc_f}
+            logs = train_discriminator(self.discriminator, d_opt, real, fake, hp.d_epochs, hp.d_batch_size,
+                                       backward=self.manual_backward)
+        return logs
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -227,6 +218,6 @@ class SeqGANModule(DiscriminatorStage):
 
     def configure_optimizers(self):
         g_opt = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.g_lr)
-        d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.d_lr)
+        d_opt = discriminator_optimizer(self.discriminator, self.hparams.d_lr)
         return [g_opt, d_opt]
 
