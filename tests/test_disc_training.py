@@ -120,3 +120,12 @@ def test_fused_discriminator_optimizer_follows_plain_adam():
     for (name, a), b in zip(disc_a.state_dict().items(), disc_b.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6, rtol=0), name
     assert not torch.equal(disc_a.output.weight, tiny_cnn().output.weight)  # it did train
+
+
+def test_fused_only_where_lightning_can_clip():
+    from gan_writer.systems.optim import fused_kwargs
+
+    params = list(tiny_cnn().parameters())
+    assert fused_kwargs(params) == {"fused": True} == fused_kwargs(params, "32-true")
+    assert fused_kwargs(params, "bf16-mixed") == {} == fused_kwargs(params, "16-mixed")
+    assert fused_kwargs([torch.zeros(2, dtype=torch.long)]) == {} == fused_kwargs([])

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from gan_writer.checkpoint import KEY
 from gan_writer.models.discriminator import DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator
 from gan_writer.systems.common import GeneratorStage
+from gan_writer.systems.optim import trainer_precision
 from gan_writer.systems.disc_training import (
     DEFAULT_MAX_SAMPLE_BATCH, PaddedRows, discriminator_loss, discriminator_optimizer, draw_negatives,
 )
@@ -233,4 +234,4 @@ class DiscriminatorPretraining(DiscriminatorStage):
         self.validate_discriminator(batch, batch_idx, self.hparams.sample_temperature)
 
     def configure_optimizers(self):
-        return discriminator_optimizer(self.discriminator, self.hparams.lr)
+        return discriminator_optimizer(self.discriminator, self.hparams.lr, trainer_precision(self))

@@ -24,6 +24,7 @@ from gan_writer.metrics.nll import token_nll
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.disc_training import DEFAULT_MAX_SAMPLE_BATCH, discriminator_optimizer, train_discriminator
 from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage
+from gan_writer.systems.optim import trainer_precision
 
 BASELINES = ("none", "mean", "ema")
 ROLLOUT_POLICIES = ("current", "delayed")
@@ -218,6 +219,6 @@ class SeqGANModule(DiscriminatorStage):
 
     def configure_optimizers(self):
         g_opt = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.g_lr)
-        d_opt = discriminator_optimizer(self.discriminator, self.hparams.d_lr)
+        d_opt = discriminator_optimizer(self.discriminator, self.hparams.d_lr, trainer_precision(self))
         return [g_opt, d_opt]
 
