@@ -92,7 +92,8 @@ class CausalGenerator(nn.Module):
             ``(B, T)`` float: ``log p(ids[:, t] | BOS, ids[:, :t])`` in nats, 0 at padding.
         """
         logits = self.logits(ids, attention_mask).float()
-        lp = logits.log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+        # = log_softmax(-1).gather(ids), bit for bit, and faster (fused log_softmax + NLL kernels)
+        lp = -nn.functional.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction="none").view_as(ids)
         if attention_mask is not None:
             lp = lp * attention_mask.to(lp.dtype)
         return lp
