@@ -11,10 +11,11 @@ of 32 + 32. Real samples come from a random LSTM "oracle" (N(0, 1), seed fixed).
 * ``d_epoch``: one discriminator epoch, ``N`` real + ``N`` generated -- ``new``
   (:func:`gan_writer.systems.disc_training.train_discriminator`, fused Adam), ``old``
   (the per-minibatch loop before issue 18: four host reads per minibatch, default Adam);
-* ``mle_epoch``: one MLE epoch of ``N`` sequences -- ``lightning`` (the real
-  :class:`~gan_writer.systems.mle.MLEModule` in a ``Trainer``, clip 5, fused AdamW),
-  ``bare`` (the same step without Lightning), ``plain`` (a plain PyTorch
-  embedding/LSTM/linear loop with ``nll_loss``, Adam, clip 5: the reference to beat);
+* ``mle_epoch``: one MLE epoch of ``N`` sequences -- ``gan_writer`` (the real
+  :class:`~gan_writer.systems.mle.MLEModule` in a ``Trainer``, clip 5, fused AdamW; the
+  epoch alone, without the Trainer's set-up), ``bare`` (the same step without Lightning),
+  ``bare, old`` (before issue 18: default AdamW, ``log_softmax`` + ``gather``), ``plain``
+  (a plain PyTorch embedding/LSTM/linear loop with ``nll_loss``, Adam, clip 5);
 * ``adv_batch``: one full adversarial batch (G step, then ``d_steps`` × (negatives, real
   batch, ``d_epochs`` passes)) with the new code.
 
@@ -81,8 +82,9 @@ def measure(fn) -> tuple[float, float, float]:
     reset_peak()
     base = _status_kib("VmRSS")
     t0 = time.perf_counter()
-    fn()
+    own = fn()  # a variant may return its own timing (seconds) of the unit proper
     seconds, peak = time.perf_counter() - t0, _status_kib("VmHWM")
+    seconds = own if isinstance(own, float) else seconds
     return seconds, max(0, peak - base) / 1024, peak / 1024
 
 
@@ -150,13 +152,21 @@ class Ours:
             train_discriminator(self.disc, self.d_opt, real, fake, d_epochs, D_BATCH)
 
 
-def mle_bare(gen: LSTMGenerator, real_ids: torch.Tensor, fused: bool) -> None:
-    """One epoch of MLEModule's step without Lightning (shuffled batches of 64, clip 5)."""
-    opt = torch.optim.AdamW(gen.parameters(), lr=0.01, weight_decay=0.0, fused=fused or None)
+def old_log_probs(gen, ids, mask):
+    """``CausalGenerator.log_probs`` before issue 18 (log_softmax, then gather)."""
+    lp = gen.logits(ids, mask).float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+    return lp * mask.to(lp.dtype)
+
+
+def mle_bare(gen: LSTMGenerator, real_ids: torch.Tensor, old: bool = False) -> None:
+    """One epoch of MLEModule's step without Lightning (shuffled batches of 64, clip 5);
+    ``old``: the code before issue 18 (default AdamW, log_softmax + gather)."""
+    opt = torch.optim.AdamW(gen.parameters(), lr=0.01, weight_decay=0.0, fused=None if old else True)
+    log_probs = old_log_probs if old else type(gen).log_probs
     for idx in torch.randperm(real_ids.size(0)).split(B):
         ids = real_ids[idx]
         mask = torch.ones_like(ids)
-        total, n = token_nll(gen.log_probs(ids, mask), mask)
+        total, n = token_nll(log_probs(gen, ids, mask), mask)
         opt.zero_grad()
         (total / n).backward()
         torch.nn.utils.clip_grad_norm_(gen.parameters(), 5.0)
@@ -183,8 +193,16 @@ class PlainLSTM(nn.Module):
 
 
 def mle_lightning(n: int, root: str) -> callable:
-    """A closure running one epoch of the real MLEModule in a Lightning Trainer."""
+    """A closure running one epoch of the real MLEModule in a Lightning Trainer; it returns
+    the epoch's seconds (``on_train_epoch_start`` to ``_end``, without the Trainer's set-up)."""
     import lightning as L
+
+    class EpochTimer(L.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            self.t0 = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, pl_module):
+            self.seconds = time.perf_counter() - self.t0
 
     from gan_writer.data.oracle import OracleDataModule
     from gan_writer.models import GeneratorConfig
@@ -194,11 +212,13 @@ def mle_lightning(n: int, root: str) -> callable:
     module = MLEModule(GeneratorConfig(backend="lstm", emb_dim=32, hidden_dim=32), tokenizer=dm.tokenizer,
                        max_length=T, lr=0.01, weight_decay=0.0, num_text_samples=0)
 
-    def run() -> None:
-        trainer = L.Trainer(max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
+    def run() -> float:
+        timer = EpochTimer()
+        trainer = L.Trainer(callbacks=[timer], max_epochs=1, limit_val_batches=0, logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, gradient_clip_val=5.0,
                             num_sanity_val_steps=0, default_root_dir=root, accelerator="cpu", devices=1)
         trainer.fit(module, datamodule=dm)
+        return timer.seconds
     return run
 
 
@@ -232,8 +252,8 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
         "d_epoch": [("gan_writer", lambda: ours.d_epoch_new(real, fake)),
                     ("gan_writer old (per-minibatch loop)", lambda: ours.d_epoch_old(real, fake))],
         "mle_epoch": [("gan_writer", mle_lightning(n, tmp)),
-                      ("gan_writer bare (no Lightning)", lambda: mle_bare(gen_bare, real_ids, fused=True)),
-                      ("gan_writer bare, default AdamW", lambda: mle_bare(gen_bare, real_ids, fused=False)),
+                      ("gan_writer bare (no Lightning)", lambda: mle_bare(gen_bare, real_ids)),
+                      ("gan_writer bare, old (before issue 18)", lambda: mle_bare(gen_bare, real_ids, old=True)),
                       ("plain PyTorch LSTM loop", lambda: plain.epoch(real_ids, plain_opt))],
         "adv_batch": [("gan_writer", lambda: ours.adversarial_batch(rollout_num, args.d_steps, args.d_epochs, n))],
     }
