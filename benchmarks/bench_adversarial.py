@@ -22,7 +22,9 @@ of 32 + 32. Real samples come from a random LSTM "oracle" (N(0, 1), seed fixed).
 Each unit prints seconds (median of ``--repeats``, variants interleaved) and the rise of
 the process's peak RSS during it (``VmHWM``, reset per unit through
 ``/proc/self/clear_refs``). ``--scale`` multiplies ``N`` (10,000) and the rollout count for
-shorter runs. With ``--textgan PATH`` (a TextGAN-PyTorch checkout; nothing is downloaded)
+shorter runs. The glibc malloc thresholds are raised first, as ``gan-writer fit`` does
+(:mod:`gan_writer.allocator`; in this process that helps both sides alike),
+unless ``--glibc-default``. With ``--textgan PATH`` (a TextGAN-PyTorch checkout; nothing is downloaded)
 the same units run with its code (``benchmarks/textgan_units.py``) in the same process,
 interleaved, and the table gives TextGAN / gan_writer ratios (> 1: gan_writer faster).
 
@@ -306,8 +308,14 @@ def main(argv=None) -> int:
     p.add_argument("--units", default="rollout,negatives,d_epoch,mle_epoch,adv_batch")
     p.add_argument("--textgan", default=None, help="path of a TextGAN-PyTorch checkout (optional)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--glibc-default", action="store_true",
+                   help="keep glibc's malloc thresholds (default: raise them as `gan-writer fit` does, for both sides)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if not args.glibc_default:
+        from gan_writer.allocator import keep_freed_memory
+
+        print(f"allocator: glibc thresholds raised (gan_writer.allocator): {keep_freed_memory()}")
     if not reset_peak():
         print("note: cannot reset the peak RSS here (/proc/self/clear_refs); rises are upper bounds")
     print_table(run_units(args))
