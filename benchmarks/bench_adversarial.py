@@ -16,6 +16,9 @@ of 32 + 32. Real samples come from a random LSTM "oracle" (N(0, 1), seed fixed).
   epoch alone, without the Trainer's set-up), ``bare`` (the same step without Lightning),
   ``bare, old`` (before issue 18: default AdamW, ``log_softmax`` + ``gather``), ``plain``
   (a plain PyTorch embedding/LSTM/linear loop with ``nll_loss``, Adam, clip 5);
+* ``cnn`` (not in the default list): forward + backward of the CNN discriminator, 20
+  batches of 32, today's module vs a channels_last conv2d variant (faster, but its logits
+  differ by more than 1e-6, so it is not used);
 * ``adv_batch``: one full adversarial batch (G step, then ``d_steps`` × (negatives, real
   batch, ``d_epochs`` passes)) with the new code.
 
@@ -167,6 +170,35 @@ def old_log_probs(gen, ids, mask):
     return lp * mask.to(lp.dtype)
 
 
+def cnn_features_channels_last(disc: CNNDiscriminator, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The CNN's features with its Conv1d weights run as 1 x k conv2d on a channels_last input
+    (a candidate measured by the ``cnn`` unit and not kept: its logits differ by ~1e-5)."""
+    ids, m = disc._prepare(ids, mask)
+    emb = disc.embedding(ids) * m.unsqueeze(-1).to(disc.embedding.weight.dtype)
+    x = F.pad(emb.transpose(1, 2), (0, disc.seq_len - ids.shape[1])).unsqueeze(2)
+    x = x.contiguous(memory_format=torch.channels_last)
+    pooled = torch.cat([F.relu(F.conv2d(x, c.weight.unsqueeze(2), c.bias)).amax(dim=(-2, -1)) for c in disc.convs], 1)
+    return disc.highway(pooled)
+
+
+def cnn_units(disc: CNNDiscriminator, steps: int = 20) -> list[tuple[str, callable]]:
+    """Forward + backward of ``steps`` batches of 32: today's module vs the channels_last variant."""
+    ids = torch.randint(V, (32, T))
+    mask = torch.ones_like(ids)
+    disc.eval()
+    with torch.no_grad():
+        diff = (disc.output(cnn_features_channels_last(disc, ids, mask)).squeeze(-1) - disc(ids, mask)).abs().max()
+    print(f"  cnn: channels_last variant max |logit difference| = {float(diff):.2e}")
+
+    def run(features):
+        def f():
+            for _ in range(steps):
+                disc.output(features(ids, mask)).sum().backward()
+        return f
+    return [("gan_writer", run(disc.features)),
+            ("conv2d channels_last (not kept)", run(lambda i, m: cnn_features_channels_last(disc, i, m)))]
+
+
 def mle_bare(gen: LSTMGenerator, real_ids: torch.Tensor, old: bool = False) -> None:
     """One epoch of MLEModule's step without Lightning (shuffled batches of 64, clip 5);
     ``old``: the code before issue 18 (default AdamW, log_softmax + gather)."""
@@ -266,6 +298,8 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
                       ("plain PyTorch LSTM loop", lambda: plain.epoch(real_ids, plain_opt))],
         "adv_batch": [("gan_writer", lambda: ours.adversarial_batch(rollout_num, args.d_steps, args.d_epochs, n))],
     }
+    if "cnn" in units:
+        variants["cnn"] = cnn_units(copy.deepcopy(ours.disc))
     if tg is not None:
         tg_real = real_ids.clone()
         tg_fake = tg.negatives(n)
