@@ -48,6 +48,10 @@ def lightning_cli(args: list[str] | None = None):
     import torch
     from lightning.pytorch.cli import LightningCLI
 
+    from gan_writer.allocator import keep_freed_memory
+
+    keep_freed_memory()  # no page faults on every step's fresh activations (gan_writer/allocator.py)
+
     from gan_writer.data.datamodule import TextDataModule  # noqa: F401 - default data class
     from gan_writer.systems.common import GeneratorStage
 

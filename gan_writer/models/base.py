@@ -107,7 +107,8 @@ class CausalGenerator(nn.Module):
         logits = self.logits(ids, attention_mask).float()
         if temperature != 1.0:
             logits = logits / temperature
-        lp = logits.log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
+        # = log_softmax(-1).gather(ids), bit for bit, and faster (fused log_softmax + NLL kernels)
+        lp = -nn.functional.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction="none").view_as(ids)
         if attention_mask is not None:
             lp = lp * attention_mask.to(lp.dtype)
         return lp

@@ -125,6 +125,7 @@ class GeneratorStage(L.LightningModule):
         self._eval_filter = warnings.filters[0]
 
     def on_train_start(self) -> None:
+        resume.restore_rng(self)  # a resumed run continues the interrupted run's random streams
         rule = getattr(self, "_eval_filter", None)
         if rule is not None and rule in warnings.filters:
             warnings.filters.remove(rule)
@@ -134,9 +135,6 @@ class GeneratorStage(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)
         resume.on_save(checkpoint)  # RNG states, finite weights, tensor checksum
-
-    def on_train_start(self) -> None:
-        resume.restore_rng(self)  # a resumed run continues the interrupted run's random streams
 
     def on_before_backward(self, loss: torch.Tensor) -> None:
         resume.check_loss(self, loss)  # a NaN / inf loss stops training before it reaches the weights

@@ -10,19 +10,24 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from gan_writer.checkpoint import KEY
-from gan_writer.data.datamodule import pad_batch
-from gan_writer.models.prefix_discriminator import PREFIX_KINDS, PrefixDiscriminator, prefix_discriminator_loss
+from gan_writer.models.prefix_discriminator import PREFIX_KINDS, PrefixDiscriminator
 from gan_writer.models.discriminator import DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator
-from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.common import GeneratorStage
 from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
 
 _RANGES = {"max_length": ">= 2", "lr": "> 0", "num_negatives": ">= 1", "negatives_every_n_epochs": ">= 1",
            "sample_temperature": "> 0", "discriminator": DISCRIMINATOR_RANGES}
+
+from gan_writer.systems.optim import trainer_precision
+from gan_writer.systems.disc_training import (
+    DEFAULT_MAX_SAMPLE_BATCH, PaddedRows, discriminator_loss, discriminator_optimizer, draw_negatives,
+)
+
+__all__ = ["DiscriminatorConfig", "DiscriminatorStage", "DiscriminatorPretraining", "discriminator_loss",
+           "load_discriminator", "NoDiscriminatorError"]
 
 
 @dataclass
@@ -66,23 +71,6 @@ class DiscriminatorConfig:
         else:
             kwargs = dict(pretrained=self.pretrained, n_layer=self.n_layer, n_embd=self.n_embd, n_head=self.n_head)
         return build_discriminator(self.kind, vocab_size, max_length, pad_token_id=pad_token_id, **kwargs)
-
-
-def discriminator_loss(disc: Discriminator, real: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]):
-    """Binary cross-entropy of real (label 1) and fake (label 0) batches, plus the L2 term.
-
-    Returns ``(loss, bce, acc_real, acc_fake)``: the loss to minimise (BCE + L2), the BCE
-    alone (detached, nats per sample), and accuracies (fractions at threshold 0.5). A
-    prefix discriminator is trained on every prefix instead (``prefix_discriminator_loss``).
-    """
-    if isinstance(disc, PrefixDiscriminator):
-        return prefix_discriminator_loss(disc, real, fake)
-    logit_r = disc(real["ids"], real["attention_mask"])
-    logit_f = disc(fake["ids"], fake["attention_mask"])
-    logits = torch.cat([logit_r, logit_f])
-    labels = torch.cat([torch.ones_like(logit_r), torch.zeros_like(logit_f)])
-    bce = F.binary_cross_entropy_with_logits(logits, labels)
-    return bce + disc.l2_penalty(), bce.detach(), (logit_r > 0).float().mean(), (logit_f <= 0).float().mean()
 
 
 POOL_KEY = "gan_writer_negatives"  # the discriminator pretraining's pool of negatives, in its checkpoints
@@ -159,11 +147,15 @@ class DiscriminatorStage(GeneratorStage):
         checkpoint[KEY]["discriminator"] = self._disc_spec
 
     def real_batch(self, n: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """``n`` random training samples as a padded batch on the module's device."""
+        """``n`` random training samples as a padded batch on the module's device: ids and
+        attention mask ``(n, T)``, ``T`` the longest chosen row. The training split is padded
+        once per stage (:class:`~gan_writer.systems.disc_training.PaddedRows`); the rows drawn
+        for a ``generator`` seed are the same as before that cache existed."""
         data = self.trainer.datamodule.datasets["train"].ids
-        idx = torch.randint(len(data), (n,), generator=generator).tolist()
-        batch = pad_batch([data[i] for i in idx], self.generator.pad_token_id)
-        return {k: v.to(self.device) for k, v in batch.items()}
+        rows = getattr(self, "_real_rows", None)
+        if rows is None or rows.source is not data or rows.ids.device != self.device:
+            rows = self._real_rows = PaddedRows(data, self.generator.pad_token_id, self.device)
+        return rows.select(torch.randint(len(data), (n,), generator=generator))
 
     def validate_discriminator(
         self, batch: dict[str, torch.Tensor], batch_idx: int, temperature: float = 1.0,
@@ -189,17 +181,15 @@ class DiscriminatorStage(GeneratorStage):
         self.log("val/disc_acc", (acc_r + acc_f) / 2, batch_size=n)
         self.log("val/disc_acc_train_real", acc_t, batch_size=n)
 
-    @torch.no_grad()
+    max_sample_batch: int | None = DEFAULT_MAX_SAMPLE_BATCH
+
     def fake_batch(
         self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         """``n`` samples of the current generator (eval mode) with their masks, drawn with
-        ``generator`` (``None``: the global random stream)."""
-        was = self.generator.training
-        self.generator.eval()
-        ids = self.generator.sample(n, self.max_length, temperature=temperature, generator=generator)
-        self.generator.train(was)
-        return {"ids": ids, "attention_mask": mask_after_eos(ids, self.generator.eos_token_id)}
+        ``generator`` (``None``: the global random stream), at most :attr:`max_sample_batch`
+        rows at a time (:func:`~gan_writer.systems.disc_training.draw_negatives`)."""
+        return draw_negatives(self.generator, n, self.max_length, temperature, self.max_sample_batch, rng=generator)
 
 
 class DiscriminatorPretraining(DiscriminatorStage):
@@ -221,6 +211,7 @@ class DiscriminatorPretraining(DiscriminatorStage):
         num_negatives: pool size (SeqGAN: 10,000; default: the training-set size).
         negatives_every_n_epochs: redraw the pool this often (SeqGAN: 3).
         sample_temperature: temperature of the negatives.
+        max_sample_batch: most negatives sampled at once (peak memory; ``null``: all at once).
     """
 
     def __init__(
@@ -234,10 +225,12 @@ class DiscriminatorPretraining(DiscriminatorStage):
         num_negatives: int | None = None,
         negatives_every_n_epochs: int = 3,
         sample_temperature: float = 1.0,
+        max_sample_batch: int | None = DEFAULT_MAX_SAMPLE_BATCH,
     ) -> None:
         check_options("model.init_args", locals(), _RANGES)
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer"])
+        self.max_sample_batch = max_sample_batch
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
         self.generator.eval().requires_grad_(False)
         self.setup_discriminator(discriminator, discriminator_checkpoint)
@@ -247,13 +240,7 @@ class DiscriminatorPretraining(DiscriminatorStage):
         every = max(1, self.hparams.negatives_every_n_epochs)
         if self._pool is None or self.current_epoch % every == 0:
             n = self.hparams.num_negatives or len(self.trainer.datamodule.datasets["train"])
-            chunks = [self.fake_batch(min(1000, n - i), self.hparams.sample_temperature) for i in range(0, n, 1000)]
-            width = max(c["ids"].size(1) for c in chunks)
-            self._pool = {
-                k: torch.cat([F.pad(c[k], (0, width - c[k].size(1)), value=self.generator.pad_token_id if k == "ids" else 0)
-                              for c in chunks])
-                for k in ("ids", "attention_mask")
-            }
+            self._pool = self.fake_batch(n, self.hparams.sample_temperature)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -267,7 +254,7 @@ class DiscriminatorPretraining(DiscriminatorStage):
 
     def _negatives(self, n: int, batch_idx: int) -> dict[str, torch.Tensor]:
         size = self._pool["ids"].size(0)
-        idx = (torch.arange(n) + batch_idx * n) % size
+        idx = (torch.arange(n, device=self._pool["ids"].device) + batch_idx * n) % size
         return {k: v[idx] for k, v in self._pool.items()}
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -285,4 +272,4 @@ class DiscriminatorPretraining(DiscriminatorStage):
         self.validate_discriminator(batch, batch_idx, self.hparams.sample_temperature)
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr)
+        return discriminator_optimizer(self.discriminator, self.hparams.lr, trainer_precision(self))

@@ -8,6 +8,7 @@ import torch
 from gan_writer.metrics.nll import token_nll
 from gan_writer.models import GeneratorConfig
 from gan_writer.systems.common import GeneratorStage
+from gan_writer.systems.optim import fused_kwargs, trainer_precision
 from gan_writer.systems.options import GENERATOR_RANGES, check_options
 
 _RANGES = {"max_length": ">= 2", "lr": "> 0", "weight_decay": ">= 0", "betas": "[0, 1)",
@@ -29,7 +30,8 @@ class MLEModule(GeneratorStage):
         max_length: longest sequence (linked from ``data.max_length``).
         init_checkpoint: start from this gan_writer checkpoint's generator instead.
         lr: AdamW learning rate.
-        weight_decay: AdamW weight decay.
+        weight_decay: AdamW weight decay (AdamW is fused where the device allows:
+            :func:`gan_writer.systems.optim.fused_kwargs`).
         betas: AdamW betas.
         warmup_steps: linear learning-rate warm-up steps (0 = none).
         grad_clip: set the Trainer's ``gradient_clip_val`` for clipping (kept there).
@@ -100,7 +102,7 @@ class MLEModule(GeneratorStage):
         no_decay = [p for n, p in self.generator.named_parameters() if p.dim() < 2]
         opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=self.hparams.lr, betas=tuple(self.hparams.betas),
+            lr=self.hparams.lr, betas=tuple(self.hparams.betas), **fused_kwargs(self.generator.parameters(), trainer_precision(self)),
         )
         if not self.hparams.warmup_steps:
             return opt

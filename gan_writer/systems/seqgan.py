@@ -14,7 +14,6 @@ One training step (one "adversarial batch" of the SeqGAN code):
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -25,7 +24,9 @@ from gan_writer.adversarial.experience import EstimatorConfig, make_experience, 
 from gan_writer.adversarial.losses import EMABaseline
 from gan_writer.adversarial.rollout import make_rollout_policy, update_rollout_policy
 from gan_writer.metrics.nll import token_nll
-from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage, discriminator_loss
+from gan_writer.systems.disc_training import DEFAULT_MAX_SAMPLE_BATCH, discriminator_optimizer, train_discriminator
+from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage
+from gan_writer.systems.optim import trainer_precision
 from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
 
 #: the old ``baseline`` option, mapped onto ``advantage`` (``mean`` is now leave-one-out)
@@ -36,6 +37,7 @@ _RANGES = {"max_length": ">= 2", "g_batch_size": ">= 1", "g_steps": ">= 0", "d_s
            "ema_decay": "[0, 1)", "mle_steps": ">= 0", "kl_coef": ">= 0", "g_lr": "> 0", "d_lr": "> 0",
            "grad_clip": ">= 0", "temperature": "> 0", "max_rollout_batch": ">= 1", "num_text_samples": ">= 0",
            "group_size": ">= 0", "gamma": "[0, 1]", "clip_eps": "> 0", "ppo_epochs": ">= 1", "val_seed": ">= 0",
+           "max_sample_batch": ">= 1",
            "discriminator": DISCRIMINATOR_RANGES}
 
 
@@ -85,6 +87,8 @@ class SeqGANModule(DiscriminatorStage):
         num_text_samples: texts written to TensorBoard per validation.
         val_seed: seed of validation's own random generator (its fake samples never draw
             from the training stream, so the validation schedule does not change training).
+        max_sample_batch: most negatives sampled at once (peak memory independent of
+            ``d_num_samples``; ``null``: all at once).
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class SeqGANModule(DiscriminatorStage):
         max_rollout_batch: int | None = None,
         num_text_samples: int = 8,
         val_seed: int = 0,
+        max_sample_batch: int | None = DEFAULT_MAX_SAMPLE_BATCH,
     ) -> None:
         check_options("model.init_args", locals(), _RANGES)
         super().__init__()
@@ -141,6 +146,7 @@ class SeqGANModule(DiscriminatorStage):
         self.hparams.advantage = advantage
         self.estimator = EstimatorConfig.from_hparams(self.hparams)
         self.estimator.validate(g_batch_size)
+        self.max_sample_batch = max_sample_batch
         self.automatic_optimization = False
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
         self.mle_reference = make_rollout_policy(self.generator)  # frozen copy for the KL
@@ -210,29 +216,16 @@ class SeqGANModule(DiscriminatorStage):
 
     # ---- discriminator ------------------------------------------------------------------
     def discriminator_steps(self, d_opt) -> dict[str, float]:
-        """``d_steps`` × (fresh negatives, ``d_epochs`` passes); returns the last pass's means."""
+        """``d_steps`` × (fresh negatives, ``d_epochs`` passes); returns the last pass's means
+        (:func:`~gan_writer.systems.disc_training.train_discriminator`: no per-minibatch host sync)."""
         hp = self.hparams
-        self.discriminator.train()
-        stats = []
+        logs: dict[str, float] = {}
         for _ in range(hp.d_steps):
             fake = self.fake_batch(hp.d_num_samples, hp.temperature)
             real = self.real_batch(hp.d_num_samples)
-            for _ in range(hp.d_epochs):
-                order = torch.randperm(hp.d_num_samples)
-                for start in range(0, hp.d_num_samples, hp.d_batch_size):
-                    idx = order[start:start + hp.d_batch_size]
-                    loss, bce, acc_r, acc_f = discriminator_loss(
-                        self.discriminator, {k: v[idx] for k, v in real.items()}, {k: v[idx] for k, v in fake.items()}
-                    )
-                    d_opt.zero_grad()
-                    self.manual_backward(loss)
-                    d_opt.step()
-                    stats.append((float(loss.detach()), float(bce), float(acc_r), float(acc_f)))
-        if not stats:
-            return {}
-        tail = stats[-math.ceil(hp.d_num_samples / hp.d_batch_size):]  # the last pass
-        loss, bce, acc_r, acc_f = (sum(s[i] for s in tail) / len(tail) for i in range(4))
-        return {"disc/loss": loss, "disc/bce": bce, "disc/acc_real": acc_r, "disc/acc_fake": acc_f}
+            logs = train_discriminator(self.discriminator, d_opt, real, fake, hp.d_epochs, hp.d_batch_size,
+                                       backward=self.manual_backward)
+        return logs
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -289,7 +282,7 @@ class SeqGANModule(DiscriminatorStage):
 
     def configure_optimizers(self):
         g_opt = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.g_lr)
-        d_opt = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.d_lr)
+        d_opt = discriminator_optimizer(self.discriminator, self.hparams.d_lr, trainer_precision(self))
         self._g_optimizer = g_opt
         return [g_opt, d_opt]
 
