@@ -80,3 +80,17 @@ def test_cancel_raises_and_leaves_the_session_unchanged(art):
     with pytest.raises(Cancelled):
         s.alternatives(2, units=4, progress=progress, cancel=stop)
     assert seen[:3] == [(0, seen[0][1]), (1, seen[0][1]), (2, seen[0][1])] and s.log == [] and s.pos == 0
+
+
+def test_story_endings_and_script_lines(art):
+    s = Session(ModelGenerator(art, passage_tokens=6), "story")
+    s.write("白日依山尽，")
+    s.branch(2)
+    sibs = s.state["branch"]["siblings"]
+    assert len(sibs) == 2 and sibs[0] != sibs[1] and s.text == "白日依山尽，" + sibs[0][0]["text"]
+    s.switch(1)
+    assert s.text == "白日依山尽，" + sibs[1][0]["text"] and s.spans[-1]["author"] == "model"
+    sc = Session(ModelGenerator(art, passage_tokens=6), "script")
+    sc.write("李白: 月落乌啼")
+    sc.continue_()
+    assert len(sc.spans) == 2 and "\n" not in sc.spans[1]["text"] and sc.export("fountain").count("@李白") == 1

@@ -135,3 +135,44 @@ def test_binds_to_loopback_by_default(tmp_path):
     add_arguments(p)
     args = p.parse_args(["--ckpt", "x"])
     assert (args.host, args.port) == ("127.0.0.1", 7860)
+
+
+def test_studio_command_serves_a_checkpoint(tmp_path, monkeypatch, capsys):
+    """``gan-writer studio``: loads the checkpoint once, serves on loopback, keeps the session file."""
+    import torch
+    from helpers import tiny_gpt2
+
+    import gan_writer.cowrite.server as server_mod
+    from gan_writer.checkpoint import payload
+    from gan_writer.cli import main
+    from gan_writer.tokenization import char_tokenizer
+
+    tok = char_tokenizer(["白日依山尽黄河入海流月落乌啼霜满天，。"])
+    gen = tiny_gpt2(vocab=len(tok), seed=0, n_positions=32)
+    ckpt = tmp_path / "tiny.ckpt"
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
+                "gan_writer": payload(gen, tok, max_length=25)}, ckpt)
+    made, real = [], server_mod.make_server
+    monkeypatch.setattr(server_mod, "make_server", lambda *a, **k: made.append(real(*a, **k)) or made[-1])
+    result = {}
+    t = threading.Thread(target=lambda: result.update(rc=main(
+        ["studio", "--ckpt", str(ckpt), "--port", "0", "--session", str(tmp_path / "s.json")])))
+    t.start()
+    for _ in range(600):
+        if made or not t.is_alive():
+            break
+        time.sleep(0.05)
+    assert made, "the studio did not start"
+    host, port = made[0].server_address[:2]
+    try:
+        assert host == "127.0.0.1"
+        client = StudioClient(f"http://{host}:{port}")
+        client.op("write", text="白日依山尽")
+        st = client.op("alternatives", k=2)
+        assert st["candidates"] and all(len(c["text"]) == 6 for c in st["candidates"])
+    finally:
+        made[0].shutdown()
+        t.join(10)
+    assert result["rc"] == 0 and f"open http://127.0.0.1:{port}/" in capsys.readouterr().err
+    saved = Session.open(tmp_path / "s.json", StubGenerator())
+    assert [r["op"] for r in saved.log] == ["write", "alternatives"] and saved.text == "白日依山尽，"

@@ -144,7 +144,11 @@ def loop(s: Session, stdin: TextIO, stdout: TextIO, prompt: bool = False) -> int
     while True:
         if prompt:
             print("> ", end="", file=stdout, flush=True)
-        line = stdin.readline()
+        try:
+            line = stdin.readline()
+        except KeyboardInterrupt:
+            print("\n(stopped; the session file holds every operation so far)", file=stdout)
+            return 0
         if not line:
             return 0
         line = line.rstrip("\n").strip()
