@@ -94,3 +94,14 @@ def test_story_endings_and_script_lines(art):
     sc.write("李白: 月落乌啼")
     sc.continue_()
     assert len(sc.spans) == 2 and "\n" not in sc.spans[1]["text"] and sc.export("fountain").count("@李白") == 1
+
+
+def test_strict_rhyme_line_by_line(art):
+    s = Session(ModelGenerator(art, strict_rhyme=True), "poem", "wujue", seed=3)
+    s.write("白日依山尽")
+    for _ in range(3):
+        s.continue_()
+    from gan_writer.writing.forms import form_report
+
+    rep = form_report(s.text, "wujue")
+    assert rep["line_ok"] and rep["rhyme_ok"], s.text

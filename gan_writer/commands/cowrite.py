@@ -17,6 +17,8 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="base seed of a new session (model step j draws with seed + j)")
     p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of a new session")
     p.add_argument("--title", default="", help="title shown in exports")
+    p.add_argument("--strict-rhyme", action="store_true",
+                   help="Chinese forms: the even lines must rhyme (平水韵 level tone, hard); default: reranked")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +36,7 @@ def open_session(args: argparse.Namespace):
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); co-writing needs a text model")
     form = args.form or ("wujue" if args.kind == "poem" else None)
     kwargs = dict(kind=args.kind, form=form, seed=args.seed, temperature=args.temperature, title=args.title)
-    gen = ModelGenerator(art)
+    gen = ModelGenerator(art, strict_rhyme=args.strict_rhyme)
     if args.session:
         return Session.open_or_create(args.session, gen, **kwargs)
     return Session(gen, **kwargs)

@@ -91,12 +91,16 @@ class ModelGenerator:
         draft_factor: drafts drawn per wanted candidate (default 3; reranked down to ``k``).
         passage_tokens: tokens per story passage or script line (default 40).
         safety_filter: default :class:`SafetyFilter`.
+        strict_rhyme: Chinese forms: the even lines must end on 平水韵 level-tone characters of
+            one group (hard, as ``write poem --strict-rhyme``); default reranked only.
     """
 
-    def __init__(self, art, draft_factor: int = 3, passage_tokens: int = 40, safety_filter: SafetyFilter | None = None):
+    def __init__(self, art, draft_factor: int = 3, passage_tokens: int = 40, safety_filter: SafetyFilter | None = None,
+                 strict_rhyme: bool = False):
         self.art, self.tok, self.gen = art, art.tokenizer, art.generator
         self.draft_factor, self.passage_tokens = draft_factor, passage_tokens
         self.filter = safety_filter or SafetyFilter()
+        self.strict_rhyme = strict_rhyme
 
     def _prompt(self, text: str, room: int) -> torch.Tensor:
         ids = [i for i in self.tok(text, add_special_tokens=False)["input_ids"] if i != self.tok.unk_token_id] if text else []
@@ -116,7 +120,7 @@ class ModelGenerator:
         steps = max_tokens(form, 64)
         if form.lines:
             steps = max(2, steps * units // form.lines + 2)
-        proc = FormProcessor(form, self.tok, self.gen.eos_token_id, scheme)
+        proc = FormProcessor(form, self.tok, self.gen.eos_token_id, scheme, strict_rhyme=self.strict_rhyme and zh)
         proc.steps = None  # the budget is this draw's, not the whole poem's
         prefix = req.prefix.replace("\n", "") if zh else (req.prefix + "\n" if req.prefix else "")
         return form, scheme, zh, PrefixedForm(proc, self.tok, prefix, units, self.gen.eos_token_id), steps, prefix
