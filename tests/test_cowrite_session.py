@@ -164,3 +164,18 @@ def test_exports():
     assert p.export("text") == "白日依山尽，\n"
     with pytest.raises(ValueError, match="Fountain is for scripts"):
         p.export("fountain")
+
+
+def test_a_crash_while_saving_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "s.json"
+    s = Session(StubGenerator(), "poem", "wujue", path=path)
+    s.write("白日依山尽")
+    before = path.read_text()
+
+    def crash(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("gan_writer.cowrite.session.json.dump", crash)
+    with pytest.raises(KeyboardInterrupt):
+        s.continue_()
+    assert path.read_text() == before and list(tmp_path.iterdir()) == [path]
+    assert Session.open(path, StubGenerator()).text == "白日依山尽，"
