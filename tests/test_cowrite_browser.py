@@ -142,3 +142,25 @@ def test_real_checkpoint_wujue_screenshot(browser, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_progress_and_cancel_on_the_page(browser, tmp_path):
+    """A slow generation shows its progress on the page; Cancel stops it and the document is unchanged."""
+    from cowrite_stub import StubGenerator
+    from selenium.webdriver.common.by import By
+    from test_cowrite_server import SlowGenerator
+
+    session = Session(SlowGenerator(steps=2000), "poem", "wujue", path=tmp_path / "s.json")
+    server, url = serve_in_thread(session)
+    try:
+        browser.get(url + "/")
+        browser.find_element(By.ID, "more").click()
+        wait_for(browser, lambda d: float(d.find_element(By.ID, "progress").get_attribute("value")) >= 3, timeout=20)
+        assert "alternatives" in browser.find_element(By.ID, "busy").text
+        browser.find_element(By.ID, "cancel").click()
+        wait_for(browser, lambda d: "cancelled" in d.find_element(By.ID, "message").text, timeout=20)
+        assert candidates(browser) == [] and session.log == []
+        assert Session.open(tmp_path / "s.json", StubGenerator()).log == []
+    finally:
+        server.shutdown()
+        server.server_close()
