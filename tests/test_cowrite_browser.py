@@ -107,6 +107,26 @@ def test_studio_in_a_real_browser(browser, tmp_path):
         assert session.text == "白日依山尽，\n" + cands[0]
         shot = tmp_path / "studio.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+        # rewrite line 2 steered towards 月, then two alternative endings as siblings
+        for field, value in (("ra", "2"), ("rb", "2"), ("rk", "月")):
+            browser.find_element(By.ID, field).clear()
+            browser.find_element(By.ID, field).send_keys(value)
+        click(browser, "rewrite")
+        wait_for(browser, lambda d: len(candidates(d)) >= 1)
+        assert "replaces spans 2-2" in browser.find_element(By.ID, "candidates").text
+        new_line = candidates(browser)[0]
+        browser.find_elements(By.CSS_SELECTOR, "#candidates .pick")[0].click()
+        wait_for(browser, lambda d: spans(d) == ["白日依山尽，", new_line])
+        browser.find_element(By.ID, "n").clear()
+        browser.find_element(By.ID, "n").send_keys("2")
+        click(browser, "ending")
+        wait_for(browser, lambda d: len(spans(d)) == 4)
+        endings = session.state["branch"]["siblings"]
+        assert len(endings) == 2 and spans(browser)[2:] == [x["text"] for x in endings[0]]
+        second = [b for b in browser.find_elements(By.CSS_SELECTOR, "#endings button") if b.text.startswith("Ending 2")]
+        second[0].click()
+        wait_for(browser, lambda d: spans(d)[2:] == [x["text"] for x in endings[1]])
+        assert "Ending 2 (shown)" in browser.find_element(By.ID, "endings").text
     finally:
         server.shutdown()
         server.server_close()
