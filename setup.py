@@ -13,7 +13,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["gan_writer", "gan_writer.*"]),
-    package_data={"gan_writer.data": ["registry.json"]},
+    package_data={"gan_writer.data": ["registry.json"], "gan_writer.cowrite": ["static/*.html"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.4,<2.15",
@@ -34,7 +34,8 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100", "gguf>=0.10", "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",
-                "Pillow>=10", "scikit-image==0.26.0", "scikit-learn==1.9.1", "alt-profanity-check==1.9.1"],
+                "Pillow>=10", "scikit-image==0.26.0", "scikit-learn==1.9.1", "alt-profanity-check==1.9.1",
+                "selenium==4.43.0"],
         "multimodal": ["Pillow>=10"],
         "safety": ["alt-profanity-check==1.9.1"],
         "gguf": ["gguf>=0.10", "accelerate>=1.0"],

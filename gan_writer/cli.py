@@ -32,6 +32,8 @@ def _register_optional_tools() -> None:
     for name, module in (("evaluate", "gan_writer.commands.evaluate"), ("compare", "gan_writer.commands.compare"),
                          ("oracle-report", "gan_writer.commands.oracle_report"),
                          ("write", "gan_writer.commands.write"),
+                         ("cowrite", "gan_writer.commands.cowrite"),
+                         ("studio", "gan_writer.commands.studio"),
                          ("image-poem", "gan_writer.commands.image_poem"),
                          ("reproduce", "gan_writer.commands.reproduce")):
         try:

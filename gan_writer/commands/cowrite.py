@@ -1,0 +1,53 @@
+"""``gan-writer cowrite --ckpt X [--session FILE]``: co-write in the terminal (see gan_writer.cowrite.terminal)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gan_writer.writing.forms import FORMS
+
+
+def add_session_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``cowrite`` and ``studio``."""
+    p.add_argument("--ckpt", required=True, help="a gan_writer .ckpt or run directory")
+    p.add_argument("--session", default=None,
+                   help="session JSON file: opened if it exists, else created; written after every operation")
+    p.add_argument("--kind", choices=("poem", "story", "script"), default="poem", help="document kind of a new session")
+    p.add_argument("--form", default=None, help=f"poem form of a new session, one of {', '.join(FORMS)} (default wujue for poems)")
+    p.add_argument("--seed", type=int, default=0, help="base seed of a new session (model step j draws with seed + j)")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of a new session")
+    p.add_argument("--title", default="", help="title shown in exports")
+    p.add_argument("--strict-rhyme", action="store_true",
+                   help="Chinese forms: the even lines must rhyme (平水韵 level tone, hard); default: reranked")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_session_arguments(parser)
+
+
+def open_session(args: argparse.Namespace):
+    """Load the checkpoint and open or create the session. Raises ValueError / FileNotFoundError."""
+    from gan_writer.checkpoint import load_artifacts
+    from gan_writer.cowrite.generator import ModelGenerator
+    from gan_writer.cowrite.session import Session
+
+    art = load_artifacts(args.ckpt)
+    if art.tokenizer is None:
+        raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); co-writing needs a text model")
+    form = args.form or ("wujue" if args.kind == "poem" else None)
+    kwargs = dict(kind=args.kind, form=form, seed=args.seed, temperature=args.temperature, title=args.title)
+    gen = ModelGenerator(art, strict_rhyme=args.strict_rhyme)
+    if args.session:
+        return Session.open_or_create(args.session, gen, **kwargs)
+    return Session(gen, **kwargs)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gan_writer.cowrite.terminal import loop
+
+    try:
+        session = open_session(args)
+    except (FileNotFoundError, ValueError, ModuleNotFoundError) as err:
+        print(f"gan-writer cowrite: error: {err}", file=sys.stderr)
+        return 2
+    return loop(session, sys.stdin, sys.stdout, prompt=sys.stdin.isatty())

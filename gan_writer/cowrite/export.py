@@ -1,0 +1,68 @@
+"""Exports of a co-writing session's document: plain text, Markdown, Fountain (scripts), JSON.
+
+Fountain (https://fountain.io/syntax): a script line ``NAME: speech`` becomes a character
+cue and its dialogue (non-Latin names get Fountain's ``@`` forcing mark); other lines are
+action. The JSON export is the whole session (:meth:`Session.to_dict`) plus the document's
+``text`` and its ``spans`` with their authors.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+FORMATS = ("text", "markdown", "fountain", "json")
+EXTENSIONS = {".txt": "text", ".md": "markdown", ".fountain": "fountain", ".json": "json"}
+
+
+def format_for(filename: str) -> str:
+    """The export format for a file name by its extension (``.txt``, ``.md``, ``.fountain``, ``.json``).
+
+    Raises:
+        ValueError: for another extension.
+    """
+    for ext, fmt in EXTENSIONS.items():
+        if filename.lower().endswith(ext):
+            return fmt
+    raise ValueError(f"{filename}: cannot tell the export format; end the name with {', '.join(EXTENSIONS)}")
+
+
+def _cue(name: str) -> str:
+    return name.upper() if re.fullmatch(r"[A-Za-z][A-Za-z .'-]*", name) else "@" + name
+
+
+def fountain(lines: list[str], title: str = "") -> str:
+    """Fountain text of script lines (see the module docstring)."""
+    out = [f"Title: {title or 'Untitled'}", "Credit: written with gan-writer", ""]
+    for line in lines:
+        name, sep, speech = line.partition(":")
+        if sep and name.strip() and len(name) <= 30 and speech.strip():
+            out += [_cue(name.strip()), speech.strip(), ""]
+        else:
+            out += [line.strip(), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def export_document(session, fmt: str) -> str:
+    """``session``'s document in ``fmt`` (one of :data:`FORMATS`).
+
+    Raises:
+        ValueError: unknown format, or ``fountain`` for a document that is not a script.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    text = session.text
+    if fmt == "text":
+        return text + "\n"
+    if fmt == "json":
+        return json.dumps({**session.to_dict(), "text": text, "spans": session.spans}, ensure_ascii=False, indent=1) + "\n"
+    if fmt == "fountain":
+        if session.kind != "script":
+            raise ValueError(f"Fountain is for scripts; this session is a {session.kind} (export text or markdown)")
+        return fountain([s["text"] for s in session.spans], session.title)
+    head = f"# {session.title}\n\n" if session.title else ""
+    if session.kind == "story":
+        body = text
+    else:
+        body = "\n".join(s["text"] + "  " for s in session.spans)
+    who = sum(s["author"] == "model" for s in session.spans)
+    return f"{head}{body}\n\n*{who} of {len(session.spans)} spans written by the model (gan-writer cowrite).*\n"

@@ -1,0 +1,392 @@
+"""A co-writing session: a document written by a writer and a model together, every step recorded.
+
+The document is a list of *spans* (a poem's lines, a story's passages, a script's lines),
+each ``{"text", "author": "writer" | "model", "seed", "op"}``. Operations:
+
+* :meth:`Session.write` — the writer's own text, appended;
+* :meth:`Session.alternatives` — ``k`` ranked candidates for the next piece (as ``gan-writer
+  write`` ranks: form, keywords, fluency; safety reports beside each), :meth:`Session.choose`
+  keeps one; :meth:`Session.continue_` keeps the best at once;
+* :meth:`Session.rewrite` — candidates replacing spans ``a:b`` (keywords steer them; the text
+  after them is scored too); :meth:`Session.infill` — candidates inserted at a position;
+* :meth:`Session.steer` / :meth:`Session.ban` — keywords with a logit bias / words never drawn
+  in every later generation (:mod:`gan_writer.cowrite.decoding`);
+* :meth:`Session.branch` — ``n`` alternative endings kept as siblings; :meth:`Session.switch`;
+* :meth:`Session.undo` / :meth:`Session.redo`; :meth:`Session.export` (text, Markdown,
+  Fountain for scripts, JSON).
+
+Every operation appends a record ``{"op", "args", "seed"}`` to :attr:`Session.log` (model
+steps carry the seed they drew with), so :meth:`Session.replay` rebuilds the same session
+with the same generator. With a ``path`` the session is saved as JSON after every
+operation, atomically (a temporary file in the same folder, then ``os.replace``), so a
+crash or Ctrl-C loses at most the operation under way. :meth:`Session.open` restores one;
+a file that is not a valid session is refused (:class:`SessionError`) and never written.
+Session files are data: only ``json`` reads them.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+from gan_writer.cowrite.export import export_document
+from gan_writer.cowrite.generator import CandidateGenerator, Request, lines_of
+from gan_writer.writing.forms import LINE_END, get_form
+
+FORMAT = "gan_writer.cowrite.session/1"
+KINDS = ("poem", "story", "script")
+AUTHORS = ("writer", "model")
+
+
+class SessionError(ValueError):
+    """A session file that cannot be used, or an operation that does not fit the session's state."""
+
+
+def empty_state(temperature: float = 1.0) -> dict:
+    """The state of a new document (JSON-able)."""
+    return {"spans": [], "candidates": [], "target": None, "steer": [], "ban": [], "branch": None,
+            "temperature": temperature}
+
+
+class Session:
+    """See the module docstring.
+
+    Args:
+        generator: a :class:`~gan_writer.cowrite.generator.CandidateGenerator`.
+        kind: ``poem`` | ``story`` | ``script``; form: a form name for poems (e.g. ``wujue``) or None.
+        path: JSON file saved after every operation (must not exist yet: use :meth:`open`).
+        seed: base seed; the model step number ``j`` draws with ``seed + j``.
+        temperature: sampling temperature; title: shown in exports.
+
+    Raises:
+        SessionError: unknown kind or form, or ``path`` already exists.
+    """
+
+    def __init__(self, generator: CandidateGenerator, kind: str = "poem", form: str | None = None,
+                 path: str | Path | None = None, seed: int = 0, temperature: float = 1.0, title: str = "") -> None:
+        if kind not in KINDS:
+            raise SessionError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
+        if form is not None:
+            try:
+                get_form(form)
+            except ValueError as err:
+                raise SessionError(str(err)) from err
+        self.generator, self.kind, self.form, self.seed, self.title = generator, kind, form, seed, title
+        self.path = Path(path) if path is not None else None
+        if self.path is not None and self.path.exists():
+            raise SessionError(f"{self.path} already exists; open it (Session.open / --session) instead of overwriting it")
+        self.states = [empty_state(temperature)]
+        self.pos = 0
+        self.log: list[dict] = []
+        self.save()
+
+    # ---- document -----------------------------------------------------------------
+    @property
+    def state(self) -> dict:
+        """The current state (do not modify it; operations copy it)."""
+        return self.states[self.pos]
+
+    @property
+    def spans(self) -> list[dict]:
+        return self.state["spans"]
+
+    @property
+    def candidates(self) -> list[dict]:
+        return self.state["candidates"]
+
+    @property
+    def zh(self) -> bool:
+        return bool(self.form) and get_form(self.form)[0].language == "zh"
+
+    def join(self, spans: list[dict]) -> str:
+        """The text of ``spans``: lines joined by ``\\n`` (poems, scripts), passages concatenated (stories)."""
+        sep = "" if self.kind == "story" else "\n"
+        return sep.join(s["text"] for s in spans)
+
+    @property
+    def text(self) -> str:
+        """The document's text."""
+        return self.join(self.spans)
+
+    # ---- recording ------------------------------------------------------------------
+    def _next_seed(self) -> int:
+        return self.seed + len(self.log)
+
+    def _commit(self, new: dict, op: str, args: dict, seed: int | None = None) -> dict:
+        self.states = self.states[: self.pos + 1] + [new]
+        self.pos += 1
+        self.log.append({"op": op, "args": args, "seed": seed})
+        self.save()
+        return new
+
+    def _copy(self) -> dict:
+        new = copy.deepcopy(self.state)
+        new["candidates"], new["target"] = [], None
+        return new
+
+    def _request(self, prefix: list[dict], suffix: list[dict], units, k: int, seed: int, keywords=(), diverse=False,
+                 progress=None, cancel=None) -> list[dict]:
+        st = self.state
+        req = Request(self.kind, self.form, self.join(prefix), units, self.join(suffix), k, seed, st["temperature"],
+                      tuple(st["steer"]) + tuple(keywords), tuple(st["ban"]), diverse, progress, cancel)
+        cands = self.generator.propose(req)
+        return [{**c, "seed": seed} for c in cands]
+
+    def _pieces(self, text: str, author: str, seed: int | None, op: str, start: int) -> list[dict]:
+        """Spans for ``text``: one per line for poems and scripts (Chinese poem lines get their mark)."""
+        if self.kind == "story":
+            return [{"text": text, "author": author, "seed": seed, "op": op}]
+        parts = lines_of(text, True) if self.zh else [ln for ln in text.split("\n") if ln.strip()]
+        out = []
+        for j, line in enumerate(parts):
+            if self.zh and line and line[-1] not in LINE_END:
+                line += LINE_END[(start + j) % 2]
+            out.append({"text": line, "author": author, "seed": seed, "op": op})
+        return out
+
+    # ---- operations -------------------------------------------------------------------
+    def write(self, text: str) -> dict:
+        """Append the writer's own ``text``.
+
+        Raises:
+            SessionError: if ``text`` is empty.
+        """
+        if not text.strip():
+            raise SessionError("nothing to write: the text is empty")
+        new = self._copy()
+        if self.kind == "story" and new["spans"] and not self.zh and text[:1].isalnum() and not self.text[-1:].isspace():
+            text = " " + text
+        new["spans"] += self._pieces(text, "writer", None, "write", len(new["spans"]))
+        return self._commit(new, "write", {"text": text})
+
+    def alternatives(self, k: int = 3, units: int | None = 1, seed: int | None = None, progress=None, cancel=None) -> list[dict]:
+        """Ask for ``k`` ranked candidates for the next ``units`` lines / passages (None: to the end)."""
+        seed = self._next_seed() if seed is None else seed
+        cands = self._request(self.spans, [], units, k, seed, progress=progress, cancel=cancel)
+        new = self._copy()
+        new["candidates"] = cands
+        self._commit(new, "alternatives", {"k": k, "units": units}, seed)
+        return cands
+
+    def choose(self, i: int) -> dict:
+        """Keep candidate ``i`` (0-based): appended, or in place of the span range it rewrites.
+
+        Raises:
+            SessionError: no candidates, or ``i`` out of range.
+        """
+        cands = self.candidates
+        if not cands:
+            raise SessionError("there are no candidates to choose from; ask for alternatives first")
+        if not 0 <= i < len(cands):
+            raise SessionError(f"candidate {i + 1} does not exist; choose 1 to {len(cands)}")
+        c, target = cands[i], self.state["target"]
+        new = self._copy()
+        a, b = target if target is not None else (len(new["spans"]),) * 2
+        new["spans"][a:b] = self._pieces(c["text"], "model", c["seed"], "choose", a)
+        return self._commit(new, "choose", {"i": i})
+
+    def continue_(self, units: int | None = 1, seed: int | None = None, progress=None, cancel=None) -> dict:
+        """Append the best candidate for the next ``units`` lines / passages at once."""
+        seed = self._next_seed() if seed is None else seed
+        (best, *_) = self._request(self.spans, [], units, 1, seed, progress=progress, cancel=cancel)
+        new = self._copy()
+        new["spans"] += self._pieces(best["text"], "model", seed, "continue", len(new["spans"]))
+        return self._commit(new, "continue", {"units": units}, seed)
+
+    def _check_range(self, a: int, b: int) -> None:
+        if not 0 <= a <= b <= len(self.spans):
+            raise SessionError(f"span range {a + 1}-{b} is outside the document's {len(self.spans)} spans")
+
+    def rewrite(self, a: int, b: int, keywords=(), k: int = 3, seed: int | None = None, progress=None, cancel=None) -> list[dict]:
+        """Candidates to replace spans ``a:b`` (0-based, end exclusive), steered by ``keywords``; choose one."""
+        self._check_range(a, b)
+        if a == b:
+            raise SessionError("rewrite needs at least one span; use infill to insert")
+        seed = self._next_seed() if seed is None else seed
+        cands = self._request(self.spans[:a], self.spans[b:], b - a, k, seed, keywords, progress=progress, cancel=cancel)
+        new = self._copy()
+        new["candidates"], new["target"] = cands, [a, b]
+        self._commit(new, "rewrite", {"a": a, "b": b, "keywords": list(keywords), "k": k}, seed)
+        return cands
+
+    def infill(self, at: int, k: int = 3, units: int = 1, seed: int | None = None, progress=None, cancel=None) -> list[dict]:
+        """Candidates to insert before span ``at`` (ranked with the text after them); choose one."""
+        self._check_range(at, at)
+        seed = self._next_seed() if seed is None else seed
+        cands = self._request(self.spans[:at], self.spans[at:], units, k, seed, progress=progress, cancel=cancel)
+        new = self._copy()
+        new["candidates"], new["target"] = cands, [at, at]
+        self._commit(new, "infill", {"at": at, "k": k, "units": units}, seed)
+        return cands
+
+    def steer(self, keywords) -> dict:
+        """Steer every later generation towards ``keywords`` (logit bias; an empty list clears it)."""
+        new = self._copy()
+        new["steer"] = [w for w in keywords if w.strip()]
+        return self._commit(new, "steer", {"keywords": list(keywords)})
+
+    def ban(self, words) -> dict:
+        """Never draw ``words`` again (added to the banned list; an empty list clears it)."""
+        new = self._copy()
+        new["ban"] = sorted(set(new["ban"]) | {w for w in words if w.strip()}) if words else []
+        return self._commit(new, "ban", {"words": list(words)})
+
+    def set_temperature(self, temperature: float) -> dict:
+        """Sampling temperature of later generations (> 0)."""
+        if not temperature > 0:
+            raise SessionError(f"temperature must be > 0, got {temperature}")
+        new = self._copy()
+        new["temperature"] = float(temperature)
+        return self._commit(new, "temperature", {"temperature": float(temperature)})
+
+    def branch(self, n: int = 3, seed: int | None = None, progress=None, cancel=None) -> dict:
+        """``n`` different endings from here, kept as siblings; the first becomes the document's."""
+        seed = self._next_seed() if seed is None else seed
+        cands = self._request(self.spans, [], None, n, seed, diverse=True, progress=progress, cancel=cancel)
+        new = self._copy()
+        fork = len(new["spans"])
+        sibs = [self._pieces(c["text"], "model", seed, "branch", fork) for c in cands]
+        new["branch"] = {"fork": fork, "siblings": sibs, "active": 0,
+                         "reports": [{"report": c["report"], "score": c["score"]} for c in cands]}
+        new["spans"] += sibs[0]
+        return self._commit(new, "branch", {"n": n}, seed)
+
+    def switch(self, j: int) -> dict:
+        """Make sibling ending ``j`` (0-based) the document's; the current ending is kept as its sibling.
+
+        Raises:
+            SessionError: no branch, ``j`` out of range, or the branch point was rewritten away.
+        """
+        br = self.state["branch"]
+        if br is None:
+            raise SessionError("there are no alternative endings; ask for endings first")
+        if not 0 <= j < len(br["siblings"]):
+            raise SessionError(f"ending {j + 1} does not exist; choose 1 to {len(br['siblings'])}")
+        if len(self.spans) < br["fork"]:
+            raise SessionError("the text before the endings was shortened; the endings no longer attach")
+        new = self._copy()
+        b = new["branch"]
+        b["siblings"][b["active"]] = new["spans"][b["fork"]:]
+        new["spans"] = new["spans"][: b["fork"]] + b["siblings"][j]
+        b["active"] = j
+        return self._commit(new, "switch", {"j": j})
+
+    def undo(self) -> dict:
+        """Go back one operation. Raises SessionError when there is nothing to undo."""
+        if self.pos == 0:
+            raise SessionError("nothing to undo")
+        self.pos -= 1
+        self.log.append({"op": "undo", "args": {}, "seed": None})
+        self.save()
+        return self.state
+
+    def redo(self) -> dict:
+        """Redo the operation last undone. Raises SessionError when there is none."""
+        if self.pos + 1 >= len(self.states):
+            raise SessionError("nothing to redo")
+        self.pos += 1
+        self.log.append({"op": "redo", "args": {}, "seed": None})
+        self.save()
+        return self.state
+
+    # ---- replay, export, files -------------------------------------------------------------
+    def apply(self, record: dict):
+        """Apply one :attr:`log` record (its recorded seed for model steps)."""
+        op, args, seed = record["op"], dict(record.get("args") or {}), record.get("seed")
+        if seed is not None:
+            args["seed"] = seed
+        fn = {"write": self.write, "alternatives": self.alternatives, "choose": self.choose, "continue": self.continue_,
+              "rewrite": self.rewrite, "infill": self.infill, "steer": self.steer, "ban": self.ban,
+              "temperature": self.set_temperature, "branch": self.branch, "switch": self.switch,
+              "undo": self.undo, "redo": self.redo}.get(op)
+        if fn is None:
+            raise SessionError(f"unknown operation {op!r} in the session log")
+        return fn(**args)
+
+    def replay(self, generator: CandidateGenerator | None = None, path: str | Path | None = None) -> "Session":
+        """A new session built by applying this one's :attr:`log` again (same seeds, same generator)."""
+        new = Session(generator or self.generator, self.kind, self.form, path, self.seed, self.states[0]["temperature"], self.title)
+        for rec in self.log:
+            new.apply(rec)
+        return new
+
+    def export(self, fmt: str = "text") -> str:
+        """The document as ``text`` | ``markdown`` | ``fountain`` (scripts) | ``json`` (see :mod:`gan_writer.cowrite.export`)."""
+        return export_document(self, fmt)
+
+    def to_dict(self) -> dict:
+        """The whole session (JSON-able): format tag, settings, the undo stack and the log."""
+        return {"format": FORMAT, "kind": self.kind, "form": self.form, "seed": self.seed, "title": self.title,
+                "states": self.states, "pos": self.pos, "log": self.log}
+
+    def save(self) -> None:
+        """Write :meth:`to_dict` to :attr:`path` atomically (no-op without a path)."""
+        if self.path is None:
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(self.to_dict(), f, ensure_ascii=False, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # the previous save stays whole
+            raise
+
+    @classmethod
+    def open(cls, path: str | Path, generator: CandidateGenerator) -> "Session":
+        """Restore the session saved in ``path``; later operations save to it again.
+
+        Raises:
+            SessionError: the file is missing, not JSON, or not a gan-writer session (it is
+                left untouched).
+        """
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as err:
+            raise SessionError(f"{path}: no such session file") from err
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise SessionError(f"{path}: not a gan-writer session (invalid JSON: {err}); the file was left as it is") from err
+        problem = _validate(data)
+        if problem:
+            raise SessionError(f"{path}: not a gan-writer session ({problem}); the file was left as it is")
+        self = cls.__new__(cls)
+        self.generator, self.kind, self.form, self.seed = generator, data["kind"], data["form"], int(data["seed"])
+        self.title, self.path = str(data.get("title") or ""), path
+        self.states, self.pos, self.log = data["states"], int(data["pos"]), data["log"]
+        return self
+
+    @classmethod
+    def open_or_create(cls, path: str | Path, generator: CandidateGenerator, **kwargs) -> "Session":
+        """:meth:`open` ``path`` if it exists, else a new session saved there."""
+        return cls.open(path, generator) if Path(path).exists() else cls(generator, path=path, **kwargs)
+
+
+def _validate(data) -> str | None:
+    """What is wrong with a loaded session dict, or None."""
+    if not isinstance(data, dict):
+        return "the top level is not an object"
+    if data.get("format") != FORMAT:
+        return f"format is {data.get('format')!r}, expected {FORMAT!r}"
+    for key, typ in (("kind", str), ("seed", int), ("states", list), ("pos", int), ("log", list)):
+        if not isinstance(data.get(key), typ):
+            return f"key {key!r} is missing or not a {typ.__name__}"
+    if data["kind"] not in KINDS:
+        return f"kind {data['kind']!r} is not one of {', '.join(KINDS)}"
+    if data.get("form") is not None and not isinstance(data["form"], str):
+        return "key 'form' is not a string"
+    if not data["states"] or not 0 <= data["pos"] < len(data["states"]):
+        return f"pos {data['pos']} is outside the {len(data['states'])} saved states"
+    for n, st in enumerate(data["states"]):
+        if not isinstance(st, dict) or not isinstance(st.get("spans"), list) or set(empty_state()) - set(st):
+            return f"state {n} lacks keys {sorted(set(empty_state()) - set(st if isinstance(st, dict) else {}))}"
+        for s in st["spans"]:
+            if not isinstance(s, dict) or not isinstance(s.get("text"), str) or s.get("author") not in AUTHORS:
+                return f"state {n} has a span that is not {{text, author: writer|model}}"
+    for rec in data["log"]:
+        if not isinstance(rec, dict) or not isinstance(rec.get("op"), str):
+            return "a log record has no 'op'"
+    return None

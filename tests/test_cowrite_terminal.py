@@ -1,0 +1,61 @@
+"""``gan-writer cowrite`` driven by a script on standard input (tiny char model checkpoint)."""
+import io
+import json
+
+import pytest
+import torch
+from helpers import tiny_gpt2
+
+from gan_writer.checkpoint import payload
+from gan_writer.cli import main
+from gan_writer.tokenization import char_tokenizer
+
+HANZI = "白日依山尽黄河入海流欲穷千里目更上一层楼月落乌啼霜满天江枫渔火对愁眠，。"
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    tok = char_tokenizer([HANZI])
+    gen = tiny_gpt2(vocab=len(tok), seed=0, n_positions=32)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
+                "gan_writer": payload(gen, tok, max_length=25, metric_tokenization="char")}, path)
+    return str(path)
+
+
+def run(ckpt, session, script, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(script))
+    assert main(["cowrite", "--ckpt", ckpt, "--session", str(session), "--form", "wujue", "--seed", "2"]) == 0
+    return capsys.readouterr().out
+
+
+def test_scripted_wujue(ckpt, tmp_path, monkeypatch, capsys):
+    session = tmp_path / "s.json"
+    script = "\n".join(["白日依山尽", ":more 3", ":pick 2", ":next", ":undo", ":redo", ":more 2", ":pick 1",
+                        ":rewrite 2-2 月", ":pick 9", ":pick 1", ":pick 1", ":bogus", ":save",
+                        f":export {tmp_path / 'poem.md'}", f":export {tmp_path / 'poem.md'}", ":quit", "never read"])
+    out = run(ckpt, session, script, monkeypatch, capsys)
+    assert out.count("  [1] ") == 3 and "  [3] " in out and "平仄" in out and "safety: ok" in out
+    assert "error: candidate 9 does not exist" in out and "error: there are no candidates" in out and "error: unknown command :bogus" in out
+    assert "exists; choose another name" in out and "never read" not in out
+    data = json.loads(session.read_text())
+    spans = data["states"][data["pos"]]["spans"]
+    assert [s["author"] for s in spans] == ["writer", "model", "model", "model"]
+    assert [len(s["text"]) for s in spans] == [6, 6, 6, 6] and spans[0]["text"] == "白日依山尽，"
+    ops = [r["op"] for r in data["log"]]
+    assert ops == ["write", "alternatives", "choose", "continue", "undo", "redo", "alternatives", "choose",
+                   "rewrite", "choose"]
+    md = (tmp_path / "poem.md").read_text()
+    assert md.startswith(spans[0]["text"] + "  \n") and "3 of 4 spans written by the model" in md
+
+
+def test_reopen_continues_the_session_and_refuses_a_corrupted_file(ckpt, tmp_path, monkeypatch, capsys):
+    session = tmp_path / "s.json"
+    run(ckpt, session, "白日依山尽\n:next\n", monkeypatch, capsys)  # ends at end of input
+    out = run(ckpt, session, ":undo\n:show\n:quit\n", monkeypatch, capsys)
+    assert out.rstrip().endswith("\n  1  白日依山尽，")  # :show after :undo: only the writer's line
+    assert [r["op"] for r in json.loads(session.read_text())["log"]] == ["write", "continue", "undo"]
+    session.write_text("{broken")
+    monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))
+    assert main(["cowrite", "--ckpt", ckpt, "--session", str(session)]) == 2
+    assert "not a gan-writer session" in capsys.readouterr().err and session.read_text() == "{broken"
