@@ -13,7 +13,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["gan_writer", "gan_writer.*"]),
-    package_data={"gan_writer.data": ["registry.json"], "gan_writer.cowrite": ["static/*.html"]},
+    package_data={"gan_writer.data": ["registry.json"], "gan_writer.cowrite": ["static/*.html"],
+                  "gan_writer.writing": ["data/*.json"]},
     python_requires=">=3.10",
     install_requires=[
         "torch>=2.4,<2.15",
