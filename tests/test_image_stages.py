@@ -201,3 +201,19 @@ def test_cli_reports_a_missing_pairs_file_and_a_missing_encoder(setup, tmp_path,
     assert main(["fit", "--config", config, f"--data.init_args.pairs={pairs}",
                  f"--data.init_args.image_encoder={tmp_path / 'no_clip'}"]) == 2
     assert "no_clip has no config.json" in capsys.readouterr().err
+
+
+def test_write_poem_with_an_image(mle_run, setup, capsys):
+    """``gan-writer write poem --image``: the photo-bound generator goes through the form
+    constraints and reranking of ``write``; the errors say what is missing."""
+    _, clip, pairs = setup
+    photo = pairs.parent / "chelsea.png"
+    args = ["write", "poem", "--ckpt", str(mle_run), "--form", "free", "--n", "2", "--candidates", "4", "--json"]
+    assert main([*args, "--image", str(photo), "--image-encoder", str(clip)]) == 0
+    poems = json.loads(capsys.readouterr().out)
+    words = {w for ws in KEYWORDS.values() for w in ws}
+    assert len(poems) == 2 and all(set(p["text"].split()) <= words and p["text"].strip() for p in poems)
+    assert main(args) == 2
+    assert "is image-conditioned: pass --image PHOTO --image-encoder DIR" in capsys.readouterr().err
+    assert main([*args, "--image", str(photo)]) == 2
+    assert "pass --image-encoder DIR" in capsys.readouterr().err

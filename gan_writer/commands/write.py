@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     poem.add_argument("--title", default=None, help="a title printed with each poem")
     poem.add_argument("--n", type=int, default=3, help="poems to print (default 3)")
     poem.add_argument("--candidates", type=int, default=16, help="drafts to rerank (default 16)")
+    poem.add_argument("--image", default=None,
+                      help="a photo to write about (needs an image-conditioned --ckpt, see experiments/image_poem)")
+    poem.add_argument("--image-encoder", default=None,
+                      help="local directory of the vision model the image-conditioned checkpoint was trained with")
     poem.add_argument("--strict-rhyme", action="store_true",
                       help="Chinese forms: make the 平水韵 rhyme of the even lines a hard constraint (default: reranked)")
     story = sub.add_parser("story", help="alternative endings to a beginning")
@@ -83,11 +87,27 @@ def _check_early(args: argparse.Namespace) -> None:
         _read_beginning(args.beginning)
 
 
-def _results(args: argparse.Namespace) -> list[dict]:
-    from gan_writer.checkpoint import load_artifacts
+def _load(args: argparse.Namespace):
+    """The checkpoint's :class:`~gan_writer.checkpoint.Artifacts`; with ``--image`` its generator
+    is bound to the photo (:func:`gan_writer.multimodal.load_for_image`)."""
+    from gan_writer.checkpoint import Artifacts, load_artifacts, resolve_checkpoint
 
-    _check_early(args)
+    if getattr(args, "image", None):
+        from gan_writer.multimodal import load_for_image
+
+        generator, tokenizer = load_for_image(args.ckpt, args.image, args.image_encoder)
+        return Artifacts(generator, tokenizer, {"path": str(resolve_checkpoint(args.ckpt)), "image": str(args.image)})
+    if getattr(args, "image_encoder", None):
+        raise ValueError("--image-encoder needs --image PHOTO")
     art = load_artifacts(args.ckpt)
+    if type(art.generator).__name__ == "ImagePrefixGenerator":
+        raise ValueError(f"{art.meta.get('path')} is image-conditioned: pass --image PHOTO --image-encoder DIR")
+    return art
+
+
+def _results(args: argparse.Namespace) -> list[dict]:
+    _check_early(args)
+    art = _load(args)
     print(f"checkpoint: {art.meta.get('path')}", file=sys.stderr)
     if art.tokenizer is None:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); write needs a text model")
