@@ -116,3 +116,36 @@ def test_bad_estimator_options_name_the_key(tiny):
     with pytest.warns(UserWarning, match="deprecated"):
         module = SeqGANModule(path, baseline="mean", **base)
     assert module.estimator.advantage == "leave_one_out"
+
+
+def test_form_reward_weight_mixes_the_form_score_into_the_reward(tmp_path):
+    from gan_writer.adversarial.form_reward import form_reward
+    from gan_writer.sampling import mask_after_eos
+
+    poem = "春眠不觉晓，处处闻啼鸟。夜来风雨声，花落知多少。"
+    tok = char_tokenizer([poem])
+    torch.manual_seed(0)
+    gen = build_generator(GeneratorConfig(n_layer=1, n_embd=16, n_head=2, n_positions=32, dropout=0.0), tok)
+    path = tmp_path / "mle.ckpt"
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
+                KEY: payload(gen, tok, stage="MLEModule", max_length=26)}, path)
+    common = dict(discriminator=CNN, tokenizer=tok, max_length=26, g_batch_size=4, rollout_num=2, d_steps=0,
+                  num_text_samples=0)
+    module = SeqGANModule(str(path), reward="sequence", form="wujue", form_reward_weight=0.5, **common)
+    assert not any(k.startswith("scorer") or k.startswith("_form_mix") for k in module.state_dict())
+    real = torch.tensor([tok(poem, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]])
+    noise = module.generator.sample(3, 24, generator=torch.Generator().manual_seed(0))
+    noise = torch.nn.functional.pad(noise, (0, real.size(1) - noise.size(1)), value=tok.pad_token_id)[:, :real.size(1)]
+    ids = torch.cat([real, noise])
+    mask = mask_after_eos(ids, tok.eos_token_id)
+    form = form_reward(ids, tok, "wujue", tok.eos_token_id)
+    assert form[0] > 0.5 and bool((form[1:] == 0).all())  # the real quatrain keeps the form, noise does not
+    with torch.no_grad():
+        d = module.discriminator.eval().prob_real(ids, mask)
+    assert torch.allclose(module.scorer(ids, mask), 0.5 * d + 0.5 * form, atol=1e-6)
+    plain = SeqGANModule(str(path), reward="sequence", **common)
+    assert plain.scorer is plain.discriminator
+    with pytest.raises(ValueError, match="form_reward_weight > 0 needs model.init_args.form"):
+        SeqGANModule(str(path), reward="sequence", form_reward_weight=0.5, **common)
+    with pytest.raises(ValueError, match="form_reward_weight must be in"):
+        SeqGANModule(str(path), reward="sequence", form="wujue", form_reward_weight=1.5, **common)

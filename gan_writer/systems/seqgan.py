@@ -37,7 +37,7 @@ _RANGES = {"max_length": ">= 2", "g_batch_size": ">= 1", "g_steps": ">= 0", "d_s
            "ema_decay": "[0, 1)", "mle_steps": ">= 0", "kl_coef": ">= 0", "g_lr": "> 0", "d_lr": "> 0",
            "grad_clip": ">= 0", "temperature": "> 0", "max_rollout_batch": ">= 1", "num_text_samples": ">= 0",
            "group_size": ">= 0", "gamma": "[0, 1]", "clip_eps": "> 0", "ppo_epochs": ">= 1", "val_seed": ">= 0",
-           "max_sample_batch": ">= 1",
+           "max_sample_batch": ">= 1", "form_reward_weight": "[0, 1]",
            "discriminator": DISCRIMINATOR_RANGES}
 
 
@@ -89,6 +89,11 @@ class SeqGANModule(DiscriminatorStage):
             from the training stream, so the validation schedule does not change training).
         max_sample_batch: most negatives sampled at once (peak memory independent of
             ``d_num_samples``; ``null``: all at once).
+        form, form_reward_weight: a poem form (``wujue``, ``sonnet``, ... see
+            :data:`gan_writer.writing.forms.FORMS`) and its weight ``w`` in the reward: the
+            sequence score becomes ``(1 − w)·D(y) + w·form(y)``
+            (:func:`gan_writer.adversarial.form_reward.with_form_reward`); for
+            ``reward: mc_rollout`` or ``sequence`` (0 = off).
     """
 
     def __init__(
@@ -129,6 +134,8 @@ class SeqGANModule(DiscriminatorStage):
         num_text_samples: int = 8,
         val_seed: int = 0,
         max_sample_batch: int | None = DEFAULT_MAX_SAMPLE_BATCH,
+        form: str | None = None,
+        form_reward_weight: float = 0.0,
     ) -> None:
         check_options("model.init_args", locals(), _RANGES)
         super().__init__()
@@ -152,6 +159,7 @@ class SeqGANModule(DiscriminatorStage):
         self.mle_reference = make_rollout_policy(self.generator)  # frozen copy for the KL
         self.rollout = make_rollout_policy(self.generator) if rollout_policy == "delayed" else None
         self.setup_discriminator(discriminator, discriminator_checkpoint, fallback=self._meta.get("init_checkpoint"))
+        self._form_mix = self._form_scorer(form, form_reward_weight, reward)  # a function, or None
         if reward == "prefix" and not hasattr(self.discriminator, "prefix_logits"):
             raise ValueError(
                 f"model.init_args.reward=prefix needs a prefix discriminator, but the discriminator is a "
@@ -165,11 +173,36 @@ class SeqGANModule(DiscriminatorStage):
         self._g_optimizer = None
 
     # ---- generator ----------------------------------------------------------------------
+    @property
+    def scorer(self):
+        """What scores samples for the reward: the discriminator, or it mixed with the form term."""
+        return self.discriminator if self._form_mix is None else self._form_mix
+
+    def _form_scorer(self, form: str | None, weight: float, reward: str):
+        """``None`` (no form term), or the discriminator mixed with the form score, a plain
+        function (not a submodule: the discriminator's weights are saved once).
+
+        Raises:
+            ValueError: a weight without a form, a prefix reward (per-prefix scores have no
+                form), or a model without a tokenizer.
+        """
+        if not weight:
+            return None
+        if not form:
+            raise ValueError("model.init_args.form_reward_weight > 0 needs model.init_args.form (e.g. wujue, sonnet)")
+        if reward == "prefix":
+            raise ValueError("model.init_args.form_reward_weight works with reward: mc_rollout or sequence, not prefix")
+        if self.tokenizer is None:
+            raise ValueError("model.init_args.form_reward_weight needs a tokenizer to decode the samples")
+        from gan_writer.adversarial.form_reward import with_form_reward
+
+        return with_form_reward(self.discriminator, self.tokenizer, form, weight, self.generator.eos_token_id)
+
     def generator_step(self, g_opt) -> dict[str, float]:
         """Make experience, then ``ppo_epochs`` policy steps on it; returns the values to log."""
         hp, est = self.hparams, self.estimator
         exp = make_experience(
-            self.generator, self.discriminator, est, batch_size=hp.g_batch_size, max_length=self.max_length,
+            self.generator, self.scorer, est, batch_size=hp.g_batch_size, max_length=self.max_length,
             reference=self.mle_reference, rollout_policy=self.rollout, ema=self.ema,
         )
         stats: dict[str, float] = {}
