@@ -78,6 +78,8 @@ bench: install
 	$(PIP) install -q -e ".[dev,bench]"
 	$(PYTHON) benchmarks/bench_bleu.py
 	$(PYTHON) benchmarks/bench_rollout.py
+	$(PYTHON) benchmarks/bench_rewards.py
+	$(PYTHON) benchmarks/bench_adversarial.py --scale 0.05
 
 # Regenerate one task's published tables from its shipped configs and seeds (an hour or
 # more on 2 CPU cores), then fail if README.md differs: `make results TASK=poetry_zh`

@@ -82,7 +82,7 @@ def test_a_hub_name_offline_is_one_line_naming_the_option(shared_data, capsys, m
 def test_a_missing_checkpoint_path_and_a_bad_corpus_are_one_line(shared_data, capsys, tmp_path):
     assert main(["fit", "--config", SEQGAN, f"--data.init_args.tokenizer={tmp_path}/run/disc"]) == 2
     line = only_line(capsys)
-    assert f"data.tokenizer='{tmp_path}/run/disc': no such file or folder" in line
+    assert f"data.tokenizer='{tmp_path}/run/disc': checkpoint {tmp_path}/run/disc not found" in line
     assert main(["fit", "--config", MLE, "--data.init_args.corpus=nonesuch"]) == 2
     line = only_line(capsys)
     assert "'nonesuch' is neither a registered corpus" in line

@@ -16,6 +16,7 @@ from gan_writer.commands.compare import compare
 from gan_writer.data.datamodule import TextDataModule
 from gan_writer.metrics.degenerate import DegenerateSamplesWarning
 from gan_writer.metrics.suite import metric_tokenizer, text_metrics
+from gan_writer.safe_load import seal
 from gan_writer.models import GeneratorConfig
 from gan_writer.systems.mle import MLEModule
 
@@ -123,6 +124,7 @@ def test_compare_excludes_a_generator_that_emits_only_eos(tmp_path):
     ckpt = torch.load(eos_path, map_location="cpu", weights_only=False)  # make it emit EOS first, always
     ckpt["state_dict"]["generator.out.weight"].zero_()
     ckpt["state_dict"]["generator.out.bias"].fill_(-50.0)[eos] = 50.0
+    seal(ckpt)  # a deliberate edit: store the new checksum, as a save does
     torch.save(ckpt, eos_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

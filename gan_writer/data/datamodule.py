@@ -221,7 +221,10 @@ class TextDataModule(L.LightningDataModule):
                    else "raise data.valid_fraction or give a larger corpus")
             )
         if _is_checkpoint(tokenizer) or _missing_run(tokenizer):
-            self.tokenizer = checkpoint_tokenizer(tokenizer)  # a missing run: says which stage to run first
+            try:
+                self.tokenizer = checkpoint_tokenizer(tokenizer)  # a missing run: says which stage to run first
+            except FileNotFoundError as err:
+                raise FileNotFoundError(f"data.tokenizer={tokenizer!r}: {err}") from None
         else:
             self.tokenizer = build_tokenizer(
                 tokenizer, train, lowercase=lowercase, vocab_size=bpe_vocab_size,

@@ -9,7 +9,7 @@ One training step, on a batch of real image–poem pairs:
    (:func:`gan_writer.adversarial.rollout.mc_rollout_rewards`, ``rollout_num ≥ 1``) or as a
    sequence-level reward (``rollout_num: 0``);
 2. one policy-gradient step over all those samples
-   (:func:`gan_writer.adversarial.losses.policy_gradient_loss`, optional batch-mean baseline,
+   (:func:`gan_writer.adversarial.losses.policy_gradient_loss`, optional leave-one-out mean baseline,
    optional KL penalty to the frozen MLE generator, Ziegler et al. 2019), then optionally
    ``mle_steps`` teacher-forced steps on the real pairs;
 3. ``d_steps`` discriminator steps: D_multimodal on paired / unpaired (a real poem of another
@@ -87,7 +87,7 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
         tokenizer, max_length: linked from the data module.
         images_per_step, samples_per_image: generator batch = their product.
         rollout_num: Monte Carlo completions per prefix; 0 = sequence-level reward.
-        baseline: ``none`` or ``mean`` (batch-mean reward per position).
+        baseline: ``none`` or ``mean`` (leave-one-out: the mean reward of the other rows, per position).
         kl_coef: weight of the full-distribution KL(π‖π_mle) added to the loss (0 = none; it is logged anyway).
         mle_steps: teacher-forced steps on the real pairs after each policy-gradient step.
         d_steps: discriminator updates per step; d_pretrain_steps: discriminator-only steps first.
@@ -215,9 +215,7 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
             kl = kl_to_reference(log_probs.detach(), ref.float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1), mask)
         g_opt.zero_grad()
         self.manual_backward(loss)
-        if self.hparams.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for p in self.generator.parameters() if p.requires_grad], self.hparams.grad_clip)
-        g_opt.step()
+        g_opt.step()  # clipped in on_before_optimizer_step
         self.generator.train()
         return {"adv/g_loss": float(loss.detach()), "adv/reward_mean": float(rewards[mask.bool()].mean()),
                 "adv/kl_to_mle": float(kl.detach())}
@@ -228,9 +226,7 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
         loss = total / n
         g_opt.zero_grad()
         self.manual_backward(loss)
-        if self.hparams.grad_clip:
-            torch.nn.utils.clip_grad_norm_([p for p in self.generator.parameters() if p.requires_grad], self.hparams.grad_clip)
-        g_opt.step()
+        g_opt.step()  # clipped in on_before_optimizer_step
         return float(loss.detach())
 
     def discriminator_step(self, d_opt, batch: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -280,7 +276,14 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
     def on_validation_epoch_end(self) -> None:
         self.log_validation()
 
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Clip the generator's gradients here: under mixed precision Lightning unscales them
+        just before this hook (clipping before ``optimizer.step()`` would clip scaled ones)."""
+        if optimizer is getattr(self, "_g_optimizer", None) and self.hparams.grad_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.hparams.grad_clip, gradient_clip_algorithm="norm")
+
     def configure_optimizers(self):
         g_opt = torch.optim.Adam([p for p in self.generator.parameters() if p.requires_grad], lr=self.hparams.g_lr)
         d_params = list(self.mm_discriminator.parameters()) + list(self.discriminator.parameters())
+        self._g_optimizer = g_opt
         return [g_opt, torch.optim.Adam(d_params, lr=self.hparams.d_lr)]
