@@ -25,6 +25,7 @@ setup(
         "tensorboard>=2.16",
         "nltk>=3.9",
         "matplotlib>=3.8",
+        "peft==0.21.2",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100", "gguf>=0.10", "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],

@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from gan_writer.checkpoint import KEY, load_artifacts, payload, resolve_checkpoint
 from gan_writer.tokenization import tokenizer_from_dict
-from gan_writer.models import CausalGenerator, GeneratorConfig, build_generator
+from gan_writer.models import CausalGenerator, GeneratorConfig, adapters, build_generator
 
 
 def init_generator(
@@ -101,9 +101,21 @@ class GeneratorStage(L.LightningModule):
         resolved = {k: v for k, v in self._meta.items() if k.endswith("checkpoint")}
         if resolved and self.logger is not None:
             self.logger.log_hyperparams({f"resolved/{k}": v for k, v in resolved.items()})
+        self._log_trainable_parameters()
+        adapters.set_total_step(self.generator, int(self.trainer.estimated_stepping_batches))
+
+    def _log_trainable_parameters(self) -> None:
+        """``generator/trainable_params`` and ``generator/trainable_share`` (hyperparameters)."""
+        trainable, total = adapters.trainable_parameters(self.generator)
+        rank_zero_info(f"gan_writer: generator trains {trainable:,} of {total:,} parameters ({trainable / total:.3%})")
+        if self.logger is not None:
+            self.logger.log_hyperparams({"generator/trainable_params": trainable,
+                                         "generator/trainable_share": trainable / total})
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)
+        # an adapter run keeps only what was trained; the base is named by its identity
+        checkpoint["state_dict"] = adapters.drop_base_weights([self.generator], checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Refuse to resume (``--ckpt_path``) with a different vocabulary than the checkpoint's.
@@ -113,6 +125,7 @@ class GeneratorStage(L.LightningModule):
                 built its tokenizer anew (e.g. from a different ``max_train_samples``) and it
                 does not match the one stored in the checkpoint.
         """
+        adapters.fill_base_weights(self, self.generator, checkpoint)  # resuming an adapter run
         stored = (checkpoint.get(KEY) or {}).get("tokenizer")
         if not stored or self.tokenizer is None:
             return
