@@ -24,7 +24,8 @@ def _register_optional_tools() -> None:
     import importlib
 
     for name, module in (("evaluate", "gan_writer.commands.evaluate"), ("compare", "gan_writer.commands.compare"),
-                         ("oracle-report", "gan_writer.commands.oracle_report")):
+                         ("oracle-report", "gan_writer.commands.oracle_report"),
+                         ("export", "gan_writer.commands.export")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:
