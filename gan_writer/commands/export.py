@@ -27,7 +27,8 @@ def export(ckpt: str, out: str, merge: bool = False) -> Path:
 
     Raises:
         FileExistsError: ``out`` exists.
-        ValueError: the checkpoint's generator is not a transformer (LSTM, oracle).
+        ValueError: the checkpoint's generator is not a transformer (LSTM, oracle), or
+            ``merge`` with a prefix-tuned one.
     """
     target = Path(out)
     if target.exists():
@@ -36,8 +37,13 @@ def export(ckpt: str, out: str, merge: bool = False) -> Path:
     model = getattr(art.generator, "model", None)
     if model is None or not hasattr(model, "save_pretrained"):
         raise ValueError(f"{ckpt} holds a {type(art.generator).__name__}, not a transformer: nothing to export")
-    if has_adapter(art.generator):
-        model = model.merge_and_unload() if merge else model
+    if has_adapter(art.generator) and merge:
+        if art.generator.adapter.options.method == "prefix":
+            raise ValueError(
+                f"{ckpt} is prefix-tuned: its virtual tokens live in the KV cache and cannot be merged into "
+                "weights; export it without --merge (a peft adapter folder)"
+            )
+        model = model.merge_and_unload()
     target.mkdir(parents=True)
     if has_adapter(art.generator) and not merge:
         model.save_pretrained(target, selected_adapters=[TRAINED], safe_serialization=True)

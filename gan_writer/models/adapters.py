@@ -198,6 +198,7 @@ class AdapterInfo:
     options: PeftOptions
     base: dict
     trained: bool = False  # False for a fresh adapter; True once loaded from a checkpoint
+    steps: int = 0  # generator steps counted by after_backward when no step is given
     extra: list[str] = field(default_factory=list)  # frozen copies added (reference, rollout)
 
 
@@ -440,12 +441,21 @@ def adapter_regulariser(generator: Any) -> torch.Tensor | float:
     return weight * torch.stack(terms).mean() if terms else 0.0
 
 
-def after_backward(generator: Any, step: int) -> None:
+def after_backward(generator: Any, step: int | None = None) -> None:
     """AdaLoRA's ``update_and_allocate(step)`` (importance scores and rank budget); call after
-    the optimizer step while the gradients are still there. No-op for other adapters."""
+    the optimizer step while the gradients are still there. No-op for other adapters.
+
+    Args:
+        step: the generator step; None counts this generator's calls (the adversarial stage,
+            whose ``global_step`` also counts discriminator steps). The count and AdaLoRA's
+            importance averages are not checkpointed: a resumed run restarts them.
+    """
     tuner = _adalora(generator)
     if tuner is not None:
+        if step is None:
+            step = generator.adapter.steps
         tuner.update_and_allocate(int(step))
+        generator.adapter.steps = int(step) + 1
 
 
 def set_total_step(generator: Any, total_step: int) -> None:

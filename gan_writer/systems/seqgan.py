@@ -149,7 +149,7 @@ class SeqGANModule(DiscriminatorStage):
         if hp.grad_clip:
             torch.nn.utils.clip_grad_norm_(self.generator.parameters(), hp.grad_clip)
         g_opt.step()
-        adapters.after_backward(self.generator, self.global_step)  # AdaLoRA's rank allocation (no-op otherwise)
+        adapters.after_backward(self.generator)  # AdaLoRA's rank allocation (no-op otherwise)
         real = mask.bool()
         adv = rewards - (base if base is not None else 0.0)
         return {

@@ -1,0 +1,121 @@
+"""Full fine-tuning vs LoRA vs IA3 vs prefix tuning on SmolLM2-135M, side by side in one run.
+
+Per method: seconds per AdamW step at batch ``--batch`` x ``--length`` tokens (english_poems
+training text, the model's own tokenizer), the RSS growth of the process over its steps
+(optimizer state + activations, MiB; the base is loaded once and shared), trainable
+parameters; then, with ``--nll-steps K``, the test-split NLL (nats per token) of the
+zero-shot base and of each adapter after K steps on the same batches. Ratios are to full
+fine-tuning. Run by hand (1 thread):
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_peft.py --steps 3 --nll-steps 20
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import time
+
+import psutil
+import torch
+
+from gan_writer.data import load_corpus
+from gan_writer.data.datamodule import EncodedTexts, pad_batch
+from gan_writer.metrics.nll import token_nll
+from gan_writer.models import GeneratorConfig, build_generator
+from gan_writer.models import adapters
+from gan_writer.models.adapters import PeftOptions
+from gan_writer.tokenization import pretrained_tokenizer
+
+NAME = "smollm2-135m-instruct"
+METHODS = {"full": None, "lora": PeftOptions(method="lora", r=8, alpha=16), "ia3": PeftOptions(method="ia3"),
+           "prefix": PeftOptions(method="prefix", num_virtual_tokens=16)}
+LR = {"full": 5e-5, "lora": 5e-4, "ia3": 3e-3, "prefix": 3e-3}
+
+
+def batches(tok, texts, batch, length):
+    data = EncodedTexts(texts, tok, length)
+    return [pad_batch([data[i] for i in range(s, min(s + batch, len(data)))], tok.pad_token_id)
+            for s in range(0, len(data), batch)]
+
+
+def step(gen, opt, b):
+    total, n = token_nll(gen.log_probs(b["ids"], b["attention_mask"]), b["attention_mask"])
+    opt.zero_grad()
+    (total / n).backward()
+    opt.step()
+    return float(total / n)
+
+
+@torch.no_grad()
+def test_nll(gen, test):
+    gen.eval()
+    s = c = 0.0
+    for b in test:
+        total, n = token_nll(gen.log_probs(b["ids"], b["attention_mask"]), b["attention_mask"])
+        s, c = s + float(total), c + float(n)
+    gen.train()
+    return s / c
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--length", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per method (after 1 warm-up)")
+    ap.add_argument("--nll-steps", type=int, default=0, help="training steps before the test NLL (0 = skip)")
+    ap.add_argument("--test-samples", type=int, default=32)
+    ap.add_argument("--samples", type=int, default=0, help="texts sampled from each model after training")
+    args = ap.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    tok = pretrained_tokenizer(NAME)
+    corpus = load_corpus("english_poems")
+    n_train = args.batch * (1 + max(args.steps, args.nll_steps))
+    train = batches(tok, corpus.train[:n_train], args.batch, args.length)
+    test = batches(tok, corpus.test[: args.test_samples], args.batch, args.length)
+    proc = psutil.Process()
+    t0 = time.perf_counter()
+    base = build_generator(GeneratorConfig(pretrained=NAME), tok)
+    print(f"loaded {NAME} in {time.perf_counter() - t0:.1f} s; batch {args.batch} x {args.length} tokens, 1 thread")
+    rows = {}
+    if args.nll_steps:
+        rows["zero-shot"] = {"nll": test_nll(base, test)}
+    for name, opts in METHODS.items():
+        torch.manual_seed(0)
+        gen = copy.deepcopy(base)
+        if opts is not None:
+            adapters.apply_adapter(gen, opts, {"name": NAME, "path": "", "size": 0, "sha256": ""})
+        params = [p for p in gen.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=LR[name], weight_decay=0.0)
+        rss0 = proc.memory_info().rss
+        step(gen, opt, train[0])  # warm-up (allocates the optimizer state)
+        t = time.perf_counter()
+        for b in train[1: 1 + args.steps]:
+            step(gen, opt, b)
+        sec = (time.perf_counter() - t) / args.steps
+        row = {"trainable": adapters.trainable_parameters(gen)[0], "s_per_step": sec,
+               "rss_growth_mib": (proc.memory_info().rss - rss0) / 2**20}
+        if args.nll_steps and name != "full":
+            for b in train[1 + args.steps: 1 + args.nll_steps]:
+                step(gen, opt, b)
+            row["nll"] = test_nll(gen, test)
+            for i in range(args.samples):
+                ids = gen.sample(1, 40, generator=torch.Generator().manual_seed(i), top_k=50)
+                print(f"  [{name}] {tok.decode(ids[0], skip_special_tokens=True)!r}")
+        rows[name] = row
+        del gen, opt
+    full = rows["full"]
+    print(f"{'method':10} {'trainable':>12} {'s/step':>8} {'x full':>7} {'RSS+ MiB':>9} {'x full':>7} {'test NLL':>9}")
+    for name, r in rows.items():
+        if "s_per_step" not in r:
+            print(f"{name:10} {'':>12} {'':>8} {'':>7} {'':>9} {'':>7} {r['nll']:9.3f}")
+            continue
+        nll = f"{r['nll']:9.3f}" if "nll" in r else f"{'-':>9}"
+        print(f"{name:10} {r['trainable']:12,} {r['s_per_step']:8.2f} {r['s_per_step'] / full['s_per_step']:7.2f} "
+              f"{r['rss_growth_mib']:9.0f} {r['rss_growth_mib'] / max(full['rss_growth_mib'], 1):7.2f} {nll}")
+    print(f"peak RSS of the run: {proc.memory_info().rss / 2**20:.0f} MiB (ru_maxrss "
+          f"{__import__('resource').getrusage(__import__('resource').RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()
