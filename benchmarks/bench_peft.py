@@ -1,19 +1,22 @@
 """Full fine-tuning vs LoRA vs IA3 vs prefix tuning on SmolLM2-135M, side by side in one run.
 
 Per method: seconds per AdamW step at batch ``--batch`` x ``--length`` tokens (english_poems
-training text, the model's own tokenizer), the RSS growth of the process over its steps
-(optimizer state + activations, MiB; the base is loaded once and shared), trainable
-parameters; then, with ``--nll-steps K``, the test-split NLL (nats per token) of the
+training text, the model's own tokenizer), the peak RSS during its steps above the RSS before
+them (optimizer state + gradients + activations, MiB, sampled every 5 ms; the base is loaded once
+and shared; run with ``MALLOC_MMAP_THRESHOLD_=65536`` so freed blocks go back to the OS and one
+method's memory is not reused by the next; full fine-tuning runs last), trainable parameters; then, with ``--nll-steps K``, the test-split NLL (nats per token) of the
 zero-shot base and of each adapter after K steps on the same batches. Ratios are to full
 fine-tuning. Run by hand (1 thread):
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_peft.py --steps 3 --nll-steps 20
+    MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 python benchmarks/bench_peft.py --steps 3 --nll-steps 20
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import os
+import threading
 import time
 
 import psutil
@@ -28,8 +31,8 @@ from gan_writer.models.adapters import PeftOptions
 from gan_writer.tokenization import pretrained_tokenizer
 
 NAME = "smollm2-135m-instruct"
-METHODS = {"full": None, "lora": PeftOptions(method="lora", r=8, alpha=16), "ia3": PeftOptions(method="ia3"),
-           "prefix": PeftOptions(method="prefix", num_virtual_tokens=16)}
+METHODS = {"lora": PeftOptions(method="lora", r=8, alpha=16), "ia3": PeftOptions(method="ia3"),
+           "prefix": PeftOptions(method="prefix", num_virtual_tokens=16), "full": None}
 LR = {"full": 5e-5, "lora": 5e-4, "ia3": 3e-3, "prefix": 3e-3}
 
 
@@ -39,12 +42,33 @@ def batches(tok, texts, batch, length):
             for s in range(0, len(data), batch)]
 
 
+class PeakRSS:
+    """Largest RSS (bytes) seen by a sampling thread while the context runs."""
+
+    def __init__(self, proc):
+        self.proc, self.peak, self._stop = proc, 0, threading.Event()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.005)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
 def step(gen, opt, b):
     total, n = token_nll(gen.log_probs(b["ids"], b["attention_mask"]), b["attention_mask"])
     opt.zero_grad()
     (total / n).backward()
     opt.step()
-    return float(total / n)
+    return float(total.detach() / n)
 
 
 @torch.no_grad()
@@ -87,14 +111,16 @@ def main() -> None:
             adapters.apply_adapter(gen, opts, {"name": NAME, "path": "", "size": 0, "sha256": ""})
         params = [p for p in gen.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=LR[name], weight_decay=0.0)
+        gc.collect()
         rss0 = proc.memory_info().rss
-        step(gen, opt, train[0])  # warm-up (allocates the optimizer state)
-        t = time.perf_counter()
-        for b in train[1: 1 + args.steps]:
-            step(gen, opt, b)
-        sec = (time.perf_counter() - t) / args.steps
+        with PeakRSS(proc) as peak:
+            step(gen, opt, train[0])  # warm-up (allocates the optimizer state)
+            t = time.perf_counter()
+            for b in train[1: 1 + args.steps]:
+                step(gen, opt, b)
+            sec = (time.perf_counter() - t) / args.steps
         row = {"trainable": adapters.trainable_parameters(gen)[0], "s_per_step": sec,
-               "rss_growth_mib": (proc.memory_info().rss - rss0) / 2**20}
+               "rss_growth_mib": (peak.peak - rss0) / 2**20}
         if args.nll_steps and name != "full":
             for b in train[1 + args.steps: 1 + args.nll_steps]:
                 step(gen, opt, b)
@@ -104,8 +130,9 @@ def main() -> None:
                 print(f"  [{name}] {tok.decode(ids[0], skip_special_tokens=True)!r}")
         rows[name] = row
         del gen, opt
+        gc.collect()
     full = rows["full"]
-    print(f"{'method':10} {'trainable':>12} {'s/step':>8} {'x full':>7} {'RSS+ MiB':>9} {'x full':>7} {'test NLL':>9}")
+    print(f"{'method':10} {'trainable':>12} {'s/step':>8} {'x full':>7} {'peak+ MiB':>9} {'x full':>7} {'test NLL':>9}")
     for name, r in rows.items():
         if "s_per_step" not in r:
             print(f"{name:10} {'':>12} {'':>8} {'':>7} {'':>9} {'':>7} {r['nll']:9.3f}")

@@ -105,3 +105,20 @@ def test_seqgan_from_the_lora_checkpoint_trains_only_the_adapter(run):
     lora = [k for k in before if ".lora_" in k and ".default." in k]
     assert any(not torch.equal(before[k], after[k]) for k in lora)
     assert all(torch.equal(before[k], after[k]) for k in before if ".lora_" not in k)
+
+
+@pytest.mark.parametrize("method", ["ia3", "prefix"])
+def test_ia3_and_prefix_yamls_train_save_only_the_adapter_and_generate(run, method):
+    root, base, _, common = run
+    main(["fit", "--config", str(EN / f"smollm2_{method}_mle.yaml"), *common, "--trainer.max_steps=2",
+          "--trainer.val_check_interval=2", f"--model.init_args.generator.pretrained={base}",
+          "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=1"])
+    out = root / "poetry_en" / f"smollm2_{method}_mle"
+    ckpt = torch.load(resolve_checkpoint(out), map_location="cpu", weights_only=False)
+    keys = [k for k in ckpt["state_dict"] if k.startswith("generator.")]
+    marker = ".ia3_l." if method == "ia3" else ".prompt_encoder."
+    assert keys and all(marker in k for k in keys)
+    texts = generate_texts(str(out), n=2, max_new_tokens=6, seed=0)
+    assert len(texts) == 2
+    art = load_artifacts(out)
+    assert art.generator.max_positions == 80 - (16 if method == "prefix" else 0)
