@@ -29,3 +29,4 @@ bench: install
 	$(PIP) install -q -e ".[dev,bench]"
 	$(PYTHON) benchmarks/bench_bleu.py
 	$(PYTHON) benchmarks/bench_rollout.py
+	MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 $(PYTHON) benchmarks/bench_peft.py --steps 3
