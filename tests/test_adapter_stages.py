@@ -122,3 +122,22 @@ def test_ia3_and_prefix_yamls_train_save_only_the_adapter_and_generate(run, meth
     assert len(texts) == 2
     art = load_artifacts(out)
     assert art.generator.max_positions == 80 - (16 if method == "prefix" else 0)
+
+
+def test_discriminator_pretraining_from_the_lora_checkpoint(run):
+    from gan_writer.systems.discriminator import load_discriminator
+
+    root, base, mle, common = run
+    main(["fit", "--config", str(REPO / "experiments/poetry_en/disc.yaml"), *common, "--trainer.max_epochs=1",
+          "--trainer.limit_train_batches=2", f"--model.init_args.init_checkpoint={mle}",
+          f"--data.init_args.tokenizer={mle}", "--data.init_args.corpus=english_poems",
+          "--model.init_args.num_negatives=16", "--model.init_args.discriminator.n_embd=16",
+          "--model.init_args.discriminator.n_layer=1", "--trainer.logger.init_args.name=poetry_en/smollm2_lora_disc"])
+    disc_run = root / "poetry_en" / "smollm2_lora_disc"
+    ckpt = torch.load(resolve_checkpoint(disc_run), map_location="cpu", weights_only=False)
+    gen_keys = [k for k in ckpt["state_dict"] if k.startswith("generator.")]
+    assert gen_keys and all(".lora_" in k for k in gen_keys)  # the frozen generator: its adapter only
+    disc, _ = load_discriminator(str(disc_run))
+    assert sum(p.numel() for p in disc.parameters()) > 0
+    before, after = load_artifacts(mle).generator.state_dict(), load_artifacts(disc_run).generator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
