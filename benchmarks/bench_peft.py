@@ -5,7 +5,7 @@ training text, the model's own tokenizer), the peak RSS during its steps above t
 them (optimizer state + gradients + activations, MiB, sampled every 5 ms; the base is loaded once
 and shared; run with ``MALLOC_MMAP_THRESHOLD_=65536`` so freed blocks go back to the OS and one
 method's memory is not reused by the next; full fine-tuning runs last), trainable parameters; then, with ``--nll-steps K``, the test-split NLL (nats per token) of the
-zero-shot base and of each adapter after K steps on the same batches. Ratios are to full
+zero-shot base and of each adapter after 1 + K steps on the same batches. Ratios are to full
 fine-tuning. Run by hand (1 thread):
 
     MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 python benchmarks/bench_peft.py --steps 3 --nll-steps 20
@@ -87,7 +87,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--length", type=int, default=64)
     ap.add_argument("--steps", type=int, default=3, help="timed steps per method (after 1 warm-up)")
-    ap.add_argument("--nll-steps", type=int, default=0, help="training steps before the test NLL (0 = skip)")
+    ap.add_argument("--nll-steps", type=int, default=0,
+                    help="test NLL after 1 + N training steps (the warm-up step counts too; 0 = skip)")
     ap.add_argument("--test-samples", type=int, default=32)
     ap.add_argument("--samples", type=int, default=0, help="texts sampled from each model after training")
     args = ap.parse_args()

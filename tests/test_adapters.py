@@ -302,3 +302,20 @@ def test_gradient_checkpointing_gives_the_same_adapter_gradients(bases):
         grads.append({n: p.grad.clone() for n, p in gen.named_parameters() if p.requires_grad})
     assert grads[0].keys() == grads[1].keys()
     assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in grads[0])
+
+
+def test_adalora_total_step_comes_from_the_trainer_when_not_given(bases):
+    gen = Generator.from_pretrained(bases["gpt2"], pad_token_id=PAD)
+    opts = options("adalora")
+    opts.total_step = None
+    adapters.apply_adapter(gen, opts, adapters.base_identity(bases["gpt2"]))
+    trainer = type("T", (), {"estimated_stepping_batches": 40})()
+    adapters.set_total_step(gen, trainer)
+    assert gen.model.peft_config["default"].total_step == 40
+    assert gen.model.base_model.rankallocator.peft_config.total_step == 40
+    with pytest.raises(ValueError, match="total_step"):
+        adapters.set_total_step(gen, type("T", (), {"estimated_stepping_batches": float("inf")})())
+    with pytest.raises(ValueError, match="tinit"):
+        adapters.set_total_step(gen, type("T", (), {"estimated_stepping_batches": 2})())
+    plain_gen = adapted(bases["gpt2"], "lora")
+    adapters.set_total_step(plain_gen, object())  # not AdaLoRA: the trainer is not even asked

@@ -458,23 +458,28 @@ def after_backward(generator: Any, step: int | None = None) -> None:
         generator.adapter.steps = int(step) + 1
 
 
-def set_total_step(generator: Any, total_step: int) -> None:
-    """Give AdaLoRA the run's total steps when ``peft.total_step`` was not set.
+def set_total_step(generator: Any, trainer: Any) -> None:
+    """Give AdaLoRA the run's total steps (``trainer.estimated_stepping_batches``) when
+    ``peft.total_step`` was not set; no-op otherwise (the trainer is not asked).
 
     Raises:
-        ValueError: if ``tinit + tfinal`` leave no step for pruning.
+        ValueError: an unbounded run (no ``max_steps``/``max_epochs``) or ``tinit + tfinal``
+            leaving no step for pruning.
     """
     tuner = _adalora(generator)
     if tuner is None or generator.adapter.options.total_step:
         return
-    opts = generator.adapter.options
-    if opts.tinit >= total_step - opts.tfinal:
+    total = trainer.estimated_stepping_batches
+    if total == float("inf"):
+        raise ValueError("model.generator.peft: AdaLoRA needs total_step: set it, or trainer.max_steps / max_epochs")
+    total, opts = int(total), generator.adapter.options
+    if opts.tinit >= total - opts.tfinal:
         raise ValueError(
-            f"model.generator.peft: AdaLoRA needs tinit ({opts.tinit}) < total_step ({total_step}) - tfinal "
+            f"model.generator.peft: AdaLoRA needs tinit ({opts.tinit}) < total_step ({total}) - tfinal "
             f"({opts.tfinal}); lower tinit/tfinal or train longer"
         )
-    tuner.peft_config[TRAINED].total_step = int(total_step)
-    tuner.rankallocator.peft_config.total_step = int(total_step)
+    tuner.peft_config[TRAINED].total_step = total
+    tuner.rankallocator.peft_config.total_step = total
 
 
 def adapter_ranks(generator: Any) -> list[int]:

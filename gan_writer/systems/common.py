@@ -102,7 +102,7 @@ class GeneratorStage(L.LightningModule):
         if resolved and self.logger is not None:
             self.logger.log_hyperparams({f"resolved/{k}": v for k, v in resolved.items()})
         self._log_trainable_parameters()
-        adapters.set_total_step(self.generator, int(self.trainer.estimated_stepping_batches))
+        adapters.set_total_step(self.generator, self.trainer)  # AdaLoRA without peft.total_step
 
     def _log_trainable_parameters(self) -> None:
         """``generator/trainable_params`` and ``generator/trainable_share`` (hyperparameters)."""
