@@ -80,6 +80,7 @@ bench: install
 	$(PYTHON) benchmarks/bench_rollout.py
 	$(PYTHON) benchmarks/bench_rewards.py
 	$(PYTHON) benchmarks/bench_adversarial.py --scale 0.05
+	MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 $(PYTHON) benchmarks/bench_peft.py --steps 3
 
 # Regenerate one task's published tables from its shipped configs and seeds (an hour or
 # more on 2 CPU cores), then fail if README.md differs: `make results TASK=poetry_zh`

@@ -32,6 +32,7 @@ setup(
         "opencc>=1.1,<2",
         "pypinyin>=0.50,<1",
         "pyahocorasick>=2.0,<3",
+        "peft==0.21.2",
     ],
     extras_require={
         "dev": ["pytest>=8", "hypothesis>=6.100", "gguf>=0.10", "accelerate>=1.0", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29",

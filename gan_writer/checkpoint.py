@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from gan_writer.models import CausalGenerator, build_generator_from_spec
+from gan_writer.models.adapters import load_generator_state
 from gan_writer.safe_load import load_checkpoint
 from gan_writer.tokenization import tokenizer_from_dict, tokenizer_to_dict
 
@@ -126,7 +127,7 @@ def load_artifacts(path: str | Path, prefix: str = "generator.", map_location: s
     state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     if not state:
         raise ValueError(f"{path} holds no weights under {prefix!r}")
-    generator.load_state_dict(state)
+    load_generator_state(generator, state)  # an adapter checkpoint holds only the adapter
     generator.eval()
     tokenizer = tokenizer_from_dict(info["tokenizer"]) if info.get("tokenizer") else None
     disc = {k[len("discriminator."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("discriminator.")}

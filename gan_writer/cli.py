@@ -35,7 +35,8 @@ def _register_optional_tools() -> None:
                          ("cowrite", "gan_writer.commands.cowrite"),
                          ("studio", "gan_writer.commands.studio"),
                          ("image-poem", "gan_writer.commands.image_poem"),
-                         ("reproduce", "gan_writer.commands.reproduce")):
+                         ("reproduce", "gan_writer.commands.reproduce"),
+                         ("export", "gan_writer.commands.export")):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

@@ -114,10 +114,15 @@ def bpe_tokenizer(texts: Sequence[str], vocab_size: int = 8000, min_frequency: i
 def pretrained_tokenizer(name_or_path: str, gguf_file: str | None = None) -> PreTrainedTokenizerBase:
     """A pretrained model's tokenizer; PAD (and BOS) default to EOS when the model has none.
 
+    ``name_or_path`` may be a named model (``smollm2-135m-instruct``) or a ``.gguf`` path.
+
     Raises:
         ValueError: if the tokenizer has no EOS token.
         PretrainedNotFoundError: the tokenizer is neither a local folder nor in the cache.
     """
+    from gan_writer.models.adapters import resolve_pretrained  # named models, .gguf paths
+
+    name_or_path, gguf_file = resolve_pretrained(name_or_path, gguf_file)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}
     from gan_writer.models.hub import from_pretrained
 

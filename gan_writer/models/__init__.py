@@ -25,8 +25,27 @@ def build_generator(config: GeneratorConfig, tokenizer) -> CausalGenerator:
     )
     if config.backend == "transformer":
         if config.pretrained:
-            gen = Generator.from_pretrained(config.pretrained, config.gguf_file, vocab_size=len(tokenizer), **special)
+            resize = None if config.peft is not None else len(tokenizer)  # an adapter keeps the base's embeddings
+            gen = Generator.from_pretrained(config.pretrained, config.gguf_file, vocab_size=resize, **special)
+            if config.peft is not None:
+                from gan_writer.models import adapters
+
+                if len(tokenizer) > gen.vocab_size:
+                    raise ValueError(
+                        f"model.generator.peft: the tokenizer has {len(tokenizer)} tokens but the frozen base "
+                        f"{config.pretrained} has {gen.vocab_size}: use the model's own tokenizer "
+                        f"(data.tokenizer: {config.pretrained})"
+                    )
+                adapters.apply_adapter(gen, config.peft, adapters.base_identity(config.pretrained, config.gguf_file),
+                                       config.gradient_checkpointing)
+            elif config.gradient_checkpointing:
+                gen.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             return gen
+        if config.peft is not None:
+            raise ValueError(
+                "model.generator.peft adapts a pretrained model: set model.generator.pretrained "
+                "(e.g. smollm2-135m-instruct, a local HF directory or a .gguf file)"
+            )
         return Generator.from_config(
             len(tokenizer), n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head,
             n_positions=config.n_positions, dropout=config.dropout, **special,
@@ -45,6 +64,10 @@ def build_generator_from_spec(spec: dict) -> CausalGenerator:
         ValueError: if ``spec['backend']`` names no known backend.
     """
     backend = spec.get("backend")
+    if backend == "transformer" and spec.get("peft"):
+        from gan_writer.models.adapters import generator_from_spec
+
+        return generator_from_spec(spec)
     if backend == "transformer":
         return Generator.from_spec(spec)
     if backend == "lstm":

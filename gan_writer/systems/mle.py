@@ -7,6 +7,7 @@ import torch
 
 from gan_writer.metrics.nll import token_nll
 from gan_writer.models import GeneratorConfig
+from gan_writer.models.adapters import adapter_regulariser, after_backward
 from gan_writer.systems.common import GeneratorStage
 from gan_writer.systems.optim import fused_kwargs, trainer_precision
 from gan_writer.systems.options import GENERATOR_RANGES, check_options
@@ -69,7 +70,10 @@ class MLEModule(GeneratorStage):
         total, n = self.nll(batch)
         loss = total / n
         self.log("train/nll", loss, prog_bar=True, batch_size=batch["ids"].size(0))
-        return loss
+        return loss + adapter_regulariser(self.generator)  # AdaLoRA's orthogonal term (0 otherwise)
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        after_backward(self.generator, self.global_step)  # AdaLoRA's rank allocation (no-op otherwise)
 
     def on_validation_epoch_start(self) -> None:
         self._val_sum, self._val_count = 0.0, 0.0
@@ -98,8 +102,9 @@ class MLEModule(GeneratorStage):
             self.log_samples(self.decode(ids))
 
     def configure_optimizers(self):
-        decay = [p for n, p in self.generator.named_parameters() if p.dim() >= 2]
-        no_decay = [p for n, p in self.generator.named_parameters() if p.dim() < 2]
+        params = [(n, p) for n, p in self.generator.named_parameters() if p.requires_grad]  # adapters: only theirs
+        decay = [p for n, p in params if p.dim() >= 2]
+        no_decay = [p for n, p in params if p.dim() < 2]
         opt = torch.optim.AdamW(
             [{"params": decay, "weight_decay": self.hparams.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
             lr=self.hparams.lr, betas=tuple(self.hparams.betas), **fused_kwargs(self.generator.parameters(), trainer_precision(self)),

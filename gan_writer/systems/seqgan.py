@@ -20,10 +20,11 @@ import torch
 
 from lightning.pytorch.utilities import rank_zero_warn
 
+
 from gan_writer.adversarial.experience import EstimatorConfig, make_experience, policy_loss
 from gan_writer.adversarial.losses import EMABaseline
-from gan_writer.adversarial.rollout import make_rollout_policy, update_rollout_policy
 from gan_writer.metrics.nll import token_nll
+from gan_writer.models import adapters
 from gan_writer.systems.disc_training import DEFAULT_MAX_SAMPLE_BATCH, discriminator_optimizer, train_discriminator
 from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage
 from gan_writer.systems.optim import trainer_precision
@@ -156,8 +157,8 @@ class SeqGANModule(DiscriminatorStage):
         self.max_sample_batch = max_sample_batch
         self.automatic_optimization = False
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
-        self.mle_reference = make_rollout_policy(self.generator)  # frozen copy for the KL
-        self.rollout = make_rollout_policy(self.generator) if rollout_policy == "delayed" else None
+        self.mle_reference = adapters.reference_policy(self.generator)  # frozen (copy, or adapter disabled/copied) for the KL
+        self.rollout = adapters.rollout_policy(self.generator) if rollout_policy == "delayed" else None
         self.setup_discriminator(discriminator, discriminator_checkpoint, fallback=self._meta.get("init_checkpoint"))
         self._form_mix = self._form_scorer(form, form_reward_weight, reward)  # a function, or None
         if reward == "prefix" and not hasattr(self.discriminator, "prefix_logits"):
@@ -212,9 +213,11 @@ class SeqGANModule(DiscriminatorStage):
             self.generator.eval()
             log_probs = self.generator.log_probs(exp.ids, exp.mask, temperature=est.temperature)
             loss, stats = policy_loss(exp, log_probs, est)
+            loss = loss + adapters.adapter_regulariser(self.generator)  # AdaLoRA's orthogonal term (0 otherwise)
             g_opt.zero_grad()
             self.manual_backward(loss)
             g_opt.step()  # clipped in on_before_optimizer_step
+            adapters.after_backward(self.generator)  # AdaLoRA's rank allocation (no-op otherwise)
         real = exp.mask.bool()
         return {
             "adv/reward_mean": float(exp.rewards[real].mean()),
@@ -269,7 +272,7 @@ class SeqGANModule(DiscriminatorStage):
         for _ in range(self.hparams.mle_steps):
             logs["adv/mle_nll"] = self.mle_step(g_opt, batch)
         if self.rollout is not None:
-            update_rollout_policy(self.rollout, self.generator, self.hparams.rollout_update_rate)
+            adapters.update_rollout(self.rollout, self.generator, self.hparams.rollout_update_rate)
         if self.hparams.d_steps:
             logs.update(self.discriminator_steps(d_opt))
         for key, value in logs.items():

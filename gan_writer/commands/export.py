@@ -1,0 +1,64 @@
+"""``gan-writer export --ckpt X --out DIR [--merge]``: a Hugging Face model directory.
+
+Without ``--merge`` an adapter checkpoint becomes a peft adapter folder
+(``adapter_config.json`` + ``adapter_model.safetensors``) for ``PeftModel.from_pretrained``;
+with ``--merge`` (or for a checkpoint without adapter) the weights are merged into the base
+and saved as safetensors for ``AutoModelForCausalLM.from_pretrained``. The tokenizer is
+saved beside them. ``DIR`` must not exist: nothing is ever written into an existing folder.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from gan_writer.checkpoint import load_artifacts
+from gan_writer.models.adapters import TRAINED, has_adapter
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ckpt", required=True, help="a gan_writer .ckpt file or run directory")
+    parser.add_argument("--out", required=True, help="new directory to create (refused if it exists)")
+    parser.add_argument("--merge", action="store_true", help="merge the adapter into the base weights")
+
+
+def export(ckpt: str, out: str, merge: bool = False) -> Path:
+    """Write the checkpoint's generator (and tokenizer) as a Hugging Face directory.
+
+    Raises:
+        FileExistsError: ``out`` exists.
+        ValueError: the checkpoint's generator is not a transformer (LSTM, oracle), or
+            ``merge`` with a prefix-tuned one.
+    """
+    target = Path(out)
+    if target.exists():
+        raise FileExistsError(f"--out {target} exists; give a new directory (export never writes into one)")
+    art = load_artifacts(ckpt)
+    model = getattr(art.generator, "model", None)
+    if model is None or not hasattr(model, "save_pretrained"):
+        raise ValueError(f"{ckpt} holds a {type(art.generator).__name__}, not a transformer: nothing to export")
+    if has_adapter(art.generator) and merge:
+        if art.generator.adapter.options.method == "prefix":
+            raise ValueError(
+                f"{ckpt} is prefix-tuned: its virtual tokens live in the KV cache and cannot be merged into "
+                "weights; export it without --merge (a peft adapter folder)"
+            )
+        model = model.merge_and_unload()
+    target.mkdir(parents=True)
+    if has_adapter(art.generator) and not merge:
+        model.save_pretrained(target, selected_adapters=[TRAINED], safe_serialization=True)
+    else:
+        model.save_pretrained(target, safe_serialization=True)
+    if art.tokenizer is not None:
+        art.tokenizer.save_pretrained(target)
+    return target
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        target = export(args.ckpt, args.out, args.merge)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        print(f"gan-writer export: error: {err}", file=sys.stderr)
+        return 2
+    print(f"gan-writer: exported to {target}", file=sys.stderr)
+    return 0

@@ -1,0 +1,143 @@
+"""Adapter runs through the real CLI on a tiny local GPT-2 (2 layers, hidden 32, its own BPE
+tokenizer saved beside it) with the shipped SmolLM2 YAMLs: MLE with LoRA → adapter-only
+checkpoint → generate, export (merged and peft folder), resume, and SeqGAN from it."""
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, GPT2Config
+
+from gan_writer.checkpoint import load_artifacts, resolve_checkpoint
+from gan_writer.cli import main
+from gan_writer.commands.export import export
+from gan_writer.commands.generate import generate_texts
+from gan_writer.data import load_corpus
+from gan_writer.tokenization import bpe_tokenizer
+
+REPO = Path(__file__).resolve().parents[1]
+EN = REPO / "experiments" / "poetry_en"
+TINY = ["--trainer.enable_progress_bar=false", "--trainer.log_every_n_steps=1"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, shared_data):
+    root = tmp_path_factory.mktemp("adapter_runs")
+    base = root / "base"
+    texts = load_corpus("english_poems", data_dir=str(shared_data)).train[:300]
+    tok = bpe_tokenizer(texts, vocab_size=400)
+    torch.manual_seed(0)
+    cfg = GPT2Config(vocab_size=len(tok), n_layer=2, n_embd=32, n_head=2, n_positions=80, bos_token_id=tok.bos_token_id,
+                     eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(base)
+    tok.save_pretrained(base)
+    common = [*TINY, f"--trainer.logger.init_args.save_dir={root}", "--trainer.limit_val_batches=1",
+              f"--data.init_args.tokenizer={base}", "--data.init_args.max_train_samples=64",
+              "--data.init_args.max_length=24"]
+    main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *common, "--trainer.max_steps=4",
+          "--trainer.val_check_interval=4", f"--model.init_args.generator.pretrained={base}",
+          "--model.init_args.lr=0.05", "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=1"])
+    return root, base, root / "poetry_en" / "smollm2_lora_mle", common
+
+
+def test_lora_checkpoint_holds_only_the_adapter_and_generates(run):
+    root, base, mle, _ = run
+    ckpt = torch.load(resolve_checkpoint(mle), map_location="cpu", weights_only=False)
+    keys = [k for k in ckpt["state_dict"] if k.startswith("generator.")]
+    assert keys and all(".lora_A." in k or ".lora_B." in k for k in keys)
+    spec = ckpt["gan_writer"]["generator_spec"]
+    assert spec["peft"]["method"] == "lora" and spec["base"]["path"] == str(base.resolve())
+    base_bytes = (base / "model.safetensors").stat().st_size
+    assert resolve_checkpoint(mle).stat().st_size < 0.5 * base_bytes
+    art = load_artifacts(mle)
+    assert any(v.abs().sum() > 0 for k, v in ckpt["state_dict"].items() if ".lora_B." in k)  # it trained
+    state = art.generator.state_dict()
+    assert all(torch.equal(state[k[len("generator."):]], v) for k, v in ckpt["state_dict"].items() if k in keys)
+    texts = generate_texts(str(mle), n=2, max_new_tokens=5, seed=0)
+    assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+
+
+def test_export_merged_and_peft_folder_give_the_same_logits(run, tmp_path):
+    from peft import PeftModel
+
+    _, base, mle, _ = run
+    art = load_artifacts(mle)
+    ids = torch.tensor([[art.generator.bos_token_id, 5, 17, 42, 9]])
+    with torch.no_grad():
+        expected = art.generator.model(input_ids=ids).logits
+    merged = export(str(mle), str(tmp_path / "merged"), merge=True)
+    with torch.no_grad():
+        got = AutoModelForCausalLM.from_pretrained(merged).eval()(input_ids=ids).logits
+    assert torch.allclose(got, expected, atol=1e-5)
+    folder = export(str(mle), str(tmp_path / "adapter"))
+    assert (folder / "adapter_model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+    with torch.no_grad():
+        peft_model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), folder).eval()
+        assert torch.allclose(peft_model(input_ids=ids).logits, expected, atol=1e-5)
+    with pytest.raises(FileExistsError, match="exists"):
+        export(str(mle), str(folder))
+    assert main(["export", "--ckpt", str(mle), "--out", str(folder)]) == 2
+
+
+def test_resume_an_adapter_run_with_ckpt_path(run):
+    root, base, mle, common = run
+    last = resolve_checkpoint(mle).parent / "last.ckpt"
+    main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *common, "--trainer.max_steps=6",
+          "--trainer.val_check_interval=2", f"--model.init_args.generator.pretrained={base}",
+          "--model.init_args.lr=0.05", "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=0",
+          f"--ckpt_path={last}"])
+    resumed = sorted(mle.glob("version_*/checkpoints/last.ckpt"))[-1]
+    assert torch.load(resumed, map_location="cpu", weights_only=False)["global_step"] == 6
+
+
+def test_seqgan_from_the_lora_checkpoint_trains_only_the_adapter(run):
+    root, base, mle, common = run
+    main(["fit", "--config", str(EN / "smollm2_lora_seqgan.yaml"), *common, "--trainer.max_epochs=1",
+          "--trainer.limit_train_batches=2", f"--model.init_args.init_checkpoint={mle}",
+          f"--data.init_args.tokenizer={mle}", "--model.init_args.rollout_policy=delayed",
+          "--model.init_args.g_batch_size=4", "--model.init_args.d_num_samples=8", "--model.init_args.d_batch_size=8",
+          "--model.init_args.num_text_samples=1", "--model.init_args.discriminator.filter_sizes=[2]",
+          "--model.init_args.discriminator.num_filters=[4]"])
+    adv = root / "poetry_en" / "smollm2_lora_seqgan"
+    ckpt = torch.load(resolve_checkpoint(adv), map_location="cpu", weights_only=False)
+    gen_keys = [k for k in ckpt["state_dict"] if k.startswith(("generator.", "mle_reference.", "rollout."))]
+    assert gen_keys and all(".lora_" in k for k in gen_keys)  # no base weights, no copy of the base
+    before, after = load_artifacts(mle).generator.state_dict(), load_artifacts(adv).generator.state_dict()
+    lora = [k for k in before if ".lora_" in k and ".default." in k]
+    assert any(not torch.equal(before[k], after[k]) for k in lora)
+    assert all(torch.equal(before[k], after[k]) for k in before if ".lora_" not in k)
+
+
+@pytest.mark.parametrize("method", ["ia3", "prefix"])
+def test_ia3_and_prefix_yamls_train_save_only_the_adapter_and_generate(run, method):
+    root, base, _, common = run
+    main(["fit", "--config", str(EN / f"smollm2_{method}_mle.yaml"), *common, "--trainer.max_steps=2",
+          "--trainer.val_check_interval=2", f"--model.init_args.generator.pretrained={base}",
+          "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=1"])
+    out = root / "poetry_en" / f"smollm2_{method}_mle"
+    ckpt = torch.load(resolve_checkpoint(out), map_location="cpu", weights_only=False)
+    keys = [k for k in ckpt["state_dict"] if k.startswith("generator.")]
+    marker = ".ia3_l." if method == "ia3" else ".prompt_encoder."
+    assert keys and all(marker in k for k in keys)
+    texts = generate_texts(str(out), n=2, max_new_tokens=6, seed=0)
+    assert len(texts) == 2
+    art = load_artifacts(out)
+    assert art.generator.max_positions == 80 - (16 if method == "prefix" else 0)
+
+
+def test_discriminator_pretraining_from_the_lora_checkpoint(run):
+    from gan_writer.systems.discriminator import load_discriminator
+
+    root, base, mle, common = run
+    main(["fit", "--config", str(REPO / "experiments/poetry_en/disc.yaml"), *common, "--trainer.max_epochs=1",
+          "--trainer.limit_train_batches=2", f"--model.init_args.init_checkpoint={mle}",
+          f"--data.init_args.tokenizer={mle}", "--data.init_args.corpus=english_poems",
+          "--model.init_args.num_negatives=16", "--model.init_args.discriminator.n_embd=16",
+          "--model.init_args.discriminator.n_layer=1", "--trainer.logger.init_args.name=poetry_en/smollm2_lora_disc"])
+    disc_run = root / "poetry_en" / "smollm2_lora_disc"
+    ckpt = torch.load(resolve_checkpoint(disc_run), map_location="cpu", weights_only=False)
+    gen_keys = [k for k in ckpt["state_dict"] if k.startswith("generator.")]
+    assert gen_keys and all(".lora_" in k for k in gen_keys)  # the frozen generator: its adapter only
+    disc, _ = load_discriminator(str(disc_run))
+    assert sum(p.numel() for p in disc.parameters()) > 0
+    before, after = load_artifacts(mle).generator.state_dict(), load_artifacts(disc_run).generator.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
