@@ -117,3 +117,34 @@ def test_fit_refuses_sample_temperature_zero_at_start_up_naming_the_key(tmp_path
     err = capsys.readouterr().err
     assert "gan-writer fit: error: model.init_args.sample_temperature must be > 0, got 0" in err
     assert not list(tmp_path.rglob("*.ckpt"))  # refused before training, not after
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"group_size": -1}, "model.init_args.group_size must be >= 0, got -1"),
+    ({"gamma": 1.5}, r"model.init_args.gamma must be in \[0, 1\], got 1.5"),
+    ({"clip_eps": 0}, "model.init_args.clip_eps must be > 0, got 0"),
+    ({"ppo_epochs": 0}, "model.init_args.ppo_epochs must be >= 1, got 0"),
+    ({"max_sample_batch": 0}, "model.init_args.max_sample_batch must be >= 1, got 0"),
+    ({"form_reward_weight": math.inf}, r"model.init_args.form_reward_weight must be a finite number in \[0, 1\], got inf"),
+])
+def test_the_estimator_options_are_checked_too(kwargs, message):
+    with pytest.raises(OptionError, match=message):
+        SeqGANModule(init_checkpoint="does/not/exist.ckpt", **kwargs)
+
+
+def test_adapter_oracle_and_image_options_are_checked():
+    from gan_writer.data.oracle import OracleDataModule
+    from gan_writer.models.adapters import PeftOptions
+    from gan_writer.systems.image_adversarial import ImageAdversarialModule
+    from gan_writer.systems.image_mle import ImageMLEModule
+
+    with pytest.raises(OptionError, match="model.init_args.generator.peft.r must be >= 1, got 0"):
+        MLEModule(GeneratorConfig(peft=PeftOptions(r=0)))
+    with pytest.raises(OptionError, match=r"model.init_args.generator.peft.dropout must be in \[0, 1\), got 1.0"):
+        MLEModule({"peft": {"dropout": 1.0}})
+    with pytest.raises(OptionError, match="data.init_args.seq_len must be >= 1, got 0"):
+        OracleDataModule(oracle_params=None, seq_len=0)
+    with pytest.raises(OptionError, match="model.init_args.prefix.prefix_length must be >= 1, got 0"):
+        ImageMLEModule(prefix={"prefix_length": 0})
+    with pytest.raises(OptionError, match=r"model.init_args.multimodal_weight must be in \[0, 1\], got 2"):
+        ImageAdversarialModule(init_checkpoint="does/not/exist.ckpt", multimodal_weight=2)

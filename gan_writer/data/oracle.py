@@ -139,13 +139,14 @@ class OracleDataModule(L.LightningDataModule):
         emb_dim: int = 32,
         hidden_dim: int = 32,
     ) -> None:
+        from gan_writer.systems.options import check_options
+
+        check_options("data.init_args", locals(), {
+            "oracle_seed": ">= 0", "num_train": ">= 1", "num_valid": ">= 1", "seq_len": ">= 1", "batch_size": ">= 1",
+            "sample_seed": ">= 0", "num_workers": ">= 0", "vocab_size": ">= 2", "emb_dim": ">= 1", "hidden_dim": ">= 1"})
         super().__init__()
         self.save_hyperparameters()
         self.hparams["corpus"] = "oracle"  # read by the stages' checkpoint metadata
-        for name, value in (("num_train", num_train), ("num_valid", num_valid), ("seq_len", seq_len),
-                            ("batch_size", batch_size)):
-            if value < 1:
-                raise ValueError(f"data.{name} must be >= 1, got {value}")
         if oracle_params is None:
             self.oracle = OracleLSTM.random(oracle_seed, vocab_size, emb_dim, hidden_dim)
         else:

@@ -41,6 +41,7 @@ from gan_writer.multimodal.reward import MixedReward, sequence_rewards
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage, discriminator_loss
 from gan_writer.systems.image_mle import ImageStage
+from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
 
 BASELINES = ("none", "mean")
 
@@ -122,6 +123,11 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
         temperature: float = 1.0,
         num_text_samples: int = 4,
     ) -> None:
+        check_options("model.init_args", locals(), {
+            "style_discriminator": DISCRIMINATOR_RANGES, "multimodal_weight": "[0, 1]", "max_length": ">= 2",
+            "images_per_step": ">= 1", "samples_per_image": ">= 1", "rollout_num": ">= 1", "kl_coef": ">= 0",
+            "mle_steps": ">= 0", "d_steps": ">= 0", "d_pretrain_steps": ">= 0", "g_lr": "> 0", "d_lr": "> 0",
+            "grad_clip": ">= 0", "temperature": "> 0", "num_text_samples": ">= 0"})
         super().__init__()
         if baseline not in BASELINES:
             raise ValueError(f"model.baseline must be one of {BASELINES}, got {baseline!r}")

@@ -17,6 +17,7 @@ from gan_writer.multimodal.discriminator import mismatch_index
 from gan_writer.multimodal.encoder import check_same_encoder, encoder_identity
 from gan_writer.multimodal.generator import ImagePrefixGenerator, PrefixConfig
 from gan_writer.systems.common import GeneratorStage
+from gan_writer.systems.options import GENERATOR_RANGES, PREFIX_RANGES, check_options
 
 
 class ImageStage(GeneratorStage):
@@ -143,6 +144,9 @@ class ImageMLEModule(ImageStage):
         weight_decay: float = 0.0,
         num_text_samples: int = 4,
     ) -> None:
+        check_options("model.init_args", locals(), {
+            "generator": GENERATOR_RANGES, "prefix": PREFIX_RANGES, "max_length": ">= 2", "lr": "> 0",
+            "weight_decay": ">= 0", "num_text_samples": ">= 0"})
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer", "image_encoder"])  # the data module logs image_encoder
         self.setup_generator(generator, tokenizer, init_checkpoint, max_length)

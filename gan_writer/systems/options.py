@@ -20,10 +20,16 @@ import re
 from collections.abc import Mapping
 
 __all__ = ["OptionError", "check_option", "check_options", "GENERATOR_RANGES",
-           "DISCRIMINATOR_RANGES"]
+           "DISCRIMINATOR_RANGES", "PEFT_RANGES", "PREFIX_RANGES"]
 
+#: ``model.init_args.generator.peft`` (:class:`~gan_writer.models.adapters.PeftOptions`)
+PEFT_RANGES = {"r": ">= 1", "alpha": "> 0", "dropout": "[0, 1)", "num_virtual_tokens": ">= 1", "init_r": ">= 1",
+               "tinit": ">= 0", "tfinal": ">= 0", "deltaT": ">= 1", "total_step": ">= 1", "orth_reg_weight": ">= 0"}
 GENERATOR_RANGES = {"n_layer": ">= 1", "n_embd": ">= 1", "n_head": ">= 1", "n_positions": ">= 2",
-                    "dropout": "[0, 1)", "emb_dim": ">= 1", "hidden_dim": ">= 1"}
+                    "dropout": "[0, 1)", "emb_dim": ">= 1", "hidden_dim": ">= 1", "peft": PEFT_RANGES}
+#: the image-conditioned generator's prefix mapping (:class:`~gan_writer.multimodal.generator.PrefixConfig`)
+PREFIX_RANGES = {"prefix_length": ">= 1", "hidden_dim": ">= 1", "num_layers": ">= 1", "num_heads": ">= 1",
+                 "dropout": "[0, 1)"}
 DISCRIMINATOR_RANGES = {"embed_dim": ">= 1", "filter_sizes": ">= 1", "num_filters": ">= 1", "dropout": "[0, 1)",
                         "l2_reg_lambda": ">= 0", "n_layer": ">= 1", "n_embd": ">= 1", "n_head": ">= 1"}
 
