@@ -32,7 +32,7 @@ def run(tmp_path_factory, shared_data):
     tok.save_pretrained(base)
     common = [*TINY, f"--trainer.logger.init_args.save_dir={root}", "--trainer.limit_val_batches=1",
               f"--data.init_args.tokenizer={base}", "--data.init_args.max_train_samples=64",
-              "--data.init_args.max_length=24"]
+              "--data.init_args.max_length=24", "--data.init_args.corpus_options={unit: lines, lines_per_sample: 1}"]
     main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *common, "--trainer.max_steps=4",
           "--trainer.val_check_interval=4", f"--model.init_args.generator.pretrained={base}",
           "--model.init_args.lr=0.05", "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=1"])

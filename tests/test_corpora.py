@@ -281,3 +281,17 @@ def test_split_property(samples, seed, vf, tf):
     assert sorted(train + valid + test) == sorted(samples)
     assert (len(train), len(valid), len(test)) == split_counts(len(samples), vf, tf)
     assert (train, valid, test) == split_samples(list(samples), seed=seed, valid_fraction=vf, test_fraction=tf)
+
+
+def test_english_poems_as_line_chunks_are_split_by_poem(shared_data):
+    poems = load_corpus("english_poems", data_dir=str(shared_data))
+    chunks = load_corpus("english_poems", data_dir=str(shared_data), unit="lines", lines_per_sample=4)
+    for whole, parts in ((poems.train, chunks.train), (poems.test, chunks.test)):
+        expected = []
+        for poem in whole:
+            lines = [line for line in poem.split("\n") if line.strip()]
+            expected += ["\n".join(lines[i:i + 4]) for i in range(0, len(lines), 4)]
+        assert parts == expected  # every chunk comes from a poem of the same split
+    assert all(1 <= len(c.split("\n")) <= 4 for c in chunks.train[:2000])
+    with pytest.raises(CorpusOptionError, match="lines_per_sample=0 .*expected an int >= 1"):
+        load_corpus("english_poems", data_dir=str(shared_data), unit="lines", lines_per_sample=0)

@@ -21,6 +21,8 @@ pseudo-random order, so ``train[:n]`` is a random subset.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import re
@@ -139,6 +141,22 @@ def _jsonl(paths):
     return [s for p in paths for s in R.parse_jsonl(R.read_text(p), "text", p)]
 
 
+def _english_poems(paths, *, unit="poem", lines_per_sample=4):
+    return _jsonl(paths)  # whole poems; ``unit: lines`` chunks them after the split (_chunk_lines)
+
+
+def _chunk_lines(samples, *, unit="poem", lines_per_sample=4):
+    """``unit: lines``: each poem as consecutive chunks of ``lines_per_sample`` lines, made
+    after the poems are split, so no poem has chunks in two splits."""
+    if unit == "poem":
+        return samples
+    out = []
+    for poem in samples:
+        lines = [line for line in poem.split("\n") if line.strip()]
+        out.extend("\n".join(lines[i:i + lines_per_sample]) for i in range(0, len(lines), lines_per_sample))
+    return out
+
+
 def _shakespeare(paths, *, unit="turn", turns_per_scene=20):
     text = R.read_text(paths[0])
     out = []
@@ -213,6 +231,7 @@ class _Spec:
     files: tuple[str, ...]
     load: Callable
     options: dict = field(default_factory=dict)  # name -> (default, allowed values | type)
+    after_split: Callable | None = None  # (samples of one split, **options) -> samples
 
 
 _TANG_FILES = tuple(f"poetry_zh/tang/poet.tang.{i}.json" for i in range(0, 58000, 1000))  # numeric order
@@ -232,7 +251,7 @@ CORPORA: dict[str, _Spec] = {
                      _sonnets, {"line_separator": ("\n", str)}),
     "english_poems": _Spec("Public-domain English poems of 4-40 lines (facjure), 19,051 poems",
                            "en", tuple(f"poetry_en/public_domain/poems_4to40_0{i}.jsonl" for i in range(5)),
-                           _jsonl),
+                           _english_poems, {"unit": ("poem", ("poem", "lines")), "lines_per_sample": (4, int)}, _chunk_lines),
     "shakespeare": _Spec("tinyshakespeare (char-rnn) as speaker turns, or passages of consecutive turns",
                          "en", ("scripts/tinyshakespeare.txt",), _shakespeare,
                          {"unit": ("turn", ("turn", "scene")), "turns_per_scene": (20, int)}),
@@ -425,8 +444,12 @@ def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
                                     "they apply to user files")
         opts = _check_options(f"corpus {name!r}", spec.options, options)
         files = fetch_corpus(name, data_dir=data_dir, cache_dir=cache_dir)
-        return _finish(spec.load(files, **opts), name, spec.language, files, seed, valid_fraction, test_fraction,
-                       "registered")
+        splits = _finish(spec.load(files, **opts), name, spec.language, files, seed, valid_fraction, test_fraction,
+                         "registered")
+        if spec.after_split is not None:
+            splits = dataclasses.replace(splits, **{part: spec.after_split(getattr(splits, part), **opts)
+                                                    for part in ("train", "valid", "test")})
+        return splits
     path = Path(name).expanduser()
     if path.exists() and not looks_like_path(name):
         raise UnknownCorpusError(
