@@ -116,7 +116,7 @@ def test_print_options_lists_every_generator_field_with_its_doc(capsys):
     out = capsys.readouterr().out
     for field in dataclasses.fields(GeneratorConfig):
         assert f"  {field.name} (default {field.default!r})" in out
-    assert "HF model name or local directory" in out and "sizes of a fresh LSTM" in out
+    assert "a named model" in out and "sizes of a fresh LSTM" in out
     assert main(["fit", "--print-options", "discriminator"]) == 0
     assert "l2_reg_lambda (default 0.2)" in capsys.readouterr().out
     assert main(["fit", "--print-options", "model", "--config", SEQGAN]) == 0
