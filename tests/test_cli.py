@@ -132,7 +132,7 @@ def test_print_options_lists_every_generator_field_with_its_doc(capsys):
 
 def test_block_options_docs_come_from_the_docstring():
     docs = dict((name, doc) for name, _, doc in block_options("generator"))
-    assert docs["gguf_file"].startswith("GGUF file name inside ``pretrained``")
+    assert docs["gguf_file"].startswith("GGUF file name inside a ``pretrained`` directory")
     assert docs["n_layer"] == docs["dropout"]  # "n_layer, n_embd, ...: text" documents all five
 
 
