@@ -116,7 +116,7 @@ def test_print_options_lists_every_generator_field_with_its_doc(capsys):
     out = capsys.readouterr().out
     for field in dataclasses.fields(GeneratorConfig):
         assert f"  {field.name} (default {field.default!r})" in out
-    assert "a named model" in out and "sizes of a fresh LSTM" in out
+    assert "a local HF directory or a ``.gguf`` path" in out and "sizes of a fresh LSTM" in out
     assert main(["fit", "--print-options", "discriminator"]) == 0
     assert "l2_reg_lambda (default 0.2)" in capsys.readouterr().out
     assert main(["fit", "--print-options", "model", "--config", SEQGAN]) == 0
@@ -156,3 +156,16 @@ def test_generate_formats_keep_multi_line_samples_apart():
     assert rows == [{"index": 1, "text": sonnets[0]}, {"index": 2, "text": sonnets[1]}]
     with pytest.raises(ValueError, match="unknown format"):
         format_samples(sonnets, "csv")
+
+
+@pytest.mark.parametrize("option, listing", [
+    ("--data.init_args.corpsu=x", "`gan-writer fit --print-options data`"),
+    ("--trainer.max_epoch=1", "`gan-writer fit --help` lists the Trainer's options"),
+    ("--model.init_args.generator.n_embdd=64", "`gan-writer fit --print-options generator`"),
+    ("--model.init_args.lrr=1", "`gan-writer fit --print-options model`"),
+])
+def test_unknown_option_points_to_the_listing_of_its_own_block(capsys, option, listing):
+    assert main(["fit", "--config", MLE, option]) == 2
+    lines = error_lines(capsys)
+    assert len(lines) == 1 and "did you mean" in lines[0], lines
+    assert lines[0].endswith(f"({listing} lists the options)" if "print-options" in listing else f"({listing})")

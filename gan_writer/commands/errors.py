@@ -61,6 +61,16 @@ def user_cause(err: BaseException) -> BaseException | None:
     return None
 
 
+def _where_listed(option: str) -> str:
+    """The command that lists the options of ``option``'s block (``--trainer.*``: ``fit --help``)."""
+    name = option.lstrip("-")
+    if name.startswith("trainer."):
+        return " (`gan-writer fit --help` lists the Trainer's options)"
+    block = next((b for b in ("generator", "discriminator") if f".{b}." in f".{name}."), None)
+    block = block or ("data" if name.startswith("data.") else "model")
+    return f" (`gan-writer fit --print-options {block}` lists the options)"
+
+
 def describe_parse_error(message: str, argv: list[str]) -> str:
     """One line for a jsonargparse error: the option at fault, and for an unknown key the
     closest valid key (:func:`gan_writer.commands.options.closest_key`)."""
@@ -77,9 +87,7 @@ def describe_parse_error(message: str, argv: list[str]) -> str:
         classes = config_classes(argv)
         match = closest_key(given, valid_keys(classes.get("model"), classes.get("data")))
         hint = f"; did you mean --{match}?" if match else ""
-        block = next((b for b in ("generator", "discriminator") if f".{b}." in f"{given}."), None)
-        more = f" (`gan-writer fit --print-options {block or 'model'}` lists the options)"
-        return f"unknown option {given}{hint}{more}"
+        return f"unknown option {given}{hint}{_where_listed(given)}"
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
     useful = [re.sub(r"^- ", "", line) for line in lines if not re.match(
         r"^(Does not validate against any of the Union subtypes|Subtypes:|Errors:|- Expected a <class 'NoneType'>|"

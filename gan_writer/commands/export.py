@@ -9,6 +9,7 @@ saved beside them. ``DIR`` must not exist: nothing is ever written into an exist
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from pathlib import Path
 
@@ -45,13 +46,35 @@ def export(ckpt: str, out: str, merge: bool = False) -> Path:
             )
         model = model.merge_and_unload()
     target.mkdir(parents=True)
-    if has_adapter(art.generator) and not merge:
-        model.save_pretrained(target, selected_adapters=[TRAINED], safe_serialization=True)
-    else:
-        model.save_pretrained(target, safe_serialization=True)
-    if art.tokenizer is not None:
-        art.tokenizer.save_pretrained(target)
+    try:
+        if has_adapter(art.generator) and not merge:
+            model.save_pretrained(target, selected_adapters=[TRAINED], safe_serialization=True)
+        else:
+            _without_gguf_quantizer(model).save_pretrained(target, safe_serialization=True)
+        if art.tokenizer is not None:
+            art.tokenizer.save_pretrained(target)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)  # the folder is ours (it did not exist): no half export left
+        raise
     return target
+
+
+def _without_gguf_quantizer(model):
+    """``model`` with transformers' GGUF marker removed, so ``save_pretrained`` writes it.
+
+    A GGUF base (SmolLM2) is dequantized to float32 when loaded, but transformers keeps
+    ``hf_quantizer`` / ``config.quantization_config`` and then refuses to save ("quantized with
+    gguf and is not serializable"); the weights are plain floats, so the marker is dropped.
+    Other quantization methods are left alone.
+    """
+    qc = getattr(model.config, "quantization_config", None)
+    method = qc.get("quant_method") if isinstance(qc, dict) else getattr(qc, "quant_method", None)
+    if str(getattr(method, "value", method)).lower() == "gguf":
+        model.hf_quantizer = None
+        del model.config.quantization_config
+        if hasattr(model, "is_quantized"):
+            model.is_quantized = False
+    return model
 
 
 def run(args: argparse.Namespace) -> int:

@@ -166,7 +166,7 @@ class Generator(CausalGenerator):
         extra = {} if self.adapter is None else {"peft": self.adapter.options.to_dict(), "base": self.adapter.base}
         return extra | {
             "backend": "transformer",
-            "hf_config": self.model.config.to_diff_dict() | {"model_type": self.model.config.model_type},
+            "hf_config": _plain_hf_config(self.model.config),
             "bos_token_id": self.bos_token_id,
             "eos_token_id": self.eos_token_id,
             "pad_token_id": self.pad_token_id,
@@ -230,3 +230,25 @@ def _first_id(value: Any) -> int | None:
     if isinstance(value, (list, tuple)):
         return int(value[0]) if value else None
     return None if value is None else int(value)
+
+
+def _plain_hf_config(config) -> dict:
+    """``config`` as plain data for a checkpoint (``torch.load(weights_only=True)`` reads it back).
+
+    ``quantization_config`` is dropped: a GGUF (or otherwise quantized) base is dequantized to
+    float32 when loaded, so the rebuilt model is a plain float one, and the entry holds an enum
+    (``QuantizationMethod.GGUF``) that a data-only load refuses. Any other enum becomes its value.
+    """
+    import enum
+
+    def plain(value):
+        if isinstance(value, enum.Enum):
+            return value.value
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(plain(v) for v in value)
+        return value
+
+    diff = {k: v for k, v in config.to_diff_dict().items() if k != "quantization_config"}
+    return plain(diff) | {"model_type": config.model_type}
