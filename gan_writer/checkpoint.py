@@ -123,6 +123,8 @@ def load_artifacts(path: str | Path, prefix: str = "generator.", map_location: s
             "(run `gan-writer fit --config experiments/...` to make one)"
         )
     info = ckpt[KEY]
+    if not isinstance(info.get("generator_spec"), dict) or "state_dict" not in ckpt:
+        raise ValueError(f"{path} has no generator_spec or state_dict: it is not a generator checkpoint of gan_writer")
     generator = build_generator_from_spec(info["generator_spec"])
     state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     if not state:

@@ -1,0 +1,39 @@
+"""Hostile checkpoints with entries of the wrong type are refused in one line (no AttributeError)."""
+import pytest
+import torch
+
+from gan_writer.resume import check_ckpt_path
+from gan_writer.safe_load import CorruptCheckpointError, load_checkpoint, seal
+
+
+def _ckpt():
+    c = {"state_dict": {"generator.w": torch.ones(2)}, "gan_writer": {"stage": "MLEStage", "generator_spec": {}}}
+    seal(c)
+    return c
+
+
+@pytest.mark.parametrize("edit", [
+    lambda c: c.__setitem__("gan_writer", [1, 2]),
+    lambda c: c.__setitem__("gan_writer", "x"),
+    lambda c: c.__setitem__("gan_writer", None),
+    lambda c: c["gan_writer"].__setitem__("checksum", "abc"),
+    lambda c: c["gan_writer"].__setitem__("checksum", {"sha256": 5}),
+    lambda c: c.__setitem__("state_dict", [torch.ones(2)]),
+    lambda c: c["state_dict"].__setitem__("generator.b", 5),
+])
+def test_wrong_types_refused_in_one_line(tmp_path, edit):
+    c = _ckpt()
+    edit(c)
+    p = tmp_path / "bad.ckpt"
+    torch.save(c, p)
+    for load in (lambda: load_checkpoint(p), lambda: check_ckpt_path(str(p), "x.MLEStage")):
+        with pytest.raises(CorruptCheckpointError, match="is malformed") as err:
+            load()
+        assert "\n" not in str(err.value)
+
+
+def test_good_checkpoint_still_loads(tmp_path):
+    p = tmp_path / "good.ckpt"
+    torch.save(_ckpt(), p)
+    load_checkpoint(p)
+    check_ckpt_path(str(p), "x.MLEStage")
