@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 
 from gan_writer.cowrite.export import export_document
-from gan_writer.cowrite.generator import CandidateGenerator, Request, lines_of
+from gan_writer.cowrite.generator import MAX_CANDIDATES, CandidateGenerator, Request, lines_of
 from gan_writer.writing.forms import LINE_END, get_form
 
 FORMAT = "gan_writer.cowrite.session/1"
@@ -127,6 +127,8 @@ class Session:
 
     def _request(self, prefix: list[dict], suffix: list[dict], units, k: int, seed: int, keywords=(), diverse=False,
                  progress=None, cancel=None) -> list[dict]:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_CANDIDATES:
+            raise SessionError(f"ask for 1 to {MAX_CANDIDATES} candidates, got {k!r}")
         st = self.state
         req = Request(self.kind, self.form, self.join(prefix), units, self.join(suffix), k, seed, st["temperature"],
                       tuple(st["steer"]) + tuple(keywords), tuple(st["ban"]), diverse, progress, cancel)
@@ -234,8 +236,8 @@ class Session:
 
     def set_temperature(self, temperature: float) -> dict:
         """Sampling temperature of later generations (> 0)."""
-        if not temperature > 0:
-            raise SessionError(f"temperature must be > 0, got {temperature}")
+        if not 0 < temperature < float("inf"):
+            raise SessionError(f"temperature must be a finite number > 0, got {temperature}")
         new = self._copy()
         new["temperature"] = float(temperature)
         return self._commit(new, "temperature", {"temperature": float(temperature)})
