@@ -37,3 +37,13 @@ def test_good_checkpoint_still_loads(tmp_path):
     torch.save(_ckpt(), p)
     load_checkpoint(p)
     check_ckpt_path(str(p), "x.MLEStage")
+
+
+def test_option_checks_refuse_huge_ints_and_non_mappings():
+    from gan_writer.systems.options import GENERATOR_RANGES, OptionError, check_option, check_options
+
+    with pytest.raises(OptionError, match="64 bits"):
+        check_option("model.init_args.g_steps", 10**400, ">= 0")
+    for bad in ("lora", 5, [1]):
+        with pytest.raises(OptionError, match="generator.peft must be a mapping"):
+            check_options("model.init_args.generator", {"peft": bad}, GENERATOR_RANGES)
