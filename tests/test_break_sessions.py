@@ -58,3 +58,18 @@ def test_good_session_round_trips(tmp_path):
     path = tmp_path / "ok.json"
     path.write_text(json.dumps(_good()))
     assert Session.open(path, StubGenerator()).text
+
+
+def test_terminal_export_to_a_missing_folder_is_an_error_line(tmp_path):
+    import io
+
+    from gan_writer.cowrite.terminal import loop
+
+    s = Session(StubGenerator(), "poem", "wujue")
+    s.write("白日依山尽")
+    out = io.StringIO()
+    cmds = f":export {tmp_path}/no/such/dir/p.md\n:export {tmp_path}\n:export {tmp_path}/ok.md\n"
+    assert loop(s, io.StringIO(cmds), out) == 0
+    text = out.getvalue()
+    assert "cannot export to" in text and "exists" in text and "exported to" in text
+    assert (tmp_path / "ok.md").read_text(encoding="utf-8").startswith("白日依山尽")
