@@ -47,3 +47,11 @@ def test_option_checks_refuse_huge_ints_and_non_mappings():
     for bad in ("lora", 5, [1]):
         with pytest.raises(OptionError, match="generator.peft must be a mapping"):
             check_options("model.init_args.generator", {"peft": bad}, GENERATOR_RANGES)
+
+
+@pytest.mark.parametrize("files", [["tokenizer.json"], {}, {"..": "x"}, {"/": "x"}, {"tokenizer.json": 5}])
+def test_tampered_tokenizer_entry_refused_in_one_line(files):
+    from gan_writer.tokenization import tokenizer_from_dict
+
+    with pytest.raises(ValueError, match="tokenizer entry is not a mapping"):
+        tokenizer_from_dict(files)
