@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from gan_writer.resume import check_ckpt_path
-from gan_writer.safe_load import CorruptCheckpointError, load_checkpoint, seal
+from gan_writer.safe_load import KEY, CorruptCheckpointError, load_checkpoint, seal
 
 
 def _ckpt():
@@ -55,3 +55,23 @@ def test_tampered_tokenizer_entry_refused_in_one_line(files):
 
     with pytest.raises(ValueError, match="tokenizer entry is not a mapping"):
         tokenizer_from_dict(files)
+
+
+def test_spec_larger_than_the_weights_refused_before_allocating(tmp_path):
+    from helpers import tiny_gpt2
+
+    from gan_writer.checkpoint import load_artifacts, payload
+
+    gen, tok = tiny_gpt2(), None
+    ckpt = {"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
+            KEY: payload(gen, tok, stage="MLEStage")}
+    seal(ckpt)
+    good = tmp_path / "good.ckpt"
+    torch.save(ckpt, good)
+    assert load_artifacts(good).generator is not None
+    ckpt[KEY]["generator_spec"]["hf_config"]["n_layer"] = 50
+    ckpt[KEY]["generator_spec"]["hf_config"]["n_embd"] = 1024
+    bad = tmp_path / "bad.ckpt"
+    torch.save(ckpt, bad)
+    with pytest.raises(ValueError, match="describes .* parameters but the checkpoint holds"):
+        load_artifacts(bad)
