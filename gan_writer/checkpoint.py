@@ -102,6 +102,20 @@ def _checkpoint_in(folder: Path) -> Path | None:
     return None
 
 
+def _check_spec_size(spec: dict, state: dict[str, torch.Tensor], path) -> None:
+    """Refuse a generator spec that would build more parameters than the checkpoint holds
+    (an edited spec asking for a model too large to allocate): built on the meta device first.
+    Adapter checkpoints (base weights from a model folder) and other backends are not checked."""
+    if spec.get("backend") not in ("transformer", "lstm") or spec.get("peft"):
+        return
+    with torch.device("meta"):
+        n = sum(p.numel() for p in build_generator_from_spec(spec).parameters())
+    held = sum(t.numel() for t in state.values())
+    if n > held:
+        raise ValueError(f"{path}: its generator_spec describes {n:,} parameters but the checkpoint holds {held:,} "
+                         "weights: the spec was edited or the file is damaged")
+
+
 def load_artifacts(path: str | Path, prefix: str = "generator.", map_location: str = "cpu") -> Artifacts:
     """Rebuild the generator and tokenizer stored in a gan_writer checkpoint.
 
@@ -123,10 +137,13 @@ def load_artifacts(path: str | Path, prefix: str = "generator.", map_location: s
             "(run `gan-writer fit --config experiments/...` to make one)"
         )
     info = ckpt[KEY]
-    generator = build_generator_from_spec(info["generator_spec"])
+    if not isinstance(info.get("generator_spec"), dict) or "state_dict" not in ckpt:
+        raise ValueError(f"{path} has no generator_spec or state_dict: it is not a generator checkpoint of gan_writer")
     state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     if not state:
         raise ValueError(f"{path} holds no weights under {prefix!r}")
+    _check_spec_size(info["generator_spec"], state, path)
+    generator = build_generator_from_spec(info["generator_spec"])
     load_generator_state(generator, state)  # an adapter checkpoint holds only the adapter
     generator.eval()
     tokenizer = tokenizer_from_dict(info["tokenizer"]) if info.get("tokenizer") else None

@@ -96,9 +96,37 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", mmap: bool = Fa
         except Exception as err:  # noqa: BLE001 - re-raised with the file name
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ValueError(f"{path} is not a readable PyTorch checkpoint: {first}") from None
-    if check and isinstance(ckpt, dict):
-        verify(ckpt, path)
+    if isinstance(ckpt, dict):
+        check_structure(ckpt, path)
+        if check:
+            verify(ckpt, path)
     return ckpt
+
+
+def check_structure(ckpt: dict, path: str | Path = "checkpoint") -> None:
+    """Refuse, in one line, a checkpoint whose entries have the wrong types: a ``"gan_writer"``
+    entry or its checksum that is not a dict, a ``state_dict`` that is not a dict of tensors.
+
+    Raises:
+        CorruptCheckpointError: naming the file and the entry.
+    """
+    def bad(what: str, value: Any) -> CorruptCheckpointError:
+        return CorruptCheckpointError(f"{path} is malformed: {what} is a {type(value).__name__}; refusing to use it")
+
+    info = ckpt.get(KEY)
+    if KEY in ckpt and not isinstance(info, dict):
+        raise bad(f"its {KEY!r} entry", info)
+    if isinstance(info, dict) and CHECKSUM in info:
+        stored = info[CHECKSUM]
+        if not isinstance(stored, dict) or not isinstance(stored.get("sha256"), str):
+            raise bad(f"its {KEY}.{CHECKSUM} entry (expected a dict with a sha256 string)", stored)
+    if "state_dict" in ckpt:
+        state = ckpt["state_dict"]
+        if not isinstance(state, dict):
+            raise bad("its state_dict", state)
+        for name, value in state.items():
+            if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+                raise bad(f"state_dict entry {name!r}", value)
 
 
 def _tensors(ckpt: dict) -> list[tuple[str, torch.Tensor]]:
@@ -143,6 +171,7 @@ def verify(ckpt: dict, path: str | Path = "checkpoint") -> None:
     Raises:
         CorruptCheckpointError: naming the file and, for non-finite values, the tensor.
     """
+    check_structure(ckpt, path)
     stored = ((ckpt.get(KEY) or {}).get(CHECKSUM) or {}).get("sha256")
     if stored is not None and stored != tensor_checksum(ckpt):
         raise CorruptCheckpointError(

@@ -170,7 +170,16 @@ def tokenizer_to_dict(tokenizer: PreTrainedTokenizerBase) -> dict[str, str]:
 
 
 def tokenizer_from_dict(files: dict[str, str]) -> PreTrainedTokenizerBase:
-    """Inverse of :func:`tokenizer_to_dict` (no network access)."""
+    """Inverse of :func:`tokenizer_to_dict` (no network access).
+
+    Raises:
+        ValueError: ``files`` is not a mapping of plain file names to text (a tampered checkpoint).
+    """
+    if not isinstance(files, dict) or not files or not all(
+            isinstance(k, str) and isinstance(v, str) and os.path.basename(k) not in ("", ".", "..")
+            for k, v in files.items()):
+        raise ValueError("the checkpoint's tokenizer entry is not a mapping of file names to text: "
+                         "the checkpoint is damaged or was edited")
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in files.items():
             Path(tmp, os.path.basename(name)).write_text(text, encoding="utf-8")

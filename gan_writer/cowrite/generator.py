@@ -22,6 +22,8 @@ from gan_writer.writing.rerank import rerank
 from gan_writer.writing.safety import SafetyFilter
 from gan_writer.writing.story import select_diverse
 
+MAX_CANDIDATES = 64  # per request: each draws draft_factor x k samples at once
+
 
 @dataclass
 class Request:
@@ -127,8 +129,8 @@ class ModelGenerator:
 
     def propose(self, req: Request) -> list[dict]:
         """See :meth:`CandidateGenerator.propose`."""
-        if req.k < 1:
-            raise ValueError(f"ask for at least 1 candidate, got {req.k}")
+        if not 1 <= req.k <= MAX_CANDIDATES:
+            raise ValueError(f"ask for 1 to {MAX_CANDIDATES} candidates, got {req.k}")
         form = None
         if req.kind == "poem" and req.form:
             form, scheme, zh, form_proc, steps, context = self._poem_setup(req)

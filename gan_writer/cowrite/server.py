@@ -32,6 +32,7 @@ from gan_writer.cowrite.session import Session, SessionError
 PAGE = Path(__file__).with_name("static") / "studio.html"
 EXT = {"text": "txt", "markdown": "md", "fountain": "fountain", "json": "json"}
 MAX_BODY = 1 << 20
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
 class Studio:
@@ -81,7 +82,7 @@ def _i(body: dict, key: str, default=None) -> int:
         raise SessionError(f"{key!r} must be a number")
     try:
         return int(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise SessionError(f"{key!r} must be a number, got {value!r}") from None
 
 
@@ -132,8 +133,28 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, obj) -> None:
         self._send(status, json.dumps(obj, ensure_ascii=False).encode("utf-8"), "application/json; charset=utf-8")
 
+    def _foreign(self, post: bool) -> str | None:
+        """Why a request looks like it comes from another web site (DNS rebinding, a cross-site
+        form post), or None. A server bound to loopback answers only Host names of this machine;
+        a POST must be JSON (a page elsewhere cannot send that without the browser asking first)
+        and, with an Origin, from this server's own origin."""
+        bound = str(self.server.server_address[0])
+        host = urlparse("//" + (self.headers.get("Host") or "")).hostname or ""
+        if bound in LOOPBACK_NAMES and host not in LOOPBACK_NAMES:
+            return f"Host {host!r} is not this machine (the studio serves loopback only)"
+        if post:
+            if (self.headers.get("Content-Type") or "").split(";")[0].strip().lower() != "application/json":
+                return "POST requests must send Content-Type: application/json"
+            origin = self.headers.get("Origin")
+            if origin and urlparse(origin).netloc != (self.headers.get("Host") or ""):
+                return f"Origin {origin!r} is not this studio"
+        return None
+
     def do_GET(self) -> None:
         url = urlparse(self.path)
+        why = self._foreign(post=False)
+        if why:
+            return self._json(403, {"error": why})
         studio: Studio = self.server.studio
         if url.path in ("/", "/index.html"):
             self._send(200, PAGE.read_bytes(), "text/html; charset=utf-8")
@@ -158,12 +179,20 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         studio: Studio = self.server.studio
         path = urlparse(self.path).path
+        why = self._foreign(post=True)
+        if why:
+            return self._json(403, {"error": why})
         if path == "/api/cancel":
             studio.cancel.set()
             return self._json(200, {"cancelling": studio.progress["busy"]})
         if path != "/api/op":
             return self._json(404, {"error": f"no such endpoint {path}"})
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            return self._json(400, {"error": "Content-Length must be a non-negative integer"})
         if length > MAX_BODY:
             return self._json(413, {"error": "request too large"})
         try:

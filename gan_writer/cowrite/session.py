@@ -31,7 +31,7 @@ import os
 from pathlib import Path
 
 from gan_writer.cowrite.export import export_document
-from gan_writer.cowrite.generator import CandidateGenerator, Request, lines_of
+from gan_writer.cowrite.generator import MAX_CANDIDATES, CandidateGenerator, Request, lines_of
 from gan_writer.writing.forms import LINE_END, get_form
 
 FORMAT = "gan_writer.cowrite.session/1"
@@ -127,6 +127,8 @@ class Session:
 
     def _request(self, prefix: list[dict], suffix: list[dict], units, k: int, seed: int, keywords=(), diverse=False,
                  progress=None, cancel=None) -> list[dict]:
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_CANDIDATES:
+            raise SessionError(f"ask for 1 to {MAX_CANDIDATES} candidates, got {k!r}")
         st = self.state
         req = Request(self.kind, self.form, self.join(prefix), units, self.join(suffix), k, seed, st["temperature"],
                       tuple(st["steer"]) + tuple(keywords), tuple(st["ban"]), diverse, progress, cancel)
@@ -234,8 +236,8 @@ class Session:
 
     def set_temperature(self, temperature: float) -> dict:
         """Sampling temperature of later generations (> 0)."""
-        if not temperature > 0:
-            raise SessionError(f"temperature must be > 0, got {temperature}")
+        if not 0 < temperature < float("inf"):
+            raise SessionError(f"temperature must be a finite number > 0, got {temperature}")
         new = self._copy()
         new["temperature"] = float(temperature)
         return self._commit(new, "temperature", {"temperature": float(temperature)})
@@ -348,8 +350,11 @@ class Session:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as err:
             raise SessionError(f"{path}: no such session file") from err
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise SessionError(f"{path}: not a gan-writer session (invalid JSON: {err}); the file was left as it is") from err
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+            why = "nested too deeply" if isinstance(err, RecursionError) else err
+            raise SessionError(f"{path}: not a gan-writer session (invalid JSON: {why}); the file was left as it is") from None
+        except OSError as err:
+            raise SessionError(f"{path}: cannot read the session file ({err.strerror or err})") from None
         problem = _validate(data)
         if problem:
             raise SessionError(f"{path}: not a gan-writer session ({problem}); the file was left as it is")
@@ -365,6 +370,30 @@ class Session:
         return cls.open(path, generator) if Path(path).exists() else cls(generator, path=path, **kwargs)
 
 
+def _state_problem(st: dict) -> str | None:
+    """What is wrong with the types of one saved state's fields, or None."""
+    for key in ("steer", "ban"):
+        if not isinstance(st[key], list) or not all(isinstance(w, str) for w in st[key]):
+            return f"{key!r} is not a list of strings"
+    if not isinstance(st["candidates"], list) or not all(
+            isinstance(c, dict) and isinstance(c.get("text"), str) for c in st["candidates"]):
+        return "'candidates' is not a list of {text, ...}"
+    t = st["temperature"]
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not (t > 0 and t != float("inf")):
+        return f"temperature {t!r} is not a finite number > 0"
+    target = st["target"]
+    if target is not None and not (isinstance(target, list) and len(target) == 2
+                                   and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in target)):
+        return f"target {target!r} is not null or [a, b]"
+    br = st["branch"]
+    if br is not None and not (isinstance(br, dict) and isinstance(br.get("fork"), int) and isinstance(br.get("active"), int)
+                               and isinstance(br.get("siblings"), list)
+                               and all(isinstance(x, list) for x in br["siblings"])
+                               and 0 <= br["active"] < max(len(br["siblings"]), 1)):
+        return "'branch' is not null or {fork, siblings, active}"
+    return None
+
+
 def _validate(data) -> str | None:
     """What is wrong with a loaded session dict, or None."""
     if not isinstance(data, dict):
@@ -378,11 +407,21 @@ def _validate(data) -> str | None:
         return f"kind {data['kind']!r} is not one of {', '.join(KINDS)}"
     if data.get("form") is not None and not isinstance(data["form"], str):
         return "key 'form' is not a string"
+    if data.get("form") is not None:
+        try:
+            get_form(data["form"])
+        except ValueError:
+            return f"form {data['form']!r} is not a known form"
+    if isinstance(data["seed"], bool) or not -2**62 < data["seed"] < 2**62:
+        return f"seed {data['seed']!r} is not an integer of at most 62 bits"
     if not data["states"] or not 0 <= data["pos"] < len(data["states"]):
         return f"pos {data['pos']} is outside the {len(data['states'])} saved states"
     for n, st in enumerate(data["states"]):
         if not isinstance(st, dict) or not isinstance(st.get("spans"), list) or set(empty_state()) - set(st):
             return f"state {n} lacks keys {sorted(set(empty_state()) - set(st if isinstance(st, dict) else {}))}"
+        problem = _state_problem(st)
+        if problem:
+            return f"state {n}: {problem}"
         for s in st["spans"]:
             if not isinstance(s, dict) or not isinstance(s.get("text"), str) or s.get("author") not in AUTHORS:
                 return f"state {n} has a span that is not {{text, author: writer|model}}"

@@ -76,7 +76,14 @@ def _export(s: Session, arg: str) -> str:
     path = Path(arg).expanduser()
     if path.exists():
         raise SessionError(f"{path} exists; choose another name (exports never overwrite)")
-    path.write_text(s.export(format_for(path.name)), encoding="utf-8")
+    text = s.export(format_for(path.name))
+    try:
+        with open(path, "x", encoding="utf-8") as f:  # "x": never overwrite, even a file made meanwhile
+            f.write(text)
+    except FileExistsError:
+        raise SessionError(f"{path} exists; choose another name (exports never overwrite)") from None
+    except OSError as err:
+        raise SessionError(f"cannot export to {path}: {err.strerror or err}") from None
     return f"exported to {path}"
 
 
@@ -158,6 +165,8 @@ def loop(s: Session, stdin: TextIO, stdout: TextIO, prompt: bool = False) -> int
             out = handle(s, line)
         except (SessionError, ValueError) as err:
             out = f"error: {err}"
+        except OSError as err:  # e.g. the session file's disk is full: keep the loop, say so
+            out = f"error: {err.strerror or err} ({getattr(err, 'filename', '') or 'file'})"
         except (Cancelled, KeyboardInterrupt):
             out = "cancelled (the session is as it was)"
         if out is None:

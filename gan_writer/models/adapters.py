@@ -169,8 +169,14 @@ def check_base(identity: dict, where: str = "the checkpoint") -> tuple[str, str 
 
     Raises:
         FileNotFoundError: the base is nowhere to be found (says what to install or copy).
-        ValueError: a base was found but its size or sha256 differs.
+        ValueError: a base was found but its size or sha256 differs, or ``identity`` is not a
+            ``{name, path, size, sha256}`` record (a damaged or edited checkpoint).
     """
+    if not (isinstance(identity, dict) and all(isinstance(identity.get(k), str) for k in ("name", "path", "sha256"))
+            and isinstance(identity.get("size"), int)
+            and (identity.get("gguf_file") is None or isinstance(identity.get("gguf_file"), str))):
+        raise ValueError(f"{where}: its adapter's base record is not {{name, path, size, sha256}}: "
+                         "the checkpoint is damaged or was edited")
     for candidate in (identity["name"], str(Path(identity["path"]) / (identity.get("gguf_file") or ""))):
         try:
             found = base_identity(candidate, identity.get("gguf_file") if candidate == identity["name"] else None)

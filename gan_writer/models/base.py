@@ -16,6 +16,7 @@ below, so a new backend works everywhere once it implements five of them:
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -102,8 +103,8 @@ class CausalGenerator(nn.Module):
         Raises:
             ValueError: if ``temperature <= 0``.
         """
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        if not (temperature > 0 and math.isfinite(temperature)):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
         logits = self.logits(ids, attention_mask).float()
         if temperature != 1.0:
             logits = logits / temperature

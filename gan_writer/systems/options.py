@@ -75,6 +75,8 @@ def check_option(key: str, value: object, spec: str) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise OptionError(f"{key} must be a number {_describe(spec)}, got {value!r}")
+    if isinstance(value, int) and abs(value) > 2**63:
+        raise OptionError(f"{key} must be {_describe(spec)} and fit in 64 bits, got {value}")
     if not math.isfinite(value):
         raise OptionError(f"{key} must be a finite number {_describe(spec)}, got {value}")
     if not _within(float(value), spec):
@@ -100,6 +102,8 @@ def check_options(prefix: str, values: Mapping[str, object], ranges: Mapping[str
         if isinstance(spec, Mapping):  # a config object: check its fields
             value = values[name]
             if value is not None:
+                if not isinstance(value, Mapping) and not hasattr(value, "__dict__"):
+                    raise OptionError(f"{key} must be a mapping of options, got {value!r}")
                 check_options(key, value if isinstance(value, Mapping) else vars(value), spec)
         else:
             check_option(key, values[name], spec)

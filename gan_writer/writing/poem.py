@@ -15,6 +15,7 @@ from gan_writer.writing.constraints import FormProcessor, constrained_sample, ma
 from gan_writer.writing.forms import form_report, format_chinese, get_form, split_lines
 from gan_writer.writing.rerank import discriminator_probs, rerank
 from gan_writer.writing.safety import SafetyFilter, check_mode
+from gan_writer.writing.story import MAX_DRAFTS
 
 MAX_BLOCK_ROUNDS = 5
 
@@ -85,6 +86,9 @@ def write_poems(
     check_mode(safety)
     if n < 1 or candidates < 1:
         raise ValueError(f"--n and --candidates must be at least 1, got {n} and {candidates}")
+    if max(n, candidates) > MAX_DRAFTS:
+        raise ValueError(f"--n and --candidates must be at most {MAX_DRAFTS} (drafts are sampled in one batch), "
+                         f"got {n} and {candidates}")
     candidates = max(candidates, n)
     tok, gen = art.tokenizer, art.generator
     check_in_vocabulary(tok, keywords)

@@ -42,6 +42,8 @@ def parse_characters(spec: str) -> list[tuple[str, str]]:
         if not sep or not name.strip():
             raise ValueError(f"--characters entry {e!r} has no 'NAME:'; write NAME: description")
         name = name.strip()
+        if not name.isprintable() or len(name) > 40:
+            raise ValueError(f"--characters name {name[:50]!r} must be one printable line of at most 40 characters")
         if name.upper() in seen:
             raise ValueError(f"--characters names {name!r} twice; names must be distinct")
         seen.add(name.upper())

@@ -19,6 +19,8 @@ from gan_writer.writing.constraints import constrained_sample, mean_log_prob
 from gan_writer.writing.rerank import discriminator_probs, minmax
 from gan_writer.writing.safety import SafetyFilter, check_mode
 
+MAX_DRAFTS = 1024  # drafts sampled at once by write poem / story
+
 
 def encode_prompt(tokenizer, text: str, what: str = "--beginning") -> torch.Tensor:
     """``(P,)`` ids of ``text`` (no special tokens).
@@ -92,6 +94,9 @@ def write_endings(art, beginning: str, endings: int = 3, length: int = 120, cand
     if endings < 1 or length < 1:
         raise ValueError(f"--endings and --length must be at least 1, got {endings} and {length}")
     candidates = max(candidates or 4 * endings, endings)
+    if candidates > MAX_DRAFTS:
+        raise ValueError(f"--endings and --candidates must be at most {MAX_DRAFTS} (drafts are sampled in one batch), "
+                         f"got {endings} and {candidates}")
     tok, gen = art.tokenizer, art.generator
     prompt, length = fit_prompt(encode_prompt(tok, beginning), length, gen.max_positions)
     ids = constrained_sample(gen, candidates, length, None, prompt, temperature=temperature, seed=seed)
