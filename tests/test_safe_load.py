@@ -129,3 +129,12 @@ def test_model_folder_with_auto_map_is_refused(tmp_path):
     # a checkpoint's stored tokenizer files asking for code are refused too
     with pytest.raises(UnsafeFileError, match="tokenizer_config.json: refused"):
         tokenizer_from_dict({"tokenizer_config.json": json.dumps({"auto_map": {"AutoTokenizer": ["evil.Tok", None]}})})
+
+
+def test_a_multimodal_discriminator_checkpoint_is_read_without_running_code(runs):
+    from gan_writer.systems.image_adversarial import load_multimodal_discriminator
+
+    root, _, evil, marker = runs
+    with pytest.raises(UnsafeFileError, match="posix.system"):
+        load_multimodal_discriminator(str(evil))
+    assert not marker.exists()

@@ -51,8 +51,12 @@ def load_multimodal_discriminator(path: str) -> tuple[MultimodalDiscriminator, d
 
     Raises:
         ValueError: the checkpoint holds none.
+        UnsafeFileError: the file needs objects other than tensors and plain values (it is
+            read without running code, :func:`gan_writer.safe_load.load_checkpoint`).
     """
-    ckpt = torch.load(resolve_checkpoint(path), map_location="cpu", weights_only=False)
+    from gan_writer.safe_load import load_checkpoint
+
+    ckpt = load_checkpoint(resolve_checkpoint(path), map_location="cpu")
     spec = ckpt.get(KEY, {}).get("multimodal_discriminator")
     if not spec:
         raise ValueError(f"{path} holds no multimodal discriminator: pass a checkpoint of systems.image_adversarial")
