@@ -141,3 +141,46 @@ def test_discriminator_pretraining_from_the_lora_checkpoint(run):
     assert sum(p.numel() for p in disc.parameters()) > 0
     before, after = load_artifacts(mle).generator.state_dict(), load_artifacts(disc_run).generator.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_adalora_run_interrupted_and_resumed_equals_the_straight_run(run, tmp_path):
+    """AdaLoRA's importance averages, rank pattern and step count are in the checkpoint: SIGTERM
+    after step 3, ``--ckpt_path`` to step 6, gives the straight 6-step run's weights and ranks
+    bit for bit (without the saved allocator state the resumed run prunes other ranks)."""
+    from gan_writer.models.adalora_state import ADALORA_KEY
+    from tiny_runs import callback
+
+    root, base, _, common = run
+    ada = ["--model.init_args.generator.peft.method=adalora", "--model.init_args.generator.peft.r=2",
+           "--model.init_args.generator.peft.init_r=4", "--model.init_args.generator.peft.tinit=1",
+           "--model.init_args.generator.peft.tfinal=2", "--model.init_args.generator.peft.deltaT=1",
+           "--model.init_args.generator.peft.total_step=10"]  # still allocating at step 6: averages live
+
+    def fit(save_dir, *extra):
+        return main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *common, *ada, "--trainer.max_steps=6",
+                     "--trainer.val_check_interval=3", f"--trainer.logger.init_args.save_dir={save_dir}",
+                     f"--model.init_args.generator.pretrained={base}", "--model.init_args.lr=0.05",
+                     "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=0", *extra])
+
+    def last(save_dir, version):
+        path = save_dir / "poetry_en" / "smollm2_lora_mle" / f"version_{version}" / "checkpoints" / "last.ckpt"
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    fit(tmp_path / "a")
+    assert fit(tmp_path / "b", callback("SignalAt", step=3, signum="SIGTERM")) == 143
+    stopped = last(tmp_path / "b", 0)
+    assert stopped["global_step"] == 3 and stopped[ADALORA_KEY]["steps"] > 0
+    assert stopped[ADALORA_KEY]["exp_avg_ipt"]  # importance averages exist by then
+    fit(tmp_path / "b", "--ckpt_path=" + str(tmp_path / "b/poetry_en/smollm2_lora_mle/version_0/checkpoints/last.ckpt"))
+    straight, resumed = last(tmp_path / "a", 0), last(tmp_path / "b", 1)
+    assert resumed["global_step"] == straight["global_step"] == 6
+    assert straight["state_dict"].keys() == resumed["state_dict"].keys()
+    assert [k for k in straight["state_dict"] if not torch.equal(straight["state_dict"][k], resumed["state_dict"][k])] == []
+    a, b = straight[ADALORA_KEY], resumed[ADALORA_KEY]
+    assert a["steps"] == b["steps"] > stopped[ADALORA_KEY]["steps"]
+    assert a["rank_pattern"] is not None and a["rank_pattern"].keys() == b["rank_pattern"].keys()
+    assert all(torch.equal(a["rank_pattern"][k], b["rank_pattern"][k]) for k in a["rank_pattern"])
+    for name in ("ipt", "exp_avg_ipt", "exp_avg_unc"):
+        assert a[name] and a[name].keys() == b[name].keys()
+        assert all(torch.equal(a[name][k], b[name][k]) for k in a[name]), name
+    assert sum(int(m.sum()) for m in a["rank_pattern"].values()) < 4 * len(a["rank_pattern"])  # ranks were pruned

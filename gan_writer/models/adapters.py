@@ -453,8 +453,9 @@ def after_backward(generator: Any, step: int | None = None) -> None:
 
     Args:
         step: the generator step; None counts this generator's calls (the adversarial stage,
-            whose ``global_step`` also counts discriminator steps). The count and AdaLoRA's
-            importance averages are not checkpointed: a resumed run restarts them.
+            whose ``global_step`` also counts discriminator steps). The count, AdaLoRA's
+            importance averages and its rank pattern are checkpointed
+            (:mod:`gan_writer.models.adalora_state`), so a resumed run continues them.
     """
     tuner = _adalora(generator)
     if tuner is not None:

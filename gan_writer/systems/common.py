@@ -14,6 +14,7 @@ from gan_writer.checkpoint import KEY, load_artifacts, payload, resolve_checkpoi
 from gan_writer import resume
 from gan_writer.tokenization import tokenizer_from_dict
 from gan_writer.models import CausalGenerator, GeneratorConfig, adapters, build_generator
+from gan_writer.models.adalora_state import ADALORA_KEY, adalora_state, load_adalora_state
 
 
 def init_generator(
@@ -146,6 +147,9 @@ class GeneratorStage(L.LightningModule):
         checkpoint[KEY] = payload(self.generator, self.tokenizer, **self.stage_meta)
         # an adapter run keeps only what was trained; the base is named by its identity
         checkpoint["state_dict"] = adapters.drop_base_weights([self.generator], checkpoint["state_dict"])
+        allocator = adalora_state(self.generator)  # AdaLoRA's importance averages and ranks (None otherwise)
+        if allocator is not None:
+            checkpoint[ADALORA_KEY] = allocator
         resume.on_save(checkpoint)  # RNG states, finite weights, tensor checksum (of what is saved)
 
     def on_before_backward(self, loss: torch.Tensor) -> None:
@@ -164,6 +168,7 @@ class GeneratorStage(L.LightningModule):
         """
         resume.on_load(self, checkpoint)  # same stage, intact, finite; RNG states kept for on_train_start
         adapters.fill_base_weights(self, self.generator, checkpoint)  # resuming an adapter run
+        load_adalora_state(self.generator, checkpoint.get(ADALORA_KEY), "the checkpoint to resume from")
         stored = (checkpoint.get(KEY) or {}).get("tokenizer")
         if not stored or self.tokenizer is None:
             return
