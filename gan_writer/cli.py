@@ -80,6 +80,8 @@ def lightning_cli(args: list[str] | None = None):
                 warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended")
                 super().parse_arguments(parser, args)
             sub = self.config.get("subcommand")
+            if sub:
+                use_model_tokenizer(self.config[sub])
             if sub and self.config[sub].get("ckpt_path"):
                 check_ckpt_path(self.config[sub]["ckpt_path"], self.config[sub]["model"]["class_path"])
                 if "weights_only" in self.config[sub]:
@@ -98,6 +100,34 @@ def lightning_cli(args: list[str] | None = None):
         | {"exit_on_error": False, "allow_abbrev": False},
         args=args,
     )
+
+
+def use_model_tokenizer(config) -> None:
+    """``data.tokenizer: pretrained`` → the generator's own tokenizer: the model of
+    ``model.generator.pretrained`` (with its ``gguf_file``), else the checkpoint of
+    ``model.init_checkpoint`` (whose stored tokenizer matches its generator). Changes ``config``
+    (the parsed ``fit`` namespace) in place; any other ``data.tokenizer`` is left as it is.
+
+    Raises:
+        ValueError: ``pretrained`` with neither a pretrained generator nor an init checkpoint.
+    """
+    data = (config.get("data") or {}).get("init_args") or {}
+    if data.get("tokenizer") != "pretrained":
+        return
+    model = (config.get("model") or {}).get("init_args") or {}
+    generator = model.get("generator") or {}
+    if generator.get("pretrained"):
+        data["tokenizer"] = generator["pretrained"]
+        if generator.get("gguf_file") and not data.get("gguf_file"):
+            data["gguf_file"] = generator["gguf_file"]
+    elif model.get("init_checkpoint"):
+        data["tokenizer"] = model["init_checkpoint"]
+    else:
+        raise ValueError(
+            "data.tokenizer: pretrained takes the generator's own tokenizer, but the model has neither "
+            "model.init_args.generator.pretrained nor model.init_args.init_checkpoint: set one, or name the "
+            "tokenizer (char, word, bpe, a model name or path)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

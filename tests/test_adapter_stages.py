@@ -184,3 +184,32 @@ def test_adalora_run_interrupted_and_resumed_equals_the_straight_run(run, tmp_pa
         assert a[name] and a[name].keys() == b[name].keys()
         assert all(torch.equal(a[name][k], b[name][k]) for k in a[name]), name
     assert sum(int(m.sum()) for m in a["rank_pattern"].values()) < 4 * len(a["rank_pattern"])  # ranks were pruned
+
+
+def test_data_tokenizer_pretrained_takes_the_generators_own(run, tmp_path, capsys):
+    """``data.tokenizer: pretrained`` (the shipped SmolLM2 YAMLs) resolves to
+    ``model.generator.pretrained``, or to ``model.init_checkpoint``'s stored tokenizer; with
+    neither it is one clear line (rc 2)."""
+    root, base, mle, common = run
+    tok = [a for a in common if not a.startswith("--data.init_args.tokenizer=")]
+    assert len(tok) == len(common) - 1
+    rc = main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *tok, "--trainer.max_steps=1",
+               "--trainer.val_check_interval=1", f"--trainer.logger.init_args.save_dir={tmp_path}",
+               f"--model.init_args.generator.pretrained={base}", "--model.init_args.num_text_samples=0"])
+    assert rc == 0
+    stored = load_artifacts(tmp_path / "poetry_en" / "smollm2_lora_mle").tokenizer
+    assert stored.get_vocab() == load_artifacts(mle).tokenizer.get_vocab()  # the base's BPE, not a new one
+    rc = main(["fit", "--config", str(EN / "smollm2_lora_seqgan.yaml"), *tok, "--trainer.max_epochs=1",
+               "--trainer.limit_train_batches=1", f"--trainer.logger.init_args.save_dir={tmp_path}",
+               f"--model.init_args.init_checkpoint={mle}", "--model.init_args.g_batch_size=2",
+               "--model.init_args.d_num_samples=4", "--model.init_args.d_batch_size=4",
+               "--model.init_args.num_text_samples=0", "--model.init_args.discriminator.filter_sizes=[2]",
+               "--model.init_args.discriminator.num_filters=[4]"])
+    assert rc == 0
+    adv = load_artifacts(tmp_path / "poetry_en" / "smollm2_lora_seqgan").tokenizer
+    assert adv.get_vocab() == stored.get_vocab()
+    capsys.readouterr()
+    rc = main(["fit", "--config", str(REPO / "experiments/poetry_zh/mle.yaml"), "--data.init_args.tokenizer=pretrained",
+               f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.max_steps=1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) <= 2 and "data.tokenizer: pretrained" in err[-1] and "generator.pretrained" in err[-1]

@@ -89,6 +89,39 @@ def test_evaluate_prints_the_table_and_writes_json(trained, capsys, tmp_path):
     assert 0 <= result["metrics"]["bleu_2"] <= 1 and result["metrics"]["nll_test"] > 0
 
 
+def test_evaluate_nll_texts_averages_the_first_n_texts_token_weighted(trained, tmp_path, shared_data):
+    """``--nll-texts 30 --nll-batch-size 7``: NLL-test is the token-weighted mean over the first
+    30 test texts (NLL-gen over the first 30 training texts), equal to scoring each text alone
+    through ``log_probs`` (the sum of -log p over its tokens and EOS, divided by the count)."""
+    import json
+
+    from gan_writer.data.corpora import load_corpus
+
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--ckpt", str(trained), "--n", "4", "--nll-texts", "30", "--nll-batch-size", "7",
+                 "--json", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["setup"]["nll_texts"] == 30
+    art = load_artifacts(trained)
+    splits = load_corpus("shi", data_dir=str(shared_data))
+
+    def one_by_one(texts):
+        total = count = 0.0
+        art.generator.eval()
+        with torch.no_grad():
+            for text in texts:
+                ids = art.tokenizer(text, add_special_tokens=False)["input_ids"] + [art.tokenizer.eos_token_id]
+                ids = torch.tensor([ids[: int(art.meta["max_length"])]])
+                lp = art.generator.log_probs(ids, torch.ones_like(ids))
+                total -= float(lp.sum())
+                count += lp.numel()
+        return total / count
+
+    assert result["metrics"]["nll_test"] == pytest.approx(one_by_one(splits.test[:30]), abs=1e-5)
+    assert result["metrics"]["nll_gen"] == pytest.approx(one_by_one(splits.train[:30]), abs=1e-5)
+    assert main(["evaluate", "--ckpt", str(trained), "--n", "4", "--nll-texts", "0", "--json", str(out)]) == 2
+
+
 def test_checkpoint_is_self_contained_and_generate_prints_chinese(trained):
     ckpt = resolve_checkpoint(trained)
     art = load_artifacts(ckpt)

@@ -23,27 +23,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="corpora folder (default $GAN_WRITER_DATA)")
     parser.add_argument("--json", default=None, help="where to write the JSON (default: beside the checkpoint)")
+    parser.add_argument("--nll-texts", type=int, default=None, metavar="N",
+                        help="NLL-test / NLL-gen over the first N texts of each split (default: the whole test split; "
+                             "a 135 M model needs ~2 s per text on one core)")
+    parser.add_argument("--nll-batch-size", type=int, default=256, metavar="B",
+                        help="texts per forward pass of the NLL (default 256; lower it for a large vocabulary)")
 
 
 def evaluate_checkpoint(
     ckpt: str, n: int = 2000, references: str = "test", temperature: float = 1.0, seed: int = 0,
-    data_dir: str | None = None,
+    data_dir: str | None = None, nll_texts: int | None = None, nll_batch_size: int = 256,
 ) -> dict:
     """Metrics of the generator in ``ckpt`` on its own corpus.
 
     Returns a dict with ``metrics`` (BLEU-n, Self-BLEU-n, distinct-n, unique samples,
     ``nll_test`` and ``nll_gen`` in nats per token) and ``setup`` (sample size, reference
-    size, tokenization, temperature, seed, corpus, checkpoint) so results are comparable.
+    size, tokenization, temperature, seed, corpus, checkpoint, ``nll_texts``: how many
+    texts each NLL averaged) so results are comparable. ``nll_texts`` limits NLL-test to the
+    first N texts of the test split (NLL-gen to the first N of the training split); None
+    takes the whole test split (and as many training texts). ``nll_batch_size`` texts go
+    through the model at once (the logits are ``(B, T, V)`` floats).
 
     Raises:
-        ValueError: if the checkpoint names no corpus (its corpus must be re-readable), or
-            ``temperature`` is not a finite number > 0.
+        ValueError: if the checkpoint names no corpus (its corpus must be re-readable),
+            ``temperature`` is not a finite number > 0, or ``nll_texts`` / ``nll_batch_size``
+            is < 1.
     """
     from gan_writer.data.corpora import load_corpus
 
     if n < 2:
         raise ValueError(f"--n must be at least 2 (Self-BLEU scores each sample against the others), got {n}")
     check_option("--temperature", temperature, "> 0")
+    for flag, value in (("--nll-texts", nll_texts), ("--nll-batch-size", nll_batch_size)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
     art = load_artifacts(ckpt)
     corpus = art.meta.get("corpus")
     if not corpus:
@@ -60,16 +73,18 @@ def evaluate_checkpoint(
 
     def nll(split_texts: list[str]) -> float:
         data = EncodedTexts(split_texts, art.tokenizer, max_length).ids
-        return corpus_nll(art.generator, (pad_batch(data[i:i + 256], art.tokenizer.pad_token_id)
-                                          for i in range(0, len(data), 256)))
+        return corpus_nll(art.generator, (pad_batch(data[i:i + nll_batch_size], art.tokenizer.pad_token_id)
+                                          for i in range(0, len(data), nll_batch_size)))
 
-    scores["nll_test"] = nll(splits.test or splits.valid)
-    scores["nll_gen"] = nll(splits.train[: len(splits.test or splits.valid)])
+    test = (splits.test or splits.valid)[:nll_texts]
+    scores["nll_test"] = nll(test)
+    scores["nll_gen"] = nll(splits.train[: len(test)])
     return {
         "metrics": scores,
         "setup": {
             "checkpoint": art.meta.get("path"), "corpus": corpus, "num_samples": n, "num_references": len(refs),
-            "reference_split": references, "temperature": temperature, "seed": seed, **tok.describe(),
+            "reference_split": references, "temperature": temperature, "seed": seed, "nll_texts": len(test),
+            **tok.describe(),
             "seconds": round(time.perf_counter() - start, 2),
         },
         "samples": texts[:10],
@@ -78,7 +93,8 @@ def evaluate_checkpoint(
 
 def run(args: argparse.Namespace) -> int:
     try:
-        result = evaluate_checkpoint(args.ckpt, args.n, args.references, args.temperature, args.seed, args.data_dir)
+        result = evaluate_checkpoint(args.ckpt, args.n, args.references, args.temperature, args.seed, args.data_dir,
+                                     args.nll_texts, args.nll_batch_size)
     except (FileNotFoundError, ValueError) as err:
         from gan_writer.commands.errors import report
 
