@@ -112,6 +112,9 @@ def test_markdown_has_setup_table_and_computed_verdict(out):
     assert f"{v.num_dominated} of 3 seqgan points" in verdict_lines[0]
     setup = json.loads((out / "setup.json").read_text(encoding="utf-8"))
     assert setup["num_samples"] == 100 and setup["seed"] == 0 and setup["temperatures"] == list(TEMPS)
+    (record,) = json.loads((out / "verdicts.json").read_text(encoding="utf-8"))  # the same verdict, for reproduce
+    assert record["run"] == "seqgan" and record["dominated"] == v.num_dominated and record["points"] == 3
+    assert record["front"] == v.front and (record["area"] is None or record["area"] == pytest.approx(v.area))
     assert setup["command"].startswith("gan-writer compare --run mle=")
 
 

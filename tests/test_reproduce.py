@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from gan_writer.analysis.published import (MarkerError, begin_marker, end_marker, evaluate_table, read_tables,
-                                           splice, table_diffs)
+from gan_writer.analysis.published import (MarkerError, begin_marker, end_marker, compare_table, evaluate_table,
+                                           read_tables, splice, table_diffs)
 from gan_writer.cli import main
 from gan_writer.commands.reproduce import fit_commands, load_recipe, reproduce
 
@@ -122,3 +122,64 @@ def test_reproduce_command_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "r").mkdir()
     assert main(["reproduce", "--task", "poetry_zh", "--runs", str(tmp_path / "r")]) == 2
     assert "exists; pass another --runs, or --reuse" in capsys.readouterr().err
+
+
+SETUP = {"num_samples": 2000, "seed": 0, "temperatures": [0.8, 1.0, 1.2], "num_references": 820,
+         "references": "corpus 'shi', test split as references", "quality": "BLEU-4", "diversity": "1 − Self-BLEU-4"}
+
+
+def record(run, area, dominated=0, lo=0.8, hi=0.95):
+    return {"run": run, "baseline": "MLE seed 0", "points": 3, "dominated": dominated, "area": area, "lo": lo,
+            "hi": hi, "front": [0.8, 1.0, 1.2], "baseline_front": [0.8, 1.0, 1.2]}
+
+
+SEEDS = {"MLE seed 0": 0, "SeqGAN seed 0": 0, "SeqGAN seed 1": 1}
+
+
+def test_compare_table_states_a_verdict_only_when_every_seed_agrees():
+    agree = compare_table(SETUP, [record("SeqGAN seed 0", -0.0006, 1), record("SeqGAN seed 1", -0.0012, 2)], SEEDS)
+    caption, table, finding = agree.split("\n\n")
+    assert "2,000 samples per point (sampling seed 0)" in caption and "(820)" in caption
+    assert "T ∈ {0.8, 1, 1.2}" in caption and "SeqGAN seed 1 1" in caption
+    assert table.splitlines()[2] == ("| SeqGAN seed 0 | 1 of 3 | -0.0006 (mean quality gap -0.004) | [0.8, 0.95] |")
+    assert finding.startswith("**MLE seed 0 better at every seed** (2 seeds; area -0.0012 to -0.0006)")
+    assert finding.endswith("points dominated per seed: 1, 2 of 3.")
+    both = compare_table(SETUP, [record("SeqGAN seed 0", 0.002), record("SeqGAN seed 1", 0.001)], SEEDS)
+    assert "**SeqGAN better at every seed**" in both
+    split = compare_table(SETUP, [record("SeqGAN seed 0", 0.002), record("SeqGAN seed 1", -0.001)], SEEDS)
+    assert "**No verdict:** the 2 seeds disagree or are undecided (area -0.001 to +0.002)" in split
+    sliver = compare_table(SETUP, [record("SeqGAN seed 0", 0.002), record("SeqGAN seed 1", 1e-5, lo=0.9, hi=0.9005)],
+                           SEEDS)
+    assert "**No verdict:**" in sliver  # a seed whose fronts barely overlap decides nothing
+    with pytest.raises(ValueError, match="no training seed"):
+        compare_table(SETUP, [record("PPO seed 0", 0.1)], SEEDS)
+
+
+def test_reproduce_renders_a_compare_table_from_one_sweep_and_reuses_it(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.chdir(REPO)
+    recipe = {**load_recipe("poetry_zh"), "tables": [{
+        "name": "poetry_zh/compare", "compare": {"temperatures": [0.8, 1.0, 1.2], "n": 2000, "seed": 0},
+        "columns": [["MLE", "mle", 0], ["SeqGAN", "seqgan", 0], ["SeqGAN", "seqgan", 1]]}]}
+    runs, sweeps = tmp_path / "runs", []
+
+    def compare(named, temperatures, n, seed, bleu_n, baseline, out):
+        sweeps.append((named, temperatures, n, seed, bleu_n, baseline, out))
+        Path(out).mkdir(parents=True)
+        (Path(out) / "setup.json").write_text(json.dumps(SETUP))
+        records = [record(name, -0.001) for name, _ in named[1:]]
+        (Path(out) / "verdicts.json").write_text(json.dumps(records))
+        return Path(out)
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{begin_marker('poetry_zh/compare')}\nold\n{end_marker('poetry_zh/compare')}\n")
+    status, diffs = reproduce(recipe, runs, readme, write=True, fit=lambda argv: 0, evaluate=None, compare=compare)
+    assert status == 0 and list(diffs) == ["poetry_zh/compare"]
+    (named, temps, n, seed, bleu_n, baseline, out), = sweeps
+    assert [name for name, _ in named] == ["MLE seed 0", "SeqGAN seed 0", "SeqGAN seed 1"] and baseline == "MLE seed 0"
+    assert named[2][1] == str(runs / "seed_1" / "poetry_zh" / "seqgan") and temps == [0.8, 1.0, 1.2] and n == 2000
+    assert out == str(runs / "compare" / "poetry_zh_compare") and bleu_n == 4 and seed == 0
+    assert "**MLE seed 0 better at every seed**" in read_tables(readme.read_text())["poetry_zh/compare"]
+    status, diffs = reproduce(recipe, runs, readme, reuse=True, fit=lambda argv: 0, compare=compare)
+    assert status == 0 and not diffs and len(sweeps) == 1  # --reuse reads the finished sweep, equal table

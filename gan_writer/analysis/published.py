@@ -9,7 +9,9 @@ A table named ``poetry_zh/evaluate`` lives between the two lines::
 :func:`read_tables` finds every such block, :func:`splice` replaces one, :func:`table_diffs`
 says which differ from a regeneration (a unified diff each), and :func:`evaluate_table`
 renders the metric table of ``gan-writer evaluate`` results with its sample size and seed
-count in the caption and the spread across seeds.
+count in the caption and the spread across seeds; :func:`compare_table` the verdicts of a
+``gan-writer compare`` temperature sweep, one row per training seed, with a verdict stated
+only where every seed agrees.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import difflib
 import re
 
 __all__ = ["begin_marker", "end_marker", "read_tables", "splice", "table_diffs", "markdown_table",
-           "evaluate_table", "MarkerError"]
+           "evaluate_table", "compare_table", "MarkerError"]
 
 _BEGIN = re.compile(r"^<!-- results:(?P<name>[\w./-]+) begin .*-->\s*$")
 _END = re.compile(r"^<!-- results:(?P<name>[\w./-]+) end -->\s*$")
@@ -151,3 +153,61 @@ def evaluate_table(results: list[tuple[str, int, dict]]) -> str:
                f"{refs:,} {split} references; training seeds per run: "
                + ", ".join(f"{label} {len(s)} ({', '.join(map(str, s))})" for label, s in seeds.items()) + ".")
     return caption + "\n\n" + markdown_table(header, rows)
+
+
+def _seed_verdict(area: float | None, lo: float | None, hi: float | None, min_overlap: float) -> str | None:
+    """Which curve is better by the signed area: ``"run"``, ``"baseline"``, or None (undecided)."""
+    if area is None or lo is None or hi is None or hi - lo < min_overlap or area == 0:
+        return None
+    return "run" if area > 0 else "baseline"
+
+
+def compare_table(setup: dict, records: list[dict], seeds: dict[str, int], min_overlap: float = 1e-3) -> str:
+    """The README table of a ``gan-writer compare`` sweep: one row per compared run (a
+    training seed), the baseline's dominating points and the signed area between the Pareto
+    fronts (:func:`gan_writer.analysis.quality_diversity.verdict`), then one line saying
+    which curve is better *only if every seed says so* (else that the seeds disagree), with
+    the spread of the area across seeds.
+
+    Args:
+        setup: the sweep's ``setup.json`` (``num_samples``, ``seed``, ``temperatures``,
+            ``num_references``, ``references``, ``quality``, ``diversity``, ``baseline``).
+        records: its ``verdicts.json`` (one dict per run other than the baseline).
+        seeds: ``{compared run name: its training seed}``; runs sharing a label prefix
+            before `` seed `` are one run over seeds.
+        min_overlap: narrowest common diversity range that decides a winner (as
+            :data:`gan_writer.analysis.quality_diversity.MIN_OVERLAP`).
+    Raises:
+        ValueError: no records (a sweep of one run), or a record of a run not in ``seeds``.
+    """
+    if not records:
+        raise ValueError("the compare sweep has no verdict: it needs a baseline and at least one other run")
+    missing = [r["run"] for r in records if r["run"] not in seeds]
+    if missing:
+        raise ValueError(f"compare table: runs {missing} have no training seed in the recipe's columns")
+    temps = ", ".join(f"{t:g}" for t in setup["temperatures"])
+    rows, calls = [], []
+    for r in records:
+        area = "n/a (no common range)" if r["area"] is None else (
+            f"{r['area']:+.4g} (mean quality gap {r['area'] / (r['hi'] - r['lo']):+.4g})" if r["hi"] > r["lo"]
+            else f"{r['area']:+.4g}")
+        span = "–" if r["lo"] is None else f"[{r['lo']:.4g}, {r['hi']:.4g}]"
+        rows.append([r["run"], f"{r['dominated']} of {r['points']}", area, span])
+        calls.append(_seed_verdict(r["area"], r["lo"], r["hi"], min_overlap))
+    areas = [r["area"] for r in records if r["area"] is not None]
+    baseline, compared = records[0]["baseline"], sorted({r["run"].split(" seed ")[0] for r in records})
+    spread = f"area {min(areas):+.4g} to {max(areas):+.4g}" if areas else "no area defined"
+    dominated = sorted(r["dominated"] for r in records)
+    if calls and all(c == calls[0] for c in calls) and calls[0] is not None:
+        who = " / ".join(compared) if calls[0] == "run" else baseline
+        finding = f"**{who} better at every seed** ({len(records)} seeds; {spread})"
+    else:
+        finding = f"**No verdict:** the {len(records)} seeds disagree or are undecided ({spread})"
+    caption = (f"`gan-writer compare` over T ∈ {{{temps}}}: {setup['num_samples']:,} samples per point (sampling seed "
+               f"{setup['seed']}) against {setup['references']} ({setup['num_references']:,}); quality "
+               f"{setup['quality']}, diversity {setup['diversity']}; baseline {baseline}; training seeds: "
+               + ", ".join(f"{run} {seeds[run]}" for run in seeds) + ".")
+    table = markdown_table(["run", f"points dominated by {baseline}", "signed area between Pareto fronts (+ = run better)",
+                            "over diversity"], rows)
+    return (f"{caption}\n\n{table}\n\n{finding}; points dominated per seed: "
+            f"{', '.join(map(str, dominated))} of {records[0]['points']}.")

@@ -261,6 +261,7 @@ def compare(runs: list[tuple[str, str]], temperatures: list[float], n: int = 200
         w.writeheader()
         w.writerows(sample_rows)
     (out_dir / "setup.json").write_text(json.dumps(setup, ensure_ascii=False, indent=2), encoding="utf-8")
+    (out_dir / "verdicts.json").write_text(json.dumps([verdict_record(v) for v in verdicts], indent=2), encoding="utf-8")
     report = render_report(setup, rows, verdicts, quality, diversity, notes, excluded)
     (out_dir / "results.md").write_text(report, encoding="utf-8")
     footnote = (f"{n} samples per point (seed {seed}, full softmax, logits / T); {ref_desc}: {num_refs}; "
@@ -274,6 +275,15 @@ def compare(runs: list[tuple[str, str]], temperatures: list[float], n: int = 200
         writer.add_figure("compare/quality_diversity", fig, global_step=0, close=False)
         writer.add_text("compare/results", report, global_step=0)
     return out_dir
+
+
+def verdict_record(v: qd.RunVerdict) -> dict:
+    """A :class:`~gan_writer.analysis.quality_diversity.RunVerdict` as JSON-able values
+    (``verdicts.json``; NaN areas become None)."""
+    finite = lambda x: None if math.isnan(x) else x  # noqa: E731
+    return {"run": v.run, "baseline": v.baseline, "points": len(v.dominated_by), "dominated": v.num_dominated,
+            "area": finite(v.area), "lo": finite(v.lo), "hi": finite(v.hi), "front": v.front,
+            "baseline_front": v.baseline_front}
 
 
 def render_report(setup: dict, rows: list[dict], verdicts, quality: qd.Axis, diversity: qd.Axis,

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from gan_writer.analysis.published import evaluate_table, splice, table_diffs
+from gan_writer.analysis.published import compare_table, evaluate_table, splice, table_diffs
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,13 +74,22 @@ def run_dir(recipe: dict, runs: Path, name: str, seed: int) -> Path:
 
 def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, reuse: bool = False,
               fit: Callable[[list[str]], int] | None = None,
-              evaluate: Callable[..., dict] | None = None) -> tuple[int, dict[str, str]]:
+              evaluate: Callable[..., dict] | None = None,
+              compare: Callable[..., Path] | None = None) -> tuple[int, dict[str, str]]:
     """Run the recipe, regenerate its tables, compare them with ``readme``.
+
+    A table with an ``evaluate`` block is the metric table of each column's checkpoint; one
+    with a ``compare`` block (``temperatures``, ``n``, ``seed``, optional ``bleu_n``) is a
+    temperature sweep of all its columns, the first column the baseline
+    (:func:`_compare_table`).
 
     Args:
         fit: runs one ``gan-writer fit`` argv, returns its exit status (default: the CLI).
         evaluate: ``evaluate(ckpt, n=, references=, seed=)`` (default:
             :func:`gan_writer.commands.evaluate.evaluate_checkpoint`).
+        compare: ``compare(runs, temperatures, n=, seed=, bleu_n=, baseline=, out=)`` returning
+            the folder holding ``setup.json`` and ``verdicts.json`` (default:
+            :func:`gan_writer.commands.compare.compare`).
     Returns:
         ``(exit status, {table: diff})``: 0 when every table equals the README's (or was
         written with ``write``), 1 when some differ.
@@ -99,6 +108,9 @@ def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, re
             raise RuntimeError(f"{name} seed {seed} failed: gan-writer {' '.join(argv)}")
     tables = {}
     for table in recipe["tables"]:
+        if "compare" in table:
+            tables[table["name"]] = _compare_table(recipe, runs, table, compare, reuse)
+            continue
         opts = table["evaluate"]
         results = [(label, seed, evaluate(str(run_dir(recipe, runs, name, seed)), **opts))
                    for label, name, seed in table["columns"]]
@@ -111,6 +123,27 @@ def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, re
         readme.write_text(text, encoding="utf-8")
         return 0, diffs
     return (1 if diffs else 0), diffs
+
+
+def _compare_table(recipe: dict, runs: Path, table: dict, compare: Callable[..., Path] | None, reuse: bool) -> str:
+    """Sweep the table's columns (``<label> seed <seed>`` each; the first is the baseline) into
+    ``runs/compare/<table name>`` and render :func:`~gan_writer.analysis.published.compare_table`;
+    with ``reuse``, a finished sweep there is read instead of rerun."""
+    import json
+
+    if compare is None:
+        from gan_writer.commands.compare import compare
+    named = [(f"{label} seed {seed}", str(run_dir(recipe, runs, name, seed)), seed) for label, name, seed in table["columns"]]
+    out = runs / "compare" / table["name"].replace("/", "_")
+    opts = {"bleu_n": 4, **table["compare"]}
+    if not (reuse and (out / "verdicts.json").is_file()):
+        print(f"gan-writer reproduce: compare {table['name']}: {len(named)} runs x {len(opts['temperatures'])} "
+              f"temperatures, {opts['n']} samples each", file=sys.stderr)
+        out = compare([(n, path) for n, path, _ in named], [float(t) for t in opts["temperatures"]], n=opts["n"],
+                      seed=opts["seed"], bleu_n=opts["bleu_n"], baseline=named[0][0], out=str(out))
+    setup = json.loads((out / "setup.json").read_text(encoding="utf-8"))
+    records = json.loads((out / "verdicts.json").read_text(encoding="utf-8"))
+    return compare_table(setup, records, {n: seed for n, _, seed in named})
 
 
 def _has_checkpoint(run: Path) -> bool:
