@@ -68,6 +68,8 @@ def test_evaluate_table_carries_sample_size_seed_count_and_spread():
 def test_reproduce_runs_the_recipe_then_fails_on_a_differing_table_and_writes_with_write(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)  # the recipe's config paths are relative to the repository
     recipe = load_recipe("poetry_zh")
+    assert [t["name"] for t in recipe["tables"]] == ["poetry_zh/evaluate", "poetry_zh/compare"]
+    recipe["tables"] = recipe["tables"][:1]  # the compare table: test_reproduce_renders_a_compare_table...
     runs = tmp_path / "runs"
     commands = fit_commands(recipe, runs)
     assert [(name, seed) for name, seed, _ in commands] == [("mle", 0), ("disc", 0), ("seqgan", 0), ("seqgan", 1)]
@@ -140,14 +142,14 @@ def test_compare_table_states_a_verdict_only_when_every_seed_agrees():
     agree = compare_table(SETUP, [record("SeqGAN seed 0", -0.0006, 1), record("SeqGAN seed 1", -0.0012, 2)], SEEDS)
     caption, table, finding = agree.split("\n\n")
     assert "2,000 samples per point (sampling seed 0)" in caption and "(820)" in caption
-    assert "T ∈ {0.8, 1, 1.2}" in caption and "SeqGAN seed 1 1" in caption
+    assert "T ∈ {0.8, 1, 1.2}" in caption and "training seeds: MLE 1 (0), SeqGAN 2 (0, 1)." in caption
     assert table.splitlines()[2] == ("| SeqGAN seed 0 | 1 of 3 | -0.0006 (mean quality gap -0.004) | [0.8, 0.95] |")
-    assert finding.startswith("**MLE seed 0 better at every seed** (2 seeds; area -0.0012 to -0.0006)")
+    assert finding.startswith("**Same sign at every seed: MLE seed 0 ahead** (2 seeds; mean quality gap -0.008 to -0.004)")
     assert finding.endswith("points dominated per seed: 1, 2 of 3.")
     both = compare_table(SETUP, [record("SeqGAN seed 0", 0.002), record("SeqGAN seed 1", 0.001)], SEEDS)
-    assert "**SeqGAN better at every seed**" in both
+    assert "**Same sign at every seed: SeqGAN ahead**" in both
     split = compare_table(SETUP, [record("SeqGAN seed 0", 0.002), record("SeqGAN seed 1", -0.001)], SEEDS)
-    assert "**No verdict:** the 2 seeds disagree or are undecided (area -0.001 to +0.002)" in split
+    assert "**No verdict:** the 2 seeds disagree or are undecided (mean quality gap -0.006667 to +0.01333)" in split
     sliver = compare_table(SETUP, [record("SeqGAN seed 0", 0.002), record("SeqGAN seed 1", 1e-5, lo=0.9, hi=0.9005)],
                            SEEDS)
     assert "**No verdict:**" in sliver  # a seed whose fronts barely overlap decides nothing
@@ -180,6 +182,6 @@ def test_reproduce_renders_a_compare_table_from_one_sweep_and_reuses_it(tmp_path
     assert [name for name, _ in named] == ["MLE seed 0", "SeqGAN seed 0", "SeqGAN seed 1"] and baseline == "MLE seed 0"
     assert named[2][1] == str(runs / "seed_1" / "poetry_zh" / "seqgan") and temps == [0.8, 1.0, 1.2] and n == 2000
     assert out == str(runs / "compare" / "poetry_zh_compare") and bleu_n == 4 and seed == 0
-    assert "**MLE seed 0 better at every seed**" in read_tables(readme.read_text())["poetry_zh/compare"]
+    assert "**Same sign at every seed: MLE seed 0 ahead**" in read_tables(readme.read_text())["poetry_zh/compare"]
     status, diffs = reproduce(recipe, runs, readme, reuse=True, fit=lambda argv: 0, compare=compare)
     assert status == 0 and not diffs and len(sweeps) == 1  # --reuse reads the finished sweep, equal table

@@ -167,7 +167,8 @@ def compare_table(setup: dict, records: list[dict], seeds: dict[str, int], min_o
     training seed), the baseline's dominating points and the signed area between the Pareto
     fronts (:func:`gan_writer.analysis.quality_diversity.verdict`), then one line saying
     which curve is better *only if every seed says so* (else that the seeds disagree), with
-    the spread of the area across seeds.
+    the spread across seeds of the mean quality gap (area ÷ the common diversity range). The
+    sign agreeing is not significance: read the gap against the curves' own spread.
 
     Args:
         setup: the sweep's ``setup.json`` (``num_samples``, ``seed``, ``temperatures``,
@@ -194,19 +195,22 @@ def compare_table(setup: dict, records: list[dict], seeds: dict[str, int], min_o
         span = "–" if r["lo"] is None else f"[{r['lo']:.4g}, {r['hi']:.4g}]"
         rows.append([r["run"], f"{r['dominated']} of {r['points']}", area, span])
         calls.append(_seed_verdict(r["area"], r["lo"], r["hi"], min_overlap))
-    areas = [r["area"] for r in records if r["area"] is not None]
+    gaps = [r["area"] / (r["hi"] - r["lo"]) for r in records if r["area"] is not None and r["hi"] > r["lo"]]
     baseline, compared = records[0]["baseline"], sorted({r["run"].split(" seed ")[0] for r in records})
-    spread = f"area {min(areas):+.4g} to {max(areas):+.4g}" if areas else "no area defined"
+    spread = f"mean quality gap {min(gaps):+.4g} to {max(gaps):+.4g}" if gaps else "no area defined"
     dominated = sorted(r["dominated"] for r in records)
     if calls and all(c == calls[0] for c in calls) and calls[0] is not None:
         who = " / ".join(compared) if calls[0] == "run" else baseline
-        finding = f"**{who} better at every seed** ({len(records)} seeds; {spread})"
+        finding = f"**Same sign at every seed: {who} ahead** ({len(records)} seeds; {spread})"
     else:
         finding = f"**No verdict:** the {len(records)} seeds disagree or are undecided ({spread})"
+    labels: dict[str, list[int]] = {}
+    for run, seed in seeds.items():
+        labels.setdefault(run.split(" seed ")[0], []).append(seed)
     caption = (f"`gan-writer compare` over T ∈ {{{temps}}}: {setup['num_samples']:,} samples per point (sampling seed "
                f"{setup['seed']}) against {setup['references']} ({setup['num_references']:,}); quality "
                f"{setup['quality']}, diversity {setup['diversity']}; baseline {baseline}; training seeds: "
-               + ", ".join(f"{run} {seeds[run]}" for run in seeds) + ".")
+               + ", ".join(f"{label} {len(s)} ({', '.join(map(str, s))})" for label, s in labels.items()) + ".")
     table = markdown_table(["run", f"points dominated by {baseline}", "signed area between Pareto fronts (+ = run better)",
                             "over diversity"], rows)
     return (f"{caption}\n\n{table}\n\n{finding}; points dominated per seed: "
