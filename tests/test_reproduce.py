@@ -166,7 +166,8 @@ def test_reproduce_renders_a_compare_table_from_one_sweep_and_reuses_it(tmp_path
         "columns": [["MLE", "mle", 0], ["SeqGAN", "seqgan", 0], ["SeqGAN", "seqgan", 1]]}]}
     runs, sweeps = tmp_path / "runs", []
 
-    def compare(named, temperatures, n, seed, bleu_n, baseline, out):
+    def compare(named, temperatures, n, seed, bleu_n, baseline, out, command):
+        assert command.startswith("gan-writer reproduce (the poetry_zh/compare block")
         sweeps.append((named, temperatures, n, seed, bleu_n, baseline, out))
         Path(out).mkdir(parents=True)
         (Path(out) / "setup.json").write_text(json.dumps(SETUP))

@@ -140,7 +140,8 @@ def _compare_table(recipe: dict, runs: Path, table: dict, compare: Callable[...,
         print(f"gan-writer reproduce: compare {table['name']}: {len(named)} runs x {len(opts['temperatures'])} "
               f"temperatures, {opts['n']} samples each", file=sys.stderr)
         out = compare([(n, path) for n, path, _ in named], [float(t) for t in opts["temperatures"]], n=opts["n"],
-                      seed=opts["seed"], bleu_n=opts["bleu_n"], baseline=named[0][0], out=str(out))
+                      seed=opts["seed"], bleu_n=opts["bleu_n"], baseline=named[0][0], out=str(out),
+                      command=f"gan-writer reproduce (the {table['name']} block of its recipe; runs in {runs})")
     setup = json.loads((out / "setup.json").read_text(encoding="utf-8"))
     records = json.loads((out / "verdicts.json").read_text(encoding="utf-8"))
     return compare_table(setup, records, {n: seed for n, _, seed in named})
