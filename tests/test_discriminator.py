@@ -312,3 +312,20 @@ def test_build_discriminator():
         build_discriminator("rnn", vocab_size=V, max_length=10)
     with pytest.raises(ValueError, match="max_length"):
         build_discriminator("cnn", vocab_size=V)
+
+
+def test_windowed_conv_max_chunks_rows_without_gradients_only():
+    from gan_writer.models.discriminator import windowed_conv_max
+
+    torch.manual_seed(0)
+    d = tiny_cnn(max_length=12)
+    x = torch.randn(7, 12, 8)
+    whole = windowed_conv_max(x, d.convs)
+    assert whole.requires_grad  # the conv weights need gradients: one chunk, windows kept for backward
+    with torch.no_grad():
+        chunked = windowed_conv_max(x, d.convs, chunk_bytes=1)  # one row at a time
+        once = windowed_conv_max(x, d.convs)
+    torch.testing.assert_close(chunked, whole.detach(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(once, whole.detach(), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="filter width 5 exceeds the sequence length 4"):
+        windowed_conv_max(torch.randn(2, 4, 8), d.convs)

@@ -151,7 +151,11 @@ class SingleHighway(nn.Module):
         return t * F.relu(h) + (1.0 - t) * x
 
 
-def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d]) -> Tensor:
+#: :func:`windowed_conv_max` without gradients: most bytes of one width's window copy at once.
+WINDOW_CHUNK_BYTES = 32 * 2**20
+
+
+def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d], chunk_bytes: int = WINDOW_CHUNK_BYTES) -> Tensor:
     """Max over time of each ``Conv1d`` in ``convs`` applied to ``x``, ReLU after the max:
     the pooled features of :class:`CNNDiscriminator` computed without ``conv1d``.
 
@@ -160,15 +164,23 @@ def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d]) -> Tensor:
     copy until the reshape) and the convolution is one ``addmm`` with the weight laid out
     tap-major ``(n, k * E)``. ``relu(max(y)) == max(relu(y))``, so the ReLU runs on ``(B, n)``
     instead of ``(B, n, P)``. Same function as ``conv1d``; the sums are accumulated in
-    another order (float32 difference ~1e-6 on the logits).
+    another order (float32 difference ~1e-6 on the logits). The max's gradient goes to one
+    position where ``amax`` (the reference) splits it among exactly tied windows; ties arise
+    only between identical windows, e.g. all-padding ones, whose zero inputs get no gradient.
+
+    Memory: the reshape copies the windows, ``sum_k P * k * E`` floats per row (SeqGAN sizes:
+    56,320 = 220 KiB). With gradients they are kept for the backward pass (32 + 32 rows:
+    14 MiB, as much as ``conv1d`` then keeps; 1,024 rows: about 2.7x); without, rows are
+    taken in chunks so that one width's copy stays under ``chunk_bytes``.
 
     Why not one matmul for all widths (filters zero-padded to the widest): with SeqGAN's
-    widths 1..10, 15, 20 at ``L = 20`` that is 5.8x the multiply-adds, and measured 3x slower
-    than ``conv1d`` on a CPU (``benchmarks/bench_adversarial.py --units cnn``).
+    widths 1..10, 15, 20 at ``L = 20`` that is 5.8x the multiply-adds, and measured 2-3x
+    slower than ``conv1d`` on a CPU (``benchmarks/bench_adversarial.py --units cnn``).
 
     Args:
         x: ``(B, L, E)`` embeddings (any strides; made contiguous).
         convs: ``Conv1d(E, n_i, k_i)`` modules with ``k_i <= L``, no padding/stride/dilation.
+        chunk_bytes: without gradients, the most bytes of windows copied at once.
 
     Returns:
         ``(B, sum n_i)`` pooled features, ReLU applied.
@@ -178,16 +190,22 @@ def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d]) -> Tensor:
     """
     x = x.contiguous()
     b, length, e = x.shape
+    grad = torch.is_grad_enabled() and (x.requires_grad or any(c.weight.requires_grad for c in convs))
     pooled = []
     for conv in convs:
         k, n = conv.kernel_size[0], conv.out_channels
         if k > length:
             raise ValueError(f"filter width {k} exceeds the sequence length {length}")
         p = length - k + 1
-        windows = x.as_strided((b, p, k * e), (length * e, e, 1), x.storage_offset())
-        weight = conv.weight.transpose(1, 2).reshape(n, k * e)  # (n, k, E): tap-major, as the windows
-        y = torch.addmm(conv.bias, windows.reshape(b * p, k * e), weight.t())
-        pooled.append(y.view(b, p, n).amax(dim=1))
+        weight = conv.weight.transpose(1, 2).reshape(n, k * e).t()  # (k * E, n): taps major, as the windows
+        rows = b if grad else max(1, chunk_bytes // (p * k * e * x.element_size()))
+        parts = []
+        for start in range(0, b, rows):
+            chunk = x[start:start + rows]
+            windows = chunk.as_strided((chunk.shape[0], p, k * e), (length * e, e, 1), chunk.storage_offset())
+            y = torch.addmm(conv.bias, windows.reshape(-1, k * e), weight)
+            parts.append(y.view(chunk.shape[0], p, n).max(dim=1).values)  # index-based backward: cheaper than amax
+        pooled.append(parts[0] if len(parts) == 1 else torch.cat(parts))
     return F.relu(torch.cat(pooled, dim=1))
 
 
