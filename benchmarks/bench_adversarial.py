@@ -17,10 +17,18 @@ of 32 + 32. Real samples come from a random LSTM "oracle" (N(0, 1), seed fixed).
   ``bare, old`` (before issue 18: default AdamW, ``log_softmax`` + ``gather``), ``plain``
   (a plain PyTorch embedding/LSTM/linear loop with ``nll_loss``, Adam, clip 5);
 * ``cnn`` (not in the default list): forward + backward of the CNN discriminator, 20
-  batches of 32, today's module vs a channels_last conv2d variant (faster, but its logits
-  differ by more than 1e-6, so it is not used);
+  batches of 32: today's module, ``impl="fast"``, and two candidates not kept (a
+  channels_last conv2d variant; one zero-padded matmul for all filter widths);
 * ``adv_batch``: one full adversarial batch (G step, then ``d_steps`` × (negatives, real
   batch, ``d_epochs`` passes)) with the new code.
+
+``--cnn-options`` (default ``reference,fast,single,fast+single``) adds ``d_epoch`` and
+``adv_batch`` rows for the CNN's opt-in options (issue 18: ``impl="fast"``,
+``highway="single"``, both), each with its own generator and discriminator built from the
+same seed. ``--clock cpu`` times with ``time.process_time`` (this process's CPU time, less
+disturbed by other jobs on a loaded machine than the default wall clock). ``--variants``
+runs only the named variants (e.g. one per process, so that the peak-RSS rise of one is not
+hidden by memory another one freed).
 
 Each unit prints seconds (median of ``--repeats``, variants interleaved) and the rise of
 the process's peak RSS during it (``VmHWM``, reset per unit through
@@ -356,6 +364,9 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
         variants["mle_epoch"].append(("TextGAN", lambda: tg.mle_epoch(tg_real)))
         variants["adv_batch"].append(("TextGAN", lambda: tg.adversarial_batch(tg_real, rollout_num, args.d_steps,
                                                                             args.d_epochs, n)))
+    if args.variants:  # e.g. one variant per process, for a peak-RSS rise that no other variant's freed memory hides
+        keep = set(args.variants.split(","))
+        variants = {u: [(name, fn) for name, fn in vs if name in keep] for u, vs in variants.items()}
     rows = []
     for unit in units:
         times = {name: [] for name, _ in variants[unit]}
@@ -384,11 +395,12 @@ def print_table(rows) -> None:
           "| time / gan_writer's | TextGAN / this |")
     print("|---|---|---|---|---|---|---|")
     for unit, res in by_unit.items():
-        ref = res["gan_writer"][0]
+        ref = res.get("gan_writer", (None,))[0]
         tg = res.get("TextGAN", (None,))[0]
         for name, (s, rise, peak) in res.items():
             vs_tg = f"{tg / s:.2f}x" if tg is not None and name != "TextGAN" else "–"
-            print(f"| {unit} | {name} | {s:.3f} | {rise:.0f} | {peak:.0f} | {s / ref:.2f}x | {vs_tg} |")
+            vs_ref = f"{s / ref:.2f}x" if ref is not None else "–"
+            print(f"| {unit} | {name} | {s:.3f} | {rise:.0f} | {peak:.0f} | {vs_ref} | {vs_tg} |")
 
 
 def main(argv=None) -> int:
@@ -403,6 +415,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cnn-options", default="reference,fast,single,fast+single",
                    help=f"CNN discriminator option sets as extra d_epoch/adv_batch rows, from {list(CNN_OPTIONS)}")
+    p.add_argument("--variants", default=None,
+                   help="comma-separated variant names to run (default: all), e.g. 'TextGAN' or 'gan_writer fast+single'")
     p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                    help="wall time (perf_counter) or this process's CPU time (process_time; steadier on a loaded machine)")
     p.add_argument("--glibc-default", action="store_true",
