@@ -30,6 +30,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "Discriminator",
@@ -155,26 +156,71 @@ class SingleHighway(nn.Module):
 WINDOW_CHUNK_BYTES = 32 * 2**20
 
 
+def _windows(x: Tensor, k: int) -> Tensor:
+    """The ``P = L - k + 1`` windows of ``k`` consecutive rows of contiguous ``x`` ``(B, L, E)``,
+    copied to ``(B * P, k * E)`` (taps major): one strided view, then the reshape's copy."""
+    b, length, e = x.shape
+    p = length - k + 1
+    return x.as_strided((b, p, k * e), (length * e, e, 1), x.storage_offset()).reshape(b * p, k * e)
+
+
+class _WindowMax(torch.autograd.Function):
+    """``max over P of (windows(x, k) @ weight.T + bias)`` for one width, ``(B, n)``.
+
+    Saves ``x`` and the argmax (not the window copy, recomputed in backward); the input
+    gradient is folded back with ``k`` shifted slice-adds instead of ``as_strided``'s generic
+    backward (an ``index_add``). Checked with ``gradcheck`` (``tests/test_discriminator.py``).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, k: int) -> Tensor:
+        b, length, _ = x.shape
+        y = torch.addmm(bias, _windows(x, k), weight.t())
+        values, idx = y.view(b, length - k + 1, -1).max(dim=1)
+        ctx.save_for_backward(x, weight, idx)
+        ctx.k = k
+        return values
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, weight, idx = ctx.saved_tensors
+        k = ctx.k
+        b, length, e = x.shape
+        p = length - k + 1
+        grad_y = grad.new_zeros(b, p, grad.shape[1]).scatter_(1, idx.unsqueeze(1), grad.unsqueeze(1)).view(b * p, -1)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[1]:
+            grad_w = grad_y.t().mm(_windows(x, k))
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum(0)
+        if ctx.needs_input_grad[0]:
+            grad_win = grad_y.mm(weight).view(b, p, k, e)
+            grad_x = x.new_zeros(b, length, e)
+            for j in range(k):
+                grad_x[:, j:j + p] += grad_win[:, :, j]
+        return grad_x, grad_w, grad_b, None
+
+
 def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d], chunk_bytes: int = WINDOW_CHUNK_BYTES) -> Tensor:
     """Max over time of each ``Conv1d`` in ``convs`` applied to ``x``, ReLU after the max:
     the pooled features of :class:`CNNDiscriminator` computed without ``conv1d``.
 
     For a width ``k`` the ``P = L - k + 1`` windows of ``k`` consecutive embeddings are
-    contiguous in ``x``, so they are one strided view ``(B, P, k * E)`` of it (no unfold
-    copy until the reshape) and the convolution is one ``addmm`` with the weight laid out
-    tap-major ``(n, k * E)``. ``relu(max(y)) == max(relu(y))``, so the ReLU runs on ``(B, n)``
+    contiguous in ``x``, so they are one strided view ``(B, P, k * E)`` of it, copied once,
+    and the convolution is one ``addmm`` with the weight laid out tap-major ``(n, k * E)``
+    (:class:`_WindowMax`). ``relu(max(y)) == max(relu(y))``, so the ReLU runs on ``(B, n)``
     instead of ``(B, n, P)``. Same function as ``conv1d``; the sums are accumulated in
     another order (float32 difference ~1e-6 on the logits). The max's gradient goes to one
     position where ``amax`` (the reference) splits it among exactly tied windows; ties arise
     only between identical windows, e.g. all-padding ones, whose zero inputs get no gradient.
 
-    Memory: the reshape copies the windows, ``sum_k P * k * E`` floats per row (SeqGAN sizes:
-    56,320 = 220 KiB). With gradients they are kept for the backward pass (32 + 32 rows:
-    14 MiB, as much as ``conv1d`` then keeps; 1,024 rows: about 2.7x); without, rows are
-    taken in chunks so that one width's copy stays under ``chunk_bytes``.
+    Memory: one width's window copy (``P * k * E`` floats per row) lives at a time; with
+    gradients ``x`` and the argmax are kept, not the copies (recomputed in backward); without
+    gradients rows are taken in chunks so that one copy stays under ``chunk_bytes``.
 
     Why not one matmul for all widths (filters zero-padded to the widest): with SeqGAN's
-    widths 1..10, 15, 20 at ``L = 20`` that is 5.8x the multiply-adds, and measured 2-3x
+    widths 1..10, 15, 20 at ``L = 20`` that is 5.8x the multiply-adds, and measured 1.9x
     slower than ``conv1d`` on a CPU (``benchmarks/bench_adversarial.py --units cnn``).
 
     Args:
@@ -196,15 +242,12 @@ def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d], chunk_bytes: int = 
         k, n = conv.kernel_size[0], conv.out_channels
         if k > length:
             raise ValueError(f"filter width {k} exceeds the sequence length {length}")
-        p = length - k + 1
-        weight = conv.weight.transpose(1, 2).reshape(n, k * e).t()  # (k * E, n): taps major, as the windows
-        rows = b if grad else max(1, chunk_bytes // (p * k * e * x.element_size()))
-        parts = []
-        for start in range(0, b, rows):
-            chunk = x[start:start + rows]
-            windows = chunk.as_strided((chunk.shape[0], p, k * e), (length * e, e, 1), chunk.storage_offset())
-            y = torch.addmm(conv.bias, windows.reshape(-1, k * e), weight)
-            parts.append(y.view(chunk.shape[0], p, n).max(dim=1).values)  # index-based backward: cheaper than amax
+        weight = conv.weight.transpose(1, 2).reshape(n, k * e)  # (n, k * E): taps major, as the windows
+        if grad:
+            pooled.append(_WindowMax.apply(x, weight, conv.bias, k))
+            continue
+        rows = max(1, chunk_bytes // ((length - k + 1) * k * e * x.element_size()))
+        parts = [_WindowMax.apply(x[i:i + rows], weight, conv.bias, k) for i in range(0, b, rows)]
         pooled.append(parts[0] if len(parts) == 1 else torch.cat(parts))
     return F.relu(torch.cat(pooled, dim=1))
 
