@@ -17,10 +17,18 @@ of 32 + 32. Real samples come from a random LSTM "oracle" (N(0, 1), seed fixed).
   ``bare, old`` (before issue 18: default AdamW, ``log_softmax`` + ``gather``), ``plain``
   (a plain PyTorch embedding/LSTM/linear loop with ``nll_loss``, Adam, clip 5);
 * ``cnn`` (not in the default list): forward + backward of the CNN discriminator, 20
-  batches of 32, today's module vs a channels_last conv2d variant (faster, but its logits
-  differ by more than 1e-6, so it is not used);
+  batches of 32: today's module, ``impl="fast"``, and two candidates not kept (a
+  channels_last conv2d variant; one zero-padded matmul for all filter widths);
 * ``adv_batch``: one full adversarial batch (G step, then ``d_steps`` × (negatives, real
   batch, ``d_epochs`` passes)) with the new code.
+
+``--cnn-options`` (default ``reference,fast,single,fast+single``) adds ``d_epoch`` and
+``adv_batch`` rows for the CNN's opt-in options (issue 18: ``impl="fast"``,
+``highway="single"``, both), each with its own generator and discriminator built from the
+same seed. ``--clock cpu`` times with ``time.process_time`` (this process's CPU time, less
+disturbed by other jobs on a loaded machine than the default wall clock). ``--variants``
+runs only the named variants (e.g. one per process, so that the peak-RSS rise of one is not
+hidden by memory another one freed).
 
 Each unit prints seconds (median of ``--repeats``, variants interleaved) and the rise of
 the process's peak RSS during it (``VmHWM``, reset per unit through
@@ -70,6 +78,10 @@ from gan_writer.systems.disc_training import (  # noqa: E402
 )
 
 V, T, B, ROLLOUTS, D_BATCH, N_FULL = 5000, 20, 64, 16, 32, 10_000
+#: ``--cnn-options``: the CNN discriminator's option sets (issue 18) run as extra rows of
+#: ``d_epoch`` and ``adv_batch`` ("reference" is the default module, the ``gan_writer`` row).
+CNN_OPTIONS = {"reference": {}, "fast": {"impl": "fast"}, "single": {"highway": "single"},
+               "fast+single": {"impl": "fast", "highway": "single"}}
 
 
 # ---- measurement ----------------------------------------------------------------------------
@@ -89,13 +101,18 @@ def reset_peak() -> bool:
         return False
 
 
+#: the clock of every timing (``--clock``): wall time, or this process's CPU time (all its
+#: threads), which other jobs on a loaded machine disturb less.
+CLOCK = time.perf_counter
+
+
 def measure(fn) -> tuple[float, float, float]:
-    """Run ``fn()``; return (seconds, rise of peak RSS during it, peak RSS), both in MiB."""
+    """Run ``fn()``; return (seconds of :data:`CLOCK`, rise of peak RSS during it, peak RSS), both in MiB."""
     reset_peak()
     base = _status_kib("VmRSS")
-    t0 = time.perf_counter()
+    t0 = CLOCK()
     own = fn()  # a variant may return its own timing (seconds) of the unit proper
-    seconds, peak = time.perf_counter() - t0, _status_kib("VmHWM")
+    seconds, peak = CLOCK() - t0, _status_kib("VmHWM")
     seconds = own if isinstance(own, float) else seconds
     return seconds, max(0, peak - base) / 1024, peak / 1024
 
@@ -118,12 +135,12 @@ def old_discriminator_epoch(disc, opt, real, fake, batch_size):
 
 
 class Ours:
-    """gan_writer's pieces at the SeqGAN oracle sizes."""
+    """gan_writer's pieces at the SeqGAN oracle sizes; ``impl``/``highway``: the CNN's options."""
 
-    def __init__(self, real_ids: torch.Tensor, seed: int = 0) -> None:
+    def __init__(self, real_ids: torch.Tensor, seed: int = 0, impl: str = "reference", highway: str = "seqgan") -> None:
         torch.manual_seed(seed)
         self.gen = LSTMGenerator(V, 32, 32, bos_token_id=0, eos_token_id=None, pad_token_id=0)
-        self.disc = CNNDiscriminator(V, T)
+        self.disc = CNNDiscriminator(V, T, impl=impl, highway=highway)
         self.disc_old = copy.deepcopy(self.disc)
         self.d_opt = discriminator_optimizer(self.disc, 1e-4)
         self.d_opt_old = torch.optim.Adam(self.disc_old.parameters(), lr=1e-4)
@@ -181,22 +198,50 @@ def cnn_features_channels_last(disc: CNNDiscriminator, ids: torch.Tensor, mask: 
     return disc.highway(pooled)
 
 
+def cnn_features_padded_bank(disc: CNNDiscriminator, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The CNN's features with every filter zero-padded to the widest (``K``) and all widths in
+    one ``(B * L, K * E) @ (K * E, 1720)`` matmul over one unfold of the right-padded input,
+    windows past a filter's last valid position masked before the max (a candidate measured by
+    the ``cnn`` unit and not kept: 5.8x the multiply-adds at SeqGAN's widths and ``L = 20``)."""
+    ids, m = disc._prepare(ids, mask)
+    emb = disc.embedding(ids) * m.unsqueeze(-1).to(disc.embedding.weight.dtype)
+    length, k_max, e = disc.seq_len, max(disc.filter_sizes), emb.shape[-1]
+    x = F.pad(emb, (0, 0, 0, length - ids.shape[1] + k_max - 1))  # (B, L + K - 1, E)
+    windows = x.unfold(1, k_max, 1).transpose(2, 3).reshape(-1, k_max * e)  # (B * L, K * E), tap-major
+    weight = torch.cat([F.pad(c.weight, (0, k_max - c.kernel_size[0])).transpose(1, 2).reshape(c.out_channels, -1)
+                        for c in disc.convs])  # (1720, K * E)
+    bias = torch.cat([c.bias for c in disc.convs])
+    y = torch.addmm(bias, windows, weight.t()).view(ids.shape[0], length, -1)
+    valid = torch.cat([(torch.arange(length) <= length - c.kernel_size[0]).unsqueeze(1).expand(-1, c.out_channels)
+                       for c in disc.convs], 1)  # (L, 1720): window t is inside the sequence for this filter
+    pooled = F.relu(y.masked_fill(~valid, float("-inf")).amax(dim=1))
+    return disc.highway(pooled)
+
+
 def cnn_units(disc: CNNDiscriminator, steps: int = 20) -> list[tuple[str, callable]]:
-    """Forward + backward of ``steps`` batches of 32: today's module vs the channels_last variant."""
+    """Forward + backward of ``steps`` batches of 32: today's module, ``impl="fast"``, and two
+    candidates not kept (channels_last conv2d, one padded matmul for all widths)."""
     ids = torch.randint(V, (32, T))
     mask = torch.ones_like(ids)
     disc.eval()
+    fast = copy.deepcopy(disc)
+    fast.impl = "fast"
+    candidates = {"impl=fast": fast.features,
+                  "channels_last": lambda i, m: cnn_features_channels_last(disc, i, m),
+                  "one padded matmul": lambda i, m: cnn_features_padded_bank(disc, i, m)}
     with torch.no_grad():
-        diff = (disc.output(cnn_features_channels_last(disc, ids, mask)).squeeze(-1) - disc(ids, mask)).abs().max()
-    print(f"  cnn: channels_last variant max |logit difference| = {float(diff):.2e}")
+        for name, features in candidates.items():
+            diff = (disc.output(features(ids, mask)).squeeze(-1) - disc(ids, mask)).abs().max()
+            print(f"  cnn: {name} max |logit difference| = {float(diff):.2e}")
 
     def run(features):
         def f():
             for _ in range(steps):
                 disc.output(features(ids, mask)).sum().backward()
         return f
-    return [("gan_writer", run(disc.features)),
-            ("conv2d channels_last (not kept)", run(lambda i, m: cnn_features_channels_last(disc, i, m)))]
+    return [("gan_writer", run(disc.features)), ("gan_writer impl=fast", run(fast.features)),
+            ("conv2d channels_last (not kept)", run(candidates["channels_last"])),
+            ("one padded matmul, all widths (not kept)", run(candidates["one padded matmul"]))]
 
 
 def mle_bare(gen: LSTMGenerator, real_ids: torch.Tensor, old: bool = False) -> None:
@@ -240,10 +285,10 @@ def mle_lightning(n: int, root: str) -> callable:
 
     class EpochTimer(L.Callback):
         def on_train_epoch_start(self, trainer, pl_module):
-            self.t0 = time.perf_counter()
+            self.t0 = CLOCK()
 
         def on_train_epoch_end(self, trainer, pl_module):
-            self.seconds = time.perf_counter() - self.t0
+            self.seconds = CLOCK() - self.t0
 
     from gan_writer.data.oracle import OracleDataModule
     from gan_writer.models import GeneratorConfig
@@ -273,6 +318,12 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
     oracle = LSTMGenerator(V, 32, 32, bos_token_id=0, eos_token_id=None, pad_token_id=0, init_std=1.0).eval()
     real_ids = oracle.sample(n, T)
     ours = Ours(real_ids, args.seed)
+    cnn_options = [o for o in args.cnn_options.split(",") if o]
+    unknown = set(cnn_options) - set(CNN_OPTIONS)
+    if unknown:
+        raise SystemExit(f"--cnn-options: unknown {sorted(unknown)}; choose from {list(CNN_OPTIONS)}")
+    # the same seed: the same generator and (for the seqgan highway) the same discriminator weights as ``ours``
+    variants_of = {o: ours if o == "reference" else Ours(real_ids, args.seed, **CNN_OPTIONS[o]) for o in cnn_options}
     tg = None
     if args.textgan:
         from textgan_units import TextGAN
@@ -291,12 +342,16 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
         "negatives": [("gan_writer", lambda: draw_negatives(ours.gen, n, T, max_sample_batch=1000)),
                       ("gan_writer old (one batch)", lambda: draw_negatives(ours.gen, n, T, max_sample_batch=None))],
         "d_epoch": [("gan_writer", lambda: ours.d_epoch_new(real, fake)),
+                    *[(f"gan_writer {o}", lambda v=v: v.d_epoch_new(real, fake)) for o, v in variants_of.items()
+                      if o != "reference"],
                     ("gan_writer old (per-minibatch loop)", lambda: ours.d_epoch_old(real, fake))],
         "mle_epoch": [("gan_writer", mle_lightning(n, tmp)),
                       ("gan_writer bare (no Lightning)", lambda: mle_bare(gen_bare, real_ids)),
                       ("gan_writer bare, old (before issue 18)", lambda: mle_bare(gen_bare, real_ids, old=True)),
                       ("plain PyTorch LSTM loop", lambda: plain.epoch(real_ids, plain_opt))],
-        "adv_batch": [("gan_writer", lambda: ours.adversarial_batch(rollout_num, args.d_steps, args.d_epochs, n))],
+        "adv_batch": [("gan_writer", lambda: ours.adversarial_batch(rollout_num, args.d_steps, args.d_epochs, n)),
+                      *[(f"gan_writer {o}", lambda v=v: v.adversarial_batch(rollout_num, args.d_steps, args.d_epochs, n))
+                        for o, v in variants_of.items() if o != "reference"]],
     }
     if "cnn" in units:
         variants["cnn"] = cnn_units(copy.deepcopy(ours.disc))
@@ -309,6 +364,9 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
         variants["mle_epoch"].append(("TextGAN", lambda: tg.mle_epoch(tg_real)))
         variants["adv_batch"].append(("TextGAN", lambda: tg.adversarial_batch(tg_real, rollout_num, args.d_steps,
                                                                             args.d_epochs, n)))
+    if args.variants:  # e.g. one variant per process, for a peak-RSS rise that no other variant's freed memory hides
+        keep = set(args.variants.split(","))
+        variants = {u: [(name, fn) for name, fn in vs if name in keep] for u, vs in variants.items()}
     rows = []
     for unit in units:
         times = {name: [] for name, _ in variants[unit]}
@@ -326,17 +384,23 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
 
 
 def print_table(rows) -> None:
-    """Markdown table: per unit and variant, seconds, peak RSS rise and peak (MiB), and the
-    variant's time over gan_writer's (for TextGAN: how many times slower it is)."""
+    """Markdown table: per unit and variant, seconds, peak RSS rise and peak (MiB), the
+    variant's time over gan_writer's default row, and (with ``--textgan``) TextGAN's time over
+    the variant's: the speed-up of that variant over TextGAN-PyTorch (> 1: faster)."""
     by_unit: dict[str, dict[str, tuple[float, float, float]]] = {}
     for unit, name, s, rise, peak in rows:
         by_unit.setdefault(unit, {})[name] = (s, rise, peak)
-    print("\n| unit | variant | seconds | peak RSS rise (MiB) | process peak RSS (MiB) | time / gan_writer's |")
-    print("|---|---|---|---|---|---|")
+    clock = "CPU" if CLOCK is time.process_time else "wall"
+    print(f"\n| unit | variant | seconds ({clock}) | peak RSS rise (MiB) | process peak RSS (MiB) "
+          "| time / gan_writer's | TextGAN / this |")
+    print("|---|---|---|---|---|---|---|")
     for unit, res in by_unit.items():
-        ref = res["gan_writer"][0]
+        ref = res.get("gan_writer", (None,))[0]
+        tg = res.get("TextGAN", (None,))[0]
         for name, (s, rise, peak) in res.items():
-            print(f"| {unit} | {name} | {s:.3f} | {rise:.0f} | {peak:.0f} | {s / ref:.2f}x |")
+            vs_tg = f"{tg / s:.2f}x" if tg is not None and name != "TextGAN" else "–"
+            vs_ref = f"{s / ref:.2f}x" if ref is not None else "–"
+            print(f"| {unit} | {name} | {s:.3f} | {rise:.0f} | {peak:.0f} | {vs_ref} | {vs_tg} |")
 
 
 def main(argv=None) -> int:
@@ -349,9 +413,18 @@ def main(argv=None) -> int:
     p.add_argument("--units", default="rollout,negatives,d_epoch,mle_epoch,adv_batch")
     p.add_argument("--textgan", default=None, help="path of a TextGAN-PyTorch checkout (optional)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cnn-options", default="reference,fast,single,fast+single",
+                   help=f"CNN discriminator option sets as extra d_epoch/adv_batch rows, from {list(CNN_OPTIONS)}")
+    p.add_argument("--variants", default=None,
+                   help="comma-separated variant names to run (default: all), e.g. 'TextGAN' or 'gan_writer fast+single'")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall time (perf_counter) or this process's CPU time (process_time; steadier on a loaded machine)")
     p.add_argument("--glibc-default", action="store_true",
                    help="keep glibc's malloc thresholds (default: raise them as `gan-writer fit` does, for both sides)")
     args = p.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"clock: {args.clock} ({CLOCK.__name__})")
     torch.set_num_threads(args.threads)
     if not args.glibc_default:
         from gan_writer.allocator import keep_freed_memory

@@ -11,7 +11,7 @@ from gan_writer.models.discriminator import CNNDiscriminator
 from gan_writer.models.lstm import LSTMGenerator
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.disc_training import (
-    PaddedRows, discriminator_loss, discriminator_optimizer, draw_negatives, train_discriminator,
+    PaddedRows, discriminator_loss, discriminator_optimizer, draw_negatives, score_jointly, train_discriminator,
 )
 
 V, EOS, PAD, T = 30, 1, 0, 8
@@ -129,3 +129,48 @@ def test_fused_only_where_lightning_can_clip():
     assert fused_kwargs(params) == {"fused": True} == fused_kwargs(params, "32-true")
     assert fused_kwargs(params, "bf16-mixed") == {} == fused_kwargs(params, "16-mixed")
     assert fused_kwargs([torch.zeros(2, dtype=torch.long)]) == {} == fused_kwargs([])
+
+
+def _count_forward_calls(disc):
+    calls = []
+    disc.register_forward_hook(lambda module, args, out: calls.append(args[0].shape))
+    return calls
+
+
+def test_fast_cnn_scores_real_and_fake_in_one_call_with_the_same_loss():
+    """impl="fast": one forward of real + fake rows (padded to the wider batch); the loss and
+    accuracies equal the reference's two calls up to float rounding (eval mode: no dropout)."""
+    gen = tiny_generator()
+    torch.manual_seed(7)
+    real, fake = draw_negatives(gen, 12, T, temperature=0.5), draw_negatives(gen, 12, T)
+    real = {k: v[:, :5] for k, v in real.items()}  # narrower than fake: padded to one width
+    real["attention_mask"][:, 4] = 0
+    ref = tiny_cnn().eval()
+    fast = copy.deepcopy(ref)
+    fast.impl = "fast"
+    ref_calls, fast_calls = _count_forward_calls(ref), _count_forward_calls(fast)
+    want = discriminator_loss(ref, real, fake)
+    got = discriminator_loss(fast, real, fake)
+    assert ref_calls == [(12, 5), (12, fake["ids"].size(1))]
+    assert fast_calls == [(24, fake["ids"].size(1))]
+    for a, b in zip(got, want):
+        assert abs(a.item() - b.item()) < 1e-6
+    logit_r, logit_f = score_jointly(fast, real, fake)
+    torch.testing.assert_close(logit_r, ref(real["ids"], real["attention_mask"]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(logit_f, ref(fake["ids"], fake["attention_mask"]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("highway", ["seqgan", "single"])
+def test_train_discriminator_with_the_fast_cnn_learns(highway):
+    gen = tiny_generator()
+    torch.manual_seed(7)
+    fake = draw_negatives(gen, 64, T)
+    real = draw_negatives(gen, 64, T, temperature=0.2)
+    torch.manual_seed(1)
+    disc = CNNDiscriminator(V, T, embed_dim=8, filter_sizes=(1, 2, 3), num_filters=(5, 4, 3), pad_token_id=PAD,
+                            impl="fast", highway=highway)
+    opt = discriminator_optimizer(disc, 1e-2)
+    first = train_discriminator(disc, opt, real, fake, epochs=1, batch_size=16)
+    last = train_discriminator(disc, opt, real, fake, epochs=15, batch_size=16)
+    assert last["disc/bce"] < first["disc/bce"] - 0.05
+    assert (last["disc/acc_real"] + last["disc/acc_fake"]) / 2 > 0.6

@@ -110,10 +110,12 @@ def test_cnn_l2_penalty_matches_hand_computation():
     assert tiny_cnn(l2_reg_lambda=0.0).l2_penalty().item() == 0.0
 
 
-def test_cnn_learns_trivial_task():
+@pytest.mark.parametrize("options", [{}, {"highway": "single"}, {"impl": "fast", "highway": "single"}],
+                         ids=["default", "single", "fast+single"])
+def test_cnn_learns_trivial_task(options):
     torch.manual_seed(0)
     T = 8
-    d = tiny_cnn(max_length=T)
+    d = tiny_cnn(max_length=T, **options)
     opt = torch.optim.Adam(d.parameters(), lr=1e-2)
 
     def batch(n=32):
@@ -125,17 +127,118 @@ def test_cnn_learns_trivial_task():
         labels = torch.cat([torch.ones(n), torch.zeros(n)])
         return ids, torch.cat([mask, mask]), labels
 
+    losses = []
     for _ in range(40):
         ids, mask, y = batch()
         loss = torch.nn.functional.binary_cross_entropy_with_logits(d(ids, mask), y) + d.l2_penalty()
         opt.zero_grad()
         loss.backward()
         opt.step()
+        losses.append(loss.item())
     d.eval()
     with torch.no_grad():
         ids, mask, y = batch(100)
         acc = ((d(ids, mask) > 0).float() == y).float().mean().item()
     assert acc > 0.9
+    assert sum(losses[-5:]) < 0.5 * sum(losses[:5])  # the loss went down
+
+
+# ----------------------------------------------------------------------------- CNN options (issue 18)
+
+
+def _varied_batch(n, length, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, V, (n, length), generator=g)
+    mask = (torch.arange(length)[None, :] < torch.randint(1, length + 1, (n, 1), generator=g)).long()
+    return ids, mask
+
+
+def test_cnn_reference_impl_is_the_conv1d_computation_bit_for_bit():
+    """impl="reference" (the default) is exactly today's computation: Conv1d per width, ReLU,
+    max over time, SeqGAN's two-matrix highway, output layer."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(3)
+    d = tiny_cnn(max_length=12).eval()
+    assert d.impl == "reference" and d.highway_kind == "seqgan" and not d.scores_jointly
+    ids, mask = _varied_batch(6, 12)
+    emb = d.embedding(ids.masked_fill(mask == 0, 0)) * mask.unsqueeze(-1).float()
+    x = F.pad(emb.transpose(1, 2), (0, d.seq_len - 12))
+    pooled = torch.cat([F.relu(conv(x)).amax(dim=-1) for conv in d.convs], dim=1)
+    t = torch.sigmoid(d.highway.gate(pooled))
+    feats = t * F.relu(d.highway.transform(pooled)) + (1.0 - t) * pooled
+    assert torch.equal(d(ids, mask), d.output(feats).squeeze(-1))
+
+
+@pytest.mark.parametrize("highway", ["seqgan", "single"])
+@pytest.mark.parametrize("max_length", [12, 24])  # shorter than the widest filter (20), and longer
+def test_cnn_fast_impl_matches_reference_values_and_gradients(highway, max_length):
+    """impl="fast" on the same weights: SeqGAN-sized CNN (1,720 filters, widths 1..20,
+    vocabulary 5,000 as the oracle's), 64 rows of random lengths. Measured max |logit
+    difference| 2.9e-6 to 6.4e-6 at |logits| ~4; gradients agree to ~1e-6 of each one's
+    largest entry. (Rounding can flip a ReLU whose input is within ~1e-6 of 0, and that
+    unit's gradient with it: seen once, 1.7e-3 relative on the highway, with vocabulary 20.)"""
+    torch.manual_seed(0)
+    ref = CNNDiscriminator(5000, max_length, highway=highway).eval()
+    fast = CNNDiscriminator(5000, max_length, highway=highway, impl="fast").eval()
+    fast.load_state_dict(ref.state_dict())  # same state dict keys: the weights are interchangeable
+    assert fast.scores_jointly
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, 5000, (64, max_length), generator=g)
+    mask = (torch.arange(max_length)[None, :] < torch.randint(1, max_length + 1, (64, 1), generator=g)).long()
+    a, b = ref(ids, mask), fast(ids, mask)
+    assert (a - b).abs().max().item() < 2e-5
+    (a.square().sum() / 64).backward()
+    (b.square().sum() / 64).backward()
+    for (name, p), q in zip(ref.named_parameters(), fast.parameters()):
+        scale = p.grad.abs().max().item()
+        assert scale > 0, name
+        assert (p.grad - q.grad).abs().max().item() < 2e-5 * scale, name
+
+
+def test_cnn_fast_impl_keeps_padding_invariance_and_switches_on_a_built_module():
+    torch.manual_seed(0)
+    d = tiny_cnn(max_length=20, impl="fast").eval()
+    ids_a, mask_a = padded_batch([SAMPLE, OTHERS[0]], 7)
+    ids_b, mask_b = padded_batch([OTHERS[1], SAMPLE, OTHERS[0]], 17)
+    ids_b[2, 10:] = 13
+    a, b = d(ids_a, mask_a), d(ids_b, mask_b)
+    assert abs(a[0].item() - b[1].item()) < 1e-6 and abs(a[1].item() - b[2].item()) < 1e-6
+    d.impl = "reference"
+    assert not d.scores_jointly
+    torch.testing.assert_close(d(ids_a, mask_a), a, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown impl"):
+        d.impl = "faster"
+    with pytest.raises(ValueError, match="unknown impl"):
+        tiny_cnn(impl="cuda")
+    with pytest.raises(ValueError, match="unknown highway"):
+        tiny_cnn(highway="double")
+
+
+def test_cnn_single_highway_has_textgan_parameter_count():
+    """TextGAN-PyTorch's SeqGAN_D (7ff8909, vocabulary 5,000, embedding 64) has 4,085,282
+    parameters; ours with highway="single" has the same layers except its 2-way output
+    (1720 x 2 + 2) is our single logit (1720 + 1): 1,721 fewer."""
+    single = CNNDiscriminator(5000, 20, highway="single")
+    seqgan = CNNDiscriminator(5000, 20)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(single) == 4_085_282 - 1_721
+    assert count(single.highway) == 1720 * 1720 + 1720
+    assert count(seqgan) - count(single) == 1720 * 1720 + 1720
+    assert set(single.state_dict()) - set(seqgan.state_dict()) == {"highway.linear.weight", "highway.linear.bias"}
+
+
+def test_single_highway_is_textgans_formula():
+    from gan_writer.models.discriminator import SingleHighway
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    hw = SingleHighway(16)
+    x = torch.randn(5, 16)
+    h = hw.linear(x)  # TextGAN: highway = self.highway(pred); sigmoid(highway) * relu(highway) + (1 - sigmoid) * pred
+    want = torch.sigmoid(h) * F.relu(h) + (1.0 - torch.sigmoid(h)) * x
+    assert torch.equal(hw(x), want)
+    assert not torch.equal(SingleHighway(16, gate_bias=-2.0)(x), SingleHighway(16)(x))
 
 
 # ----------------------------------------------------------------------- transformer
@@ -209,3 +312,32 @@ def test_build_discriminator():
         build_discriminator("rnn", vocab_size=V, max_length=10)
     with pytest.raises(ValueError, match="max_length"):
         build_discriminator("cnn", vocab_size=V)
+
+
+def test_windowed_conv_max_chunks_rows_without_gradients_only():
+    from gan_writer.models.discriminator import windowed_conv_max
+
+    torch.manual_seed(0)
+    d = tiny_cnn(max_length=12)
+    x = torch.randn(7, 12, 8)
+    whole = windowed_conv_max(x, d.convs)
+    assert whole.requires_grad  # the conv weights need gradients: one chunk, windows kept for backward
+    with torch.no_grad():
+        chunked = windowed_conv_max(x, d.convs, chunk_bytes=1)  # one row at a time
+        once = windowed_conv_max(x, d.convs)
+    torch.testing.assert_close(chunked, whole.detach(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(once, whole.detach(), rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="filter width 5 exceeds the sequence length 4"):
+        windowed_conv_max(torch.randn(2, 4, 8), d.convs)
+
+
+def test_window_max_backward_passes_gradcheck():
+    """The fast path's hand-written backward (argmax scatter, recomputed windows, slice-add fold)
+    against finite differences in float64."""
+    from gan_writer.models.discriminator import _WindowMax
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 7, 4, dtype=torch.double, requires_grad=True)
+    w = torch.randn(5, 3 * 4, dtype=torch.double, requires_grad=True)
+    b = torch.randn(5, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, w, b: _WindowMax.apply(x, w, b, 3), (x, w, b))

@@ -71,6 +71,9 @@ OPTIONS = [
     dict(reward="sequence", loss="maligan", kl_coef=0.1, kl_penalty="loss", loss_aggregation="sequence_mean"),
     dict(reward="prefix", gamma=0.23, advantage="ema", kl_coef=0.1,
          discriminator=DiscriminatorConfig(kind="prefix_lstm", embed_dim=8)),
+    dict(reward="sequence", advantage="leave_one_out",  # the issue-18 CNN options: fast impl, TextGAN's highway
+         discriminator=DiscriminatorConfig(kind="cnn", embed_dim=8, filter_sizes=[1, 2], num_filters=[4, 4],
+                                           impl="fast", highway="single")),
 ]
 
 
@@ -99,6 +102,8 @@ def test_estimator_options_step_the_generator(tiny, options, tmp_path):
     module.trainer.save_checkpoint(tmp_path / "run.ckpt")
     disc, spec = load_discriminator(str(tmp_path / "run.ckpt"))
     assert type(disc) is type(module.discriminator) and spec["config"]["kind"] == options["discriminator"].kind
+    if options["discriminator"].kind == "cnn":
+        assert (disc.impl, disc.highway_kind) == (options["discriminator"].impl, options["discriminator"].highway)
     assert all(torch.equal(v, module.discriminator.state_dict()[k]) for k, v in disc.state_dict().items())
 
 
@@ -116,6 +121,15 @@ def test_bad_estimator_options_name_the_key(tiny):
     with pytest.warns(UserWarning, match="deprecated"):
         module = SeqGANModule(path, baseline="mean", **base)
     assert module.estimator.advantage == "leave_one_out"
+
+
+def test_cnn_only_options_are_refused_for_other_discriminators(tiny):
+    path, tok = tiny
+    for kind, option in (("prefix_lstm", {"impl": "fast"}), ("transformer", {"highway": "single"})):
+        with pytest.raises(ValueError, match="apply to kind cnn only"):
+            SeqGANModule(path, tokenizer=tok, max_length=8, discriminator=DiscriminatorConfig(kind=kind, **option))
+    with pytest.raises(ValueError, match="unknown highway"):
+        SeqGANModule(path, tokenizer=tok, max_length=8, discriminator=DiscriminatorConfig(highway="double"))
 
 
 def test_form_reward_weight_mixes_the_form_score_into_the_reward(tmp_path):

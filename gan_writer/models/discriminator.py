@@ -18,6 +18,10 @@ Batches are expected to be right-padded (real tokens first), as the generator pr
 * :class:`TransformerDiscriminator` -- any ``transformers`` sequence-classification model with
   one output label, built from a (small, default) config or loaded with ``from_pretrained``.
 * :func:`build_discriminator` -- factory by kind name (``"cnn"`` or ``"transformer"``).
+
+The CNN has two opt-in options (issue 18), both off by default: ``impl="fast"`` (a faster
+computation of the same function, equal up to float rounding) and ``highway="single"``
+(TextGAN-PyTorch's one-matrix highway, a different, smaller architecture).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "Discriminator",
@@ -34,11 +39,19 @@ __all__ = [
     "build_discriminator",
     "DEFAULT_FILTER_SIZES",
     "DEFAULT_NUM_FILTERS",
+    "CNN_IMPLS",
+    "HIGHWAYS",
+    "Highway",
+    "SingleHighway",
 ]
 
 #: Filter widths and counts of the SeqGAN discriminator (1720 feature maps in total).
 DEFAULT_FILTER_SIZES: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20)
 DEFAULT_NUM_FILTERS: tuple[int, ...] = (100, 200, 200, 200, 200, 100, 100, 100, 100, 100, 160, 160)
+#: ``CNNDiscriminator(impl=...)``: how the convolutions are computed (same weights, same function).
+CNN_IMPLS: tuple[str, ...] = ("reference", "fast")
+#: ``CNNDiscriminator(highway=...)``: SeqGAN's two-matrix highway or TextGAN-PyTorch's one-matrix one.
+HIGHWAYS: tuple[str, ...] = ("seqgan", "single")
 
 
 class Discriminator(nn.Module):
@@ -47,6 +60,10 @@ class Discriminator(nn.Module):
 
     max_length: int
     pad_token_id: int
+    #: True where scoring the real and the generated minibatch in one ``forward`` call (rows
+    #: concatenated) is worth it and gives the same scores up to float rounding; the
+    #: discriminator loss then does so (:func:`gan_writer.systems.disc_training.discriminator_loss`).
+    scores_jointly: bool = False
 
     def prob_real(self, ids: Tensor, attention_mask: Optional[Tensor] = None) -> Tensor:
         """Probability that each sequence is real: ``sigmoid(forward(ids, attention_mask))``, (B,)."""
@@ -104,9 +121,135 @@ class Highway(nn.Module):
             nn.init.xavier_uniform_(lin.weight)  # TF get_variable default (glorot uniform)
 
     def forward(self, x: Tensor) -> Tensor:
+        """``(B, size) -> (B, size)``."""
         t = torch.sigmoid(self.gate(x) + self.gate_bias)
         g = F.relu(self.transform(x))
         return t * g + (1.0 - t) * x
+
+
+class SingleHighway(nn.Module):
+    """TextGAN-PyTorch's highway (``models/discriminator.py``, ``CNNDiscriminator.get_feature``):
+    one matrix serves as both gate and transform::
+
+        h = W x + b;  t = sigmoid(h + gate_bias);  y = t * relu(h) + (1 - t) * x
+
+    ``size * size + size`` parameters, half of :class:`Highway`'s, and half its multiply-adds.
+    TextGAN has no gate bias (``gate_bias=0``). The weight is initialised like
+    :class:`Highway`'s (Glorot uniform, bias PyTorch's default), not with TextGAN's
+    ``dis_init``, so that the two highways differ only in architecture.
+    """
+
+    def __init__(self, size: int, gate_bias: float = 0.0) -> None:
+        super().__init__()
+        self.linear = nn.Linear(size, size)
+        self.gate_bias = float(gate_bias)
+        nn.init.xavier_uniform_(self.linear.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, size) -> (B, size)``."""
+        h = self.linear(x)
+        t = torch.sigmoid(h + self.gate_bias) if self.gate_bias else torch.sigmoid(h)
+        return t * F.relu(h) + (1.0 - t) * x
+
+
+#: :func:`windowed_conv_max` without gradients: most bytes of one width's window copy at once.
+WINDOW_CHUNK_BYTES = 32 * 2**20
+
+
+def _windows(x: Tensor, k: int) -> Tensor:
+    """The ``P = L - k + 1`` windows of ``k`` consecutive rows of contiguous ``x`` ``(B, L, E)``,
+    copied to ``(B * P, k * E)`` (taps major): one strided view, then the reshape's copy."""
+    b, length, e = x.shape
+    p = length - k + 1
+    return x.as_strided((b, p, k * e), (length * e, e, 1), x.storage_offset()).reshape(b * p, k * e)
+
+
+class _WindowMax(torch.autograd.Function):
+    """``max over P of (windows(x, k) @ weight.T + bias)`` for one width, ``(B, n)``.
+
+    Saves ``x`` and the argmax (not the window copy, recomputed in backward); the input
+    gradient is folded back with ``k`` shifted slice-adds instead of ``as_strided``'s generic
+    backward (an ``index_add``). Checked with ``gradcheck`` (``tests/test_discriminator.py``).
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, k: int) -> Tensor:
+        b, length, _ = x.shape
+        y = torch.addmm(bias, _windows(x, k), weight.t())
+        values, idx = y.view(b, length - k + 1, -1).max(dim=1)
+        ctx.save_for_backward(x, weight, idx)
+        ctx.k = k
+        return values
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, weight, idx = ctx.saved_tensors
+        k = ctx.k
+        b, length, e = x.shape
+        p = length - k + 1
+        grad_y = grad.new_zeros(b, p, grad.shape[1]).scatter_(1, idx.unsqueeze(1), grad.unsqueeze(1)).view(b * p, -1)
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[1]:
+            grad_w = grad_y.t().mm(_windows(x, k))
+        if ctx.needs_input_grad[2]:
+            grad_b = grad.sum(0)
+        if ctx.needs_input_grad[0]:
+            grad_win = grad_y.mm(weight).view(b, p, k, e)
+            grad_x = x.new_zeros(b, length, e)
+            for j in range(k):
+                grad_x[:, j:j + p] += grad_win[:, :, j]
+        return grad_x, grad_w, grad_b, None
+
+
+def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d], chunk_bytes: int = WINDOW_CHUNK_BYTES) -> Tensor:
+    """Max over time of each ``Conv1d`` in ``convs`` applied to ``x``, ReLU after the max:
+    the pooled features of :class:`CNNDiscriminator` computed without ``conv1d``.
+
+    For a width ``k`` the ``P = L - k + 1`` windows of ``k`` consecutive embeddings are
+    contiguous in ``x``, so they are one strided view ``(B, P, k * E)`` of it, copied once,
+    and the convolution is one ``addmm`` with the weight laid out tap-major ``(n, k * E)``
+    (:class:`_WindowMax`). ``relu(max(y)) == max(relu(y))``, so the ReLU runs on ``(B, n)``
+    instead of ``(B, n, P)``. Same function as ``conv1d``; the sums are accumulated in
+    another order (float32 difference ~1e-6 on the logits). The max's gradient goes to one
+    position where ``amax`` (the reference) splits it among exactly tied windows; ties arise
+    only between identical windows, e.g. all-padding ones, whose zero inputs get no gradient.
+
+    Memory: one width's window copy (``P * k * E`` floats per row) lives at a time; with
+    gradients ``x`` and the argmax are kept, not the copies (recomputed in backward); without
+    gradients rows are taken in chunks so that one copy stays under ``chunk_bytes``.
+
+    Why not one matmul for all widths (filters zero-padded to the widest): with SeqGAN's
+    widths 1..10, 15, 20 at ``L = 20`` that is 5.8x the multiply-adds, and measured 1.9x
+    slower than ``conv1d`` on a CPU (``benchmarks/bench_adversarial.py --units cnn``).
+
+    Args:
+        x: ``(B, L, E)`` embeddings (any strides; made contiguous).
+        convs: ``Conv1d(E, n_i, k_i)`` modules with ``k_i <= L``, no padding/stride/dilation.
+        chunk_bytes: without gradients, the most bytes of windows copied at once.
+
+    Returns:
+        ``(B, sum n_i)`` pooled features, ReLU applied.
+
+    Raises:
+        ValueError: if a filter is wider than ``L``.
+    """
+    x = x.contiguous()
+    b, length, e = x.shape
+    grad = torch.is_grad_enabled() and (x.requires_grad or any(c.weight.requires_grad for c in convs))
+    pooled = []
+    for conv in convs:
+        k, n = conv.kernel_size[0], conv.out_channels
+        if k > length:
+            raise ValueError(f"filter width {k} exceeds the sequence length {length}")
+        weight = conv.weight.transpose(1, 2).reshape(n, k * e)  # (n, k * E): taps major, as the windows
+        if grad:
+            pooled.append(_WindowMax.apply(x, weight, conv.bias, k))
+            continue
+        rows = max(1, chunk_bytes // ((length - k + 1) * k * e * x.element_size()))
+        parts = [_WindowMax.apply(x[i:i + rows], weight, conv.bias, k) for i in range(0, b, rows)]
+        pooled.append(parts[0] if len(parts) == 1 else torch.cat(parts))
+    return F.relu(torch.cat(pooled, dim=1))
 
 
 class CNNDiscriminator(Discriminator):
@@ -140,9 +283,20 @@ class CNNDiscriminator(Discriminator):
         pad_token_id: id substituted at padded positions before the lookup (its value does not
             affect the score).
         highway_bias: constant added to the highway gate pre-activation.
+        impl: ``"reference"`` (default: ``Conv1d`` per width, the real and the generated
+            minibatch scored in separate calls, bit-identical to the code before the option
+            existed) or ``"fast"`` (:func:`windowed_conv_max`: one strided window view and one
+            ``addmm`` per width; and :attr:`scores_jointly`, so the training loss scores real
+            and generated rows in one call). Same weights and state dict; scores differ by float
+            rounding only (~1e-6, ``tests/test_discriminator.py``). Opt-in because it is not
+            bit-identical. It can be switched on a built module (``disc.impl = "fast"``).
+        highway: ``"seqgan"`` (default: :class:`Highway`, SeqGAN's two matrices) or
+            ``"single"`` (:class:`SingleHighway`, TextGAN-PyTorch's one matrix: 2.96 M fewer
+            parameters, about half the highway's time). A different architecture: its state
+            dict holds ``highway.linear`` instead of ``highway.transform``/``highway.gate``.
 
     Raises:
-        ValueError: on inconsistent or non-positive sizes.
+        ValueError: on inconsistent or non-positive sizes, or an unknown ``impl``/``highway``.
     """
 
     def __init__(
@@ -156,8 +310,12 @@ class CNNDiscriminator(Discriminator):
         l2_reg_lambda: float = 0.2,
         pad_token_id: int = 0,
         highway_bias: float = 0.0,
+        impl: str = "reference",
+        highway: str = "seqgan",
     ) -> None:
         super().__init__()
+        if highway not in HIGHWAYS:
+            raise ValueError(f"unknown highway {highway!r}; expected one of {HIGHWAYS}")
         filter_sizes, num_filters = tuple(int(k) for k in filter_sizes), tuple(int(n) for n in num_filters)
         if len(filter_sizes) != len(num_filters) or not filter_sizes:
             raise ValueError(
@@ -180,7 +338,10 @@ class CNNDiscriminator(Discriminator):
 
         self.embedding = nn.Embedding(vocab_size, embed_dim)
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, n, k) for k, n in zip(filter_sizes, num_filters))
-        self.highway = Highway(self.num_filters_total, gate_bias=highway_bias)
+        self.impl = impl
+        self.highway_kind = highway
+        highway_cls = Highway if highway == "seqgan" else SingleHighway
+        self.highway = highway_cls(self.num_filters_total, gate_bias=highway_bias)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(self.num_filters_total, 1)
 
@@ -189,10 +350,29 @@ class CNNDiscriminator(Discriminator):
             nn.init.trunc_normal_(layer.weight, std=0.1, a=-0.2, b=0.2)
             nn.init.constant_(layer.bias, 0.1)
 
+    @property
+    def impl(self) -> str:
+        """``"reference"`` or ``"fast"`` (see the class docstring); settable."""
+        return self._impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        if value not in CNN_IMPLS:
+            raise ValueError(f"unknown impl {value!r}; expected one of {CNN_IMPLS}")
+        self._impl = value
+
+    @property
+    def scores_jointly(self) -> bool:  # type: ignore[override]
+        """True with ``impl="fast"``: the loss scores real and generated rows in one call."""
+        return self._impl == "fast"
+
     def features(self, ids: Tensor, attention_mask: Optional[Tensor] = None) -> Tensor:
         """Max-pooled convolution features after the highway layer (before dropout), (B, 1720)."""
         ids, mask = self._prepare(ids, attention_mask)
         emb = self.embedding(ids) * mask.unsqueeze(-1).to(self.embedding.weight.dtype)  # (B, T, E)
+        if self._impl == "fast":
+            pooled = windowed_conv_max(F.pad(emb, (0, 0, 0, self.seq_len - ids.shape[1])), self.convs)  # (B, L, E)
+            return self.highway(pooled)
         x = F.pad(emb.transpose(1, 2), (0, self.seq_len - ids.shape[1]))  # (B, E, L)
         pooled = torch.cat([F.relu(conv(x)).amax(dim=-1) for conv in self.convs], dim=1)
         return self.highway(pooled)

@@ -28,7 +28,8 @@ from gan_writer.models.discriminator import Discriminator
 from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.optim import fused_kwargs
 
-__all__ = ["draw_negatives", "PaddedRows", "train_discriminator", "discriminator_optimizer", "discriminator_loss"]
+__all__ = ["draw_negatives", "PaddedRows", "train_discriminator", "discriminator_optimizer", "discriminator_loss",
+           "score_jointly"]
 
 #: Default cap on rows sampled at once (SeqGAN's 10,000 negatives: +153 MiB instead of +807 MiB).
 DEFAULT_MAX_SAMPLE_BATCH = 1000
@@ -133,12 +134,32 @@ class PaddedRows:
         return {"ids": self.ids[dev_idx, :width], "attention_mask": self.attention_mask[dev_idx, :width]}
 
 
+def score_jointly(
+    disc: Discriminator, real: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of ``real`` ``(n_r, T_r)`` and ``fake`` ``(n_f, T_f)`` from one call of ``disc``:
+    both padded to the wider ``T`` (pad id, mask 0), rows concatenated, logits split back.
+
+    Returns ``(logit_real (n_r,), logit_fake (n_f,))``. Equal to two separate calls up to
+    float rounding for a padding-invariant discriminator (the CNN's scores do not depend on
+    ``T``); one call of ``n_r + n_f`` rows runs larger matrix products (SeqGAN's 32 + 32:
+    about 25 % less time per step on a CPU).
+    """
+    width = max(real["ids"].size(1), fake["ids"].size(1))
+    pad_id = int(getattr(disc, "pad_token_id", 0))
+    real, fake = _pad_width(real, width, pad_id), _pad_width(fake, width, pad_id)
+    logits = disc(torch.cat([real["ids"], fake["ids"]]), torch.cat([real["attention_mask"], fake["attention_mask"]]))
+    return logits[: real["ids"].size(0)], logits[real["ids"].size(0):]
+
+
 def discriminator_loss(disc: Discriminator, real: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]):
     """Binary cross-entropy of real (label 1) and fake (label 0) batches, plus the L2 term.
 
     Returns ``(loss, bce, acc_real, acc_fake)``, 0-dim tensors: the loss to minimise
     (BCE + L2), the BCE alone (detached, nats per sample), and accuracies (fractions at
-    threshold 0.5). Same as SeqGAN's discriminator loss with a single logit. A prefix
+    threshold 0.5). Same as SeqGAN's discriminator loss with a single logit. Where
+    ``disc.scores_jointly`` (the CNN with ``impl="fast"``) both batches go through one forward
+    call (:func:`score_jointly`; dropout then draws one mask for both). A prefix
     discriminator is trained on every prefix instead
     (:func:`~gan_writer.models.prefix_discriminator.prefix_discriminator_loss`).
     """
@@ -146,8 +167,11 @@ def discriminator_loss(disc: Discriminator, real: dict[str, torch.Tensor], fake:
 
     if isinstance(disc, PrefixDiscriminator):
         return prefix_discriminator_loss(disc, real, fake)
-    logit_r = disc(real["ids"], real["attention_mask"])
-    logit_f = disc(fake["ids"], fake["attention_mask"])
+    if getattr(disc, "scores_jointly", False):
+        logit_r, logit_f = score_jointly(disc, real, fake)
+    else:
+        logit_r = disc(real["ids"], real["attention_mask"])
+        logit_f = disc(fake["ids"], fake["attention_mask"])
     logits = torch.cat([logit_r, logit_f])
     labels = torch.cat([torch.ones_like(logit_r), torch.zeros_like(logit_f)])
     bce = F.binary_cross_entropy_with_logits(logits, labels)

@@ -43,6 +43,17 @@ class DiscriminatorConfig:
         embed_dim, filter_sizes, num_filters, dropout, l2_reg_lambda: CNN settings
             (defaults: SeqGAN's 64-dim embedding, 12 widths, 1720 filters, keep 0.75, L2 0.2).
         pretrained, n_layer, n_embd, n_head: transformer settings.
+        impl: CNN only: ``reference`` (default, bit-identical to SeqGAN-style ``Conv1d`` per
+            width) or ``fast`` (same function up to float rounding, ~1e-6: strided windows +
+            one matmul per width, real and generated minibatch in one call;
+            :class:`~gan_writer.models.discriminator.CNNDiscriminator`).
+        highway: CNN only: ``seqgan`` (default, SeqGAN's two-matrix highway) or ``single``
+            (TextGAN-PyTorch's one-matrix highway; a different architecture, 2.96 M fewer
+            parameters).
+
+    Raises:
+        ValueError: (from :meth:`build`) ``impl``/``highway`` set away from their defaults
+            for a kind other than ``cnn``, or an unknown value.
     """
 
     kind: str = "cnn"
@@ -55,9 +66,14 @@ class DiscriminatorConfig:
     n_layer: int = 2
     n_embd: int = 64
     n_head: int = 2
+    impl: str = "reference"
+    highway: str = "seqgan"
 
     def build(self, vocab_size: int, max_length: int, pad_token_id: int) -> Discriminator:
         """The module for a generator vocabulary of ``vocab_size`` and ``max_length`` tokens."""
+        if self.kind != "cnn" and (self.impl, self.highway) != ("reference", "seqgan"):
+            raise ValueError(f"model.discriminator.impl/highway apply to kind cnn only, got kind {self.kind!r} with "
+                             f"impl={self.impl!r}, highway={self.highway!r}")
         if self.kind in PREFIX_KINDS:
             return PrefixDiscriminator(vocab_size, max_length, pad_token_id, backbone=PREFIX_KINDS[self.kind],
                                        embed_dim=self.n_embd if self.kind == "prefix_transformer" else self.embed_dim,
@@ -66,7 +82,7 @@ class DiscriminatorConfig:
         if self.kind == "cnn":
             kwargs: dict[str, Any] = dict(
                 embed_dim=self.embed_dim, filter_sizes=tuple(self.filter_sizes), num_filters=tuple(self.num_filters),
-                dropout=self.dropout, l2_reg_lambda=self.l2_reg_lambda,
+                dropout=self.dropout, l2_reg_lambda=self.l2_reg_lambda, impl=self.impl, highway=self.highway,
             )
         else:
             kwargs = dict(pretrained=self.pretrained, n_layer=self.n_layer, n_embd=self.n_embd, n_head=self.n_head)
