@@ -315,7 +315,7 @@ def test_build_discriminator():
 
 
 def test_windowed_conv_max_chunks_rows_without_gradients_only():
-    from gan_writer.models.discriminator import windowed_conv_max
+    from gan_writer.models.cnn_layers import windowed_conv_max
 
     torch.manual_seed(0)
     d = tiny_cnn(max_length=12)
@@ -334,7 +334,7 @@ def test_windowed_conv_max_chunks_rows_without_gradients_only():
 def test_window_max_backward_passes_gradcheck():
     """The fast path's hand-written backward (argmax scatter, recomputed windows, slice-add fold)
     against finite differences in float64."""
-    from gan_writer.models.discriminator import _WindowMax
+    from gan_writer.models.cnn_layers import _WindowMax
 
     torch.manual_seed(0)
     x = torch.randn(3, 7, 4, dtype=torch.double, requires_grad=True)
