@@ -19,7 +19,7 @@ if {tuned}:
 torch.manual_seed(0)
 gen = LSTMGenerator(5000, 32, 32)
 opt = torch.optim.Adam(gen.parameters(), lr=0.01)
-ids = torch.randint(5000, (64, 20))
+ids = torch.randint(5000, (64, 40))  # (64, 40, 5000) float logits: 51 MB, above glibc's 32 MB dynamic mmap ceiling
 mask = torch.ones_like(ids)
 def step():
     total, n = token_nll(gen.log_probs(ids, mask), mask)
@@ -44,5 +44,7 @@ def faults(tuned: bool) -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
 def test_keep_freed_memory_stops_the_page_faults_of_mle_steps():
     default, tuned = faults(False), faults(True)
-    # measured 1.5x (a fresh virtual environment) to 20x (this machine's system python) fewer
-    assert tuned < default, (default, tuned)
+    # blocks above glibc's dynamic mmap ceiling (32 MB) are mmapped afresh on every step by
+    # default: measured 200,000 faults vs 60-12,500 tuned in a fresh virtual environment (with
+    # (64, 20) logits, 25.6 MB, glibc's dynamic threshold already adapts and the two are level)
+    assert tuned * 4 < default, (default, tuned)
