@@ -124,3 +124,15 @@ def test_experience_reduces_only_groups_that_span_the_ranks(group_size, reduced)
     make_experience(gen, disc, config, batch_size=8, max_length=6, reference=make_rollout_policy(gen),
                     rng=torch.Generator().manual_seed(0), reduce=spy)
     assert bool(calls) == reduced, calls
+
+
+def test_distributed_helpers_are_the_identity_on_one_process():
+    from gan_writer import distributed
+
+    t = torch.arange(3.0)
+    assert distributed.sum_across_ranks(t) is t and distributed.gather_rows(t).shape == (1, 3)
+    assert distributed.broadcast_values({"a": 1.5}) == {"a": 1.5}
+    with pytest.raises(ValueError, match="rank 0 must pass"):
+        distributed.broadcast_values(None)
+    assert distributed.rank_seed(7, 0) == 7  # rank 0 keeps the run seed: single-process draws
+    assert len({distributed.rank_seed(7, r) for r in range(4)}) == 4
