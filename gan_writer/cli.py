@@ -46,31 +46,33 @@ def _register_optional_tools() -> None:
         TOOLS[name] = (mod.add_arguments, mod.run)
 
 
-def lightning_cli(args: list[str] | None = None):
-    """Run LightningCLI with gan_writer's defaults (TensorBoard under ``checkpoints/``)."""
-    import torch
+def data_tokenizer(dm):
+    """The data module's tokenizer, for ``model.init_args.tokenizer`` (an argument link)."""
+    return dm.tokenizer
+
+
+def data_max_length(dm) -> int:
+    """The data module's ``max_length`` (tokens per sample), for ``model.init_args.max_length``."""
+    return dm.max_length
+
+
+def _build_cli_class() -> type:
+    """``GanWriterCLI``, built on first use (importing LightningCLI is slow, and the tools
+    other than ``fit`` / ``validate`` / ``test`` do not need it)."""
+    if "GanWriterCLI" in globals():
+        return globals()["GanWriterCLI"]
     from lightning.pytorch.cli import LightningCLI
 
-    from gan_writer.allocator import keep_freed_memory
-
-    keep_freed_memory()  # no page faults on every step's fresh activations (gan_writer/allocator.py)
-
-    from gan_writer.data.datamodule import TextDataModule  # noqa: F401 - default data class
-    from gan_writer.systems.common import GeneratorStage
-
-    if "OMP_NUM_THREADS" not in os.environ and (os.cpu_count() or 1) <= 2:
-        torch.set_num_threads(1)  # two threads on two shared cores stall badly
-
-    from gan_writer.callbacks.run_info import RunConfigCallback
     from gan_writer.resume import check_ckpt_path
-    from gan_writer.safe_load import allow_project_types
-
-    allow_project_types()  # Lightning's own --ckpt_path load (weights_only=True) reads the project's configs
 
     class GanWriterCLI(LightningCLI):
+        """LightningCLI with the data → model links and the ``--ckpt_path`` checks."""
+
         def add_arguments_to_parser(self, parser) -> None:
-            parser.link_arguments("data", "model.init_args.tokenizer", compute_fn=lambda dm: dm.tokenizer, apply_on="instantiate")
-            parser.link_arguments("data", "model.init_args.max_length", compute_fn=lambda dm: dm.max_length, apply_on="instantiate")
+            # module-level functions, not lambdas: ddp_spawn pickles the trainer, whose config
+            # callback holds this parser
+            parser.link_arguments("data", "model.init_args.tokenizer", compute_fn=data_tokenizer, apply_on="instantiate")
+            parser.link_arguments("data", "model.init_args.max_length", compute_fn=data_max_length, apply_on="instantiate")
 
         def parse_arguments(self, parser, args) -> None:
             # before Lightning reads --ckpt_path's hyperparameters (which would swap the model class).
@@ -87,7 +89,39 @@ def lightning_cli(args: list[str] | None = None):
                 if "weights_only" in self.config[sub]:
                     self.config[sub]["weights_only"] = True  # files are data: never unpickle code
 
-    return GanWriterCLI(
+    GanWriterCLI.__module__, GanWriterCLI.__qualname__ = __name__, "GanWriterCLI"
+    globals()["GanWriterCLI"] = GanWriterCLI
+    return GanWriterCLI
+
+
+def __getattr__(name: str):
+    """``gan_writer.cli.GanWriterCLI``, a module attribute so ``ddp_spawn`` can pickle the
+    trainer (which refers to it) and its processes can unpickle it (PEP 562)."""
+    if name == "GanWriterCLI":
+        return _build_cli_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def lightning_cli(args: list[str] | None = None):
+    """Run LightningCLI with gan_writer's defaults (TensorBoard under ``checkpoints/``)."""
+    import torch
+
+    from gan_writer.allocator import keep_freed_memory
+
+    keep_freed_memory()  # no page faults on every step's fresh activations (gan_writer/allocator.py)
+
+    from gan_writer.data.datamodule import TextDataModule  # noqa: F401 - default data class
+    from gan_writer.systems.common import GeneratorStage
+
+    if "OMP_NUM_THREADS" not in os.environ and (os.cpu_count() or 1) <= 2:
+        torch.set_num_threads(1)  # two threads on two shared cores stall badly
+
+    from gan_writer.callbacks.run_info import RunConfigCallback
+    from gan_writer.safe_load import allow_project_types
+
+    allow_project_types()  # Lightning's own --ckpt_path load (weights_only=True) reads the project's configs
+
+    return _build_cli_class()(
         GeneratorStage,
         subclass_mode_model=True,
         subclass_mode_data=True,

@@ -108,21 +108,48 @@ def seqgan_args(save_dir, init, *extra, config: str | None = None) -> list[str]:
 
 
 class RankChecksum(L.Callback):
-    """Writes ``<folder>/rank<R>.json``: this rank's parameter checksum at train start and end."""
+    """Writes ``<folder>/rank<R>.json``: this rank's parameter checksums at train start and
+    end (``start`` / ``end``: the whole state dict; ``modules``: per top-level module, e.g.
+    ``generator`` and ``discriminator``), checksums of the first ids it drew in training from
+    ``fake_batch`` / ``real_batch`` (the adversarial stage's discriminator samples), and its
+    ``val/*`` and ``metrics/*`` values."""
 
     def __init__(self, folder: str) -> None:
-        self.folder, self.start = folder, None
+        self.folder, self.start, self.modules_start, self.first = folder, None, None, {}
 
-    def _sum(self, pl_module) -> str:
+    @staticmethod
+    def _sum(tensors: dict) -> str:
         from gan_writer.safe_load import tensor_checksum
 
-        return tensor_checksum({"state_dict": {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}})
+        return tensor_checksum({"state_dict": {k: v.detach().cpu() for k, v in tensors.items()}})
+
+    def _modules(self, pl_module) -> dict[str, str]:
+        state = pl_module.state_dict()
+        names = sorted({k.split(".")[0] for k in state})
+        return {n: self._sum({k: v for k, v in state.items() if k.split(".")[0] == n}) for n in names}
+
+    def _spy(self, trainer, pl_module, name: str) -> None:
+        draw = getattr(pl_module, name)
+
+        def recorded(*args, **kwargs):
+            out = draw(*args, **kwargs)
+            if trainer.training and name not in self.first:
+                self.first[name] = self._sum({"ids": out["ids"]})
+            return out
+
+        setattr(pl_module, name, recorded)
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.start = self._sum(pl_module)
+        self.start, self.modules_start = self._sum(pl_module.state_dict()), self._modules(pl_module)
+        for name in ("fake_batch", "real_batch"):
+            if hasattr(pl_module, name):
+                self._spy(trainer, pl_module, name)
 
     def on_train_end(self, trainer, pl_module) -> None:
         with open(os.path.join(self.folder, f"rank{trainer.global_rank}.json"), "w") as fh:
             val = trainer.callback_metrics.get("val/nll")
-            json.dump({"start": self.start, "end": self._sum(pl_module), "world_size": trainer.world_size,
+            logged = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("val/", "metrics/"))}
+            json.dump({"start": self.start, "end": self._sum(pl_module.state_dict()), "world_size": trainer.world_size,
+                       "modules": {"start": self.modules_start, "end": self._modules(pl_module)},
+                       "first_draws": self.first, "logged": logged,
                        "val_nll": None if val is None else float(val)}, fh)

@@ -6,6 +6,13 @@ is 0. ``group_ids`` ``(B,)`` int64 says which rows were drawn together (GRPO / R
 samples per prompt; for unconditional generation, consecutive blocks of ``k`` rows, see
 :func:`group_ids_for`); a baseline only ever uses rows of the row's own group.
 
+Data parallel (DDP): the batch statistics are per-group sums and counts; ``reduce`` (default:
+the identity) sums them over the ranks, e.g. :func:`gan_writer.distributed.sum_across_ranks`.
+With ``reduce`` every rank's baseline is the one of the global batch (all ranks' rows of a
+group together), so pass it only where a group spans the ranks (``group_size`` 0, "the whole
+batch"); rows of a group of ``k`` consecutive rows are all on one rank. The functions stay pure:
+nothing here looks at ``torch.distributed``.
+
 References:
     Williams 1992 (baselines keep REINFORCE unbiased when they do not depend on the row's
     own sample). Kool et al. 2019, "Buy 4 REINFORCE samples, get a baseline for free!" and
@@ -17,9 +24,19 @@ References:
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
-__all__ = ["group_ids_for", "leave_one_out_baseline", "group_normalized_advantages", "discounted_returns"]
+#: sums a tensor over data-parallel ranks (same shape out); the identity on one process
+Reduce = Callable[[torch.Tensor], torch.Tensor]
+
+__all__ = ["Reduce", "identity", "group_ids_for", "leave_one_out_baseline", "group_normalized_advantages", "discounted_returns"]
+
+
+def identity(t: torch.Tensor) -> torch.Tensor:
+    """The default ``reduce``: one process, nothing to sum over."""
+    return t
 
 
 def _check(rewards: torch.Tensor, attention_mask: torch.Tensor, group_ids: torch.Tensor | None) -> torch.Tensor:
@@ -46,18 +63,22 @@ def group_ids_for(batch_size: int, group_size: int, device: torch.device | None 
     return torch.arange(batch_size, device=device) // size
 
 
-def _group_sums(values: torch.Tensor, mask: torch.Tensor, group_ids: torch.Tensor):
-    """Per (group, position) sums of ``values`` and counts over real tokens, gathered back to rows."""
+def _group_sums(values: torch.Tensor, mask: torch.Tensor, group_ids: torch.Tensor, reduce: Reduce = identity):
+    """Per (group, position) sums of ``values`` and counts over real tokens (summed over ranks
+    by ``reduce``), gathered back to rows."""
     n_groups = int(group_ids.max()) + 1 if group_ids.numel() else 0
     sums = torch.zeros(n_groups, values.size(1), dtype=values.dtype, device=values.device)
     counts = torch.zeros_like(sums)
     sums.index_add_(0, group_ids, values * mask)
     counts.index_add_(0, group_ids, mask)
+    if reduce is not identity:  # one collective for both
+        sums, counts = reduce(torch.stack([sums, counts])).unbind(0)
     return sums[group_ids], counts[group_ids]
 
 
 def leave_one_out_baseline(
-    rewards: torch.Tensor, attention_mask: torch.Tensor, group_ids: torch.Tensor | None = None
+    rewards: torch.Tensor, attention_mask: torch.Tensor, group_ids: torch.Tensor | None = None,
+    reduce: Reduce = identity,
 ) -> torch.Tensor:
     """Leave-one-out mean reward per position: the mean over the *other* rows of the group.
 
@@ -71,6 +92,8 @@ def leave_one_out_baseline(
         rewards: ``(B, T)`` per-token rewards or returns.
         attention_mask: ``(B, T)`` 1 real / 0 padding.
         group_ids: ``(B,)`` groups (``None``: the whole batch is one group).
+        reduce: sums the per-group sums and counts ``(2, G, T)`` over ranks (see the module
+            docstring; every rank must pass the same ``T`` and ``G``).
 
     Returns:
         ``(B, T)`` float baseline (detached), 0 at padding.
@@ -81,14 +104,15 @@ def leave_one_out_baseline(
     gid = _check(rewards, attention_mask, group_ids)
     m = (attention_mask.to(rewards.device) != 0).to(torch.float32)
     r = torch.where(m.bool(), rewards.detach().float(), torch.zeros((), device=rewards.device))
-    sums, counts = _group_sums(r, m, gid)
+    sums, counts = _group_sums(r, m, gid, reduce)
     others = (counts - m).clamp(min=0)
     base = (sums - r) / others.clamp(min=1)
     return torch.where((others > 0) & m.bool(), base, torch.zeros((), device=rewards.device))
 
 
 def group_normalized_advantages(
-    rewards: torch.Tensor, attention_mask: torch.Tensor, group_ids: torch.Tensor | None = None, eps: float = 1e-6
+    rewards: torch.Tensor, attention_mask: torch.Tensor, group_ids: torch.Tensor | None = None, eps: float = 1e-6,
+    reduce: Reduce = identity,
 ) -> torch.Tensor:
     """GRPO's advantage ``(Q − mean_g) / (std_g + eps)`` per group and position.
 
@@ -99,6 +123,8 @@ def group_normalized_advantages(
     Args:
         rewards: ``(B, T)``; attention_mask: ``(B, T)``; group_ids: ``(B,)`` or ``None`` (one group).
         eps: added to the standard deviation.
+        reduce: sums the per-group statistics over ranks (twice: for the mean, then for the
+            squared deviations from it), see the module docstring.
 
     Returns:
         ``(B, T)`` float advantages (detached), 0 at padding.
@@ -106,9 +132,9 @@ def group_normalized_advantages(
     gid = _check(rewards, attention_mask, group_ids)
     m = (attention_mask.to(rewards.device) != 0).to(torch.float32)
     r = torch.where(m.bool(), rewards.detach().float(), torch.zeros((), device=rewards.device))
-    sums, counts = _group_sums(r, m, gid)
+    sums, counts = _group_sums(r, m, gid, reduce)
     mean = sums / counts.clamp(min=1)
-    sq, _ = _group_sums((r - mean) ** 2, m, gid)
+    sq, _ = _group_sums((r - mean) ** 2, m, gid, reduce)
     std = (sq / counts.clamp(min=1)).sqrt()
     return torch.where(m.bool(), (r - mean) / (std + eps), torch.zeros((), device=rewards.device))
 

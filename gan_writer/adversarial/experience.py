@@ -27,7 +27,9 @@ from typing import Any
 
 import torch
 
-from gan_writer.adversarial.advantages import group_ids_for, group_normalized_advantages, leave_one_out_baseline
+from gan_writer.adversarial.advantages import (
+    Reduce, group_ids_for, group_normalized_advantages, identity, leave_one_out_baseline,
+)
 from gan_writer.adversarial.losses import (
     AGGREGATIONS, EMABaseline, aggregate, kl_k1, kl_k3, maligan_advantages, policy_gradient_loss, ppo_clip_loss,
 )
@@ -138,6 +140,7 @@ def make_experience(
     rollout_policy: Any = None,
     ema: EMABaseline | None = None,
     rng: torch.Generator | None = None,
+    reduce: Reduce = identity,
 ) -> Experience:
     """Sample ``batch_size`` sequences from ``generator`` and turn them into :class:`Experience`.
 
@@ -152,6 +155,10 @@ def make_experience(
         ema: the running baseline for ``advantage: ema`` (read, then updated with this batch;
             its first update starts it at this batch's mean).
         rng: ``torch.Generator`` for sampling and rollouts.
+        reduce: sums a tensor over data-parallel ranks (identity on one process): the
+            ``ema`` update, and the ``leave_one_out`` / ``group_norm`` / ``maligan`` statistics
+            when the group is the whole batch (``group_size`` 0), then use the global batch;
+            groups of ``group_size`` rows lie on one rank and are not reduced.
 
     Returns:
         The experience; nothing here has a gradient.
@@ -174,19 +181,20 @@ def make_experience(
     if config.kl_coef and config.kl_penalty == "reward":
         shaped = torch.where(real, rewards - config.kl_coef * _kl_to_go(kl), torch.zeros((), device=ids.device))
     group_ids = group_ids_for(batch_size, config.group_size, ids.device)
+    across = reduce if config.group_size == 0 else identity  # a group of k rows lies on one rank
     if config.loss == "maligan":
-        advantages = maligan_advantages(scores, mask, group_ids)
+        advantages = maligan_advantages(scores, mask, group_ids, reduce=across)
     elif config.advantage == "leave_one_out":
-        advantages = shaped - leave_one_out_baseline(shaped, mask, group_ids)
+        advantages = shaped - leave_one_out_baseline(shaped, mask, group_ids, reduce=across)
     elif config.advantage == "group_norm":
-        advantages = group_normalized_advantages(shaped, mask, group_ids)
+        advantages = group_normalized_advantages(shaped, mask, group_ids, reduce=across)
     elif config.advantage == "ema":
         if ema is None:
             raise ValueError("advantage 'ema' needs an EMABaseline (ema=)")
         if not bool(ema.seen.any()):
-            ema.update(shaped, mask)
+            ema.update(shaped, mask, reduce)
         advantages = torch.where(real, shaped - ema(ids.size(1)).to(shaped.device), torch.zeros((), device=ids.device))
-        ema.update(shaped, mask)
+        ema.update(shaped, mask, reduce)
     else:
         advantages = shaped
     return Experience(ids, mask, log_probs, ref_log_probs, rewards, advantages, group_ids, scores, kl)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_writer.adversarial.advantages import leave_one_out_baseline
+from gan_writer.adversarial.advantages import Reduce, identity, leave_one_out_baseline
 
 __all__ = [
     "AGGREGATIONS", "aggregate", "policy_gradient_loss", "ppo_clip_loss", "maligan_advantages",
@@ -153,7 +153,8 @@ def ppo_clip_loss(
 
 
 def maligan_advantages(
-    scores: torch.Tensor, attention_mask: torch.Tensor, group_ids: torch.Tensor | None = None, eps: float = 1e-6
+    scores: torch.Tensor, attention_mask: torch.Tensor, group_ids: torch.Tensor | None = None, eps: float = 1e-6,
+    reduce: Reduce = identity,
 ) -> torch.Tensor:
     """MaliGAN's per-token advantages from the discriminator's sequence scores.
 
@@ -166,6 +167,8 @@ def maligan_advantages(
     Args:
         scores: ``(B,)`` ``D(y)`` in (0, 1); clamped to ``[eps, 1 − eps]``.
         attention_mask: ``(B, T)``; group_ids: ``(B,)`` or ``None`` (one group).
+        reduce: sums the per-group totals and sizes ``(2, G)`` over data-parallel ranks (a
+            group spanning the ranks, see :mod:`gan_writer.adversarial.advantages`).
 
     Returns:
         ``(B, T)`` float advantages, 0 at padding; each group's ``A`` sum to 0 over rows.
@@ -178,6 +181,8 @@ def maligan_advantages(
     n_groups = int(gid.max()) + 1 if gid.numel() else 0
     totals = torch.zeros(n_groups, device=odds.device).index_add_(0, gid, odds)
     sizes = torch.zeros(n_groups, device=odds.device).index_add_(0, gid, torch.ones_like(odds))
+    if reduce is not identity:
+        totals, sizes = reduce(torch.stack([totals, sizes])).unbind(0)
     adv = sizes[gid] * odds / totals[gid] - 1.0
     m = attention_mask.to(odds.device) != 0
     return torch.where(m, adv.unsqueeze(1).expand_as(m), torch.zeros((), device=odds.device))
@@ -245,12 +250,15 @@ class EMABaseline(nn.Module):
         return self.value[:length].clone()
 
     @torch.no_grad()
-    def update(self, rewards: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    def update(self, rewards: torch.Tensor, attention_mask: torch.Tensor, reduce: Reduce = identity) -> None:
         """Fold the batch's mean real-token reward (per position or overall) into the average.
 
         Args:
             rewards: ``(B, T)``.
             attention_mask: ``(B, T)`` 1 real / 0 padding.
+            reduce: sums the reward sums and token counts ``(2, T)`` or ``(2, 1)`` over
+                data-parallel ranks, so every rank folds in the global batch's mean and
+                keeps the same average (every rank must pass the same ``T``).
         """
         _check_bt("attention_mask", attention_mask, rewards)
         m = (attention_mask.to(rewards.device) != 0).to(self.value.dtype)
@@ -262,6 +270,8 @@ class EMABaseline(nn.Module):
         else:
             sums, counts = r.sum().view(1), m.sum().view(1)
             value, seen = self.value, self.seen
+        if reduce is not identity:
+            sums, counts = reduce(torch.stack([sums, counts])).unbind(0)
         has = counts > 0
         mean = sums / counts.clamp(min=1)
         new = torch.where(seen, self.decay * value + (1.0 - self.decay) * mean, mean)

@@ -1,7 +1,8 @@
 """Lightning callback that logs the text-generation metrics during training.
 
 Works with any stage whose LightningModule has ``generator`` and ``tokenizer`` (MLE,
-discriminator pretraining, adversarial) and with the text and oracle data modules.
+discriminator pretraining, adversarial) and with the text and oracle data modules. Under DDP
+the metrics are computed on rank 0 only and broadcast, so every rank logs the same values.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Sequence
 
 import lightning as L
 
+from gan_writer.distributed import broadcast_values
 from gan_writer.metrics.bleu import BleuReference
 from gan_writer.metrics.nll import corpus_nll, nll_oracle
 from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts, text_metrics
@@ -101,22 +103,28 @@ class TextMetricsCallback(L.Callback):
         self._count += 1
         if (self._count - 1) % self.every:
             return
-        start = time.perf_counter()
-        for key, value in self.evaluate(trainer, pl_module).items():
-            pl_module.log(key, value)
-        pl_module.log("metrics/seconds", time.perf_counter() - start)
+        for key, value in self._scores(trainer, pl_module).items():
+            pl_module.log(key, value)  # the same on every rank (broadcast), so no sync_dist
         self._last_step = trainer.global_step  # which model was scored (optimizer steps so far)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """Score the final model too when the last validation was skipped by ``every_n_val_epochs``."""
         if self._last_step is None or self._last_step == trainer.global_step or trainer.logger is None:
             return
-        start = time.perf_counter()
-        values = self.evaluate(trainer, pl_module)
-        values["metrics/seconds"] = time.perf_counter() - start
+        values = self._scores(trainer, pl_module)
         # the axis self.log uses (adversarial batches in SeqGAN), not global_step (G + D steps)
         trainer.logger.log_metrics(values, step=logging_step(trainer))
         self._last_step = trainer.global_step
+
+    def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
+        """:meth:`evaluate` and ``metrics/seconds``, computed on rank 0 and broadcast to every
+        rank (a collective under DDP: every rank calls it)."""
+        values = None
+        if trainer.is_global_zero:
+            start = time.perf_counter()
+            values = self.evaluate(trainer, pl_module)
+            values["metrics/seconds"] = time.perf_counter() - start
+        return broadcast_values(values, pl_module.device)
 
     def evaluate(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
         """Compute every logged value once (also usable outside the training loop)."""

@@ -192,10 +192,11 @@ class DiscriminatorStage(GeneratorStage):
         train_real = self.real_batch(n, generator=torch.Generator().manual_seed(batch_idx))
         called_real = lambda b: (self.discriminator(b["ids"], b["attention_mask"]) > 0).float().mean()  # noqa: E731
         acc_r, acc_f, acc_t = called_real(batch), 1.0 - called_real(fake), called_real(train_real)
-        self.log("val/disc_acc_real", acc_r, batch_size=n)
-        self.log("val/disc_acc_fake", acc_f, batch_size=n)
-        self.log("val/disc_acc", (acc_r + acc_f) / 2, batch_size=n)
-        self.log("val/disc_acc_train_real", acc_t, batch_size=n)
+        # sync_dist: under DDP the epoch values are over every rank's batches (batch-size weighted)
+        self.log("val/disc_acc_real", acc_r, batch_size=n, sync_dist=True)
+        self.log("val/disc_acc_fake", acc_f, batch_size=n, sync_dist=True)
+        self.log("val/disc_acc", (acc_r + acc_f) / 2, batch_size=n, sync_dist=True)
+        self.log("val/disc_acc_train_real", acc_t, batch_size=n, sync_dist=True)
 
     max_sample_batch: int | None = DEFAULT_MAX_SAMPLE_BATCH
 

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import os
+
 import torch
 
 from lightning.pytorch.utilities import rank_zero_warn
 
-
+from gan_writer import distributed
+from gan_writer.adversarial.advantages import identity
 from gan_writer.adversarial.experience import EstimatorConfig, make_experience, policy_loss
 from gan_writer.adversarial.losses import EMABaseline
 from gan_writer.metrics.nll import token_nll
+from gan_writer.resume import RNG_KEY
 from gan_writer.models import adapters
 from gan_writer.systems.disc_training import DEFAULT_MAX_SAMPLE_BATCH, discriminator_optimizer, train_discriminator
 from gan_writer.systems.discriminator import DiscriminatorConfig, DiscriminatorStage
@@ -172,6 +176,7 @@ class SeqGANModule(DiscriminatorStage):
         self._val_rng: torch.Generator | None = None
         self._grad_norm = float("nan")
         self._g_optimizer = None
+        self._rank_rngs: dict[str, torch.Generator] = {}  # under DDP: this rank's "sample" and "real" streams
 
     # ---- generator ----------------------------------------------------------------------
     @property
@@ -205,6 +210,7 @@ class SeqGANModule(DiscriminatorStage):
         exp = make_experience(
             self.generator, self.scorer, est, batch_size=hp.g_batch_size, max_length=self.max_length,
             reference=self.mle_reference, rollout_policy=self.rollout, ema=self.ema,
+            rng=self._rank_stream("sample"), reduce=self._reduce,
         )
         stats: dict[str, float] = {}
         for _ in range(est.ppo_epochs):
@@ -257,11 +263,62 @@ class SeqGANModule(DiscriminatorStage):
         hp = self.hparams
         logs: dict[str, float] = {}
         for _ in range(hp.d_steps):
-            fake = self.fake_batch(hp.d_num_samples, hp.temperature)
-            real = self.real_batch(hp.d_num_samples)
+            fake = self.fake_batch(hp.d_num_samples, hp.temperature, generator=self._rank_stream("sample"))
+            real = self.real_batch(hp.d_num_samples, generator=self._rank_stream("real"))
             logs = train_discriminator(self.discriminator, d_opt, real, fake, hp.d_epochs, hp.d_batch_size,
                                        backward=self.manual_backward)
         return logs
+
+    # ---- data parallel (DDP) ----------------------------------------------------------------
+    @property
+    def _reduce(self):
+        """Sums the baselines' batch statistics over the DDP ranks (the identity on one process)."""
+        return distributed.sum_across_ranks if distributed.is_distributed() else identity
+
+    def _rank_stream(self, name: str) -> torch.Generator | None:
+        """This rank's ``sample`` (generator samples and rollouts) or ``real`` (real rows for
+        the discriminator) stream; ``None`` (the global stream, as on one process) on rank 0."""
+        return self._rank_rngs.get(name) if self.global_rank > 0 else None
+
+    def _setup_rank_streams(self) -> None:
+        """Under DDP, seed this rank's streams from the run seed (``PL_GLOBAL_SEED``) and the
+        rank (:func:`gan_writer.distributed.rank_seed`), so the ranks draw different samples.
+        Rank 0 has them too (their states are gathered into checkpoints) but draws from the
+        global stream, so its samples are those of a single-process run with its state."""
+        self._rank_rngs = {}
+        if not distributed.is_distributed():
+            return
+        seed = distributed.rank_seed(int(os.environ.get("PL_GLOBAL_SEED", torch.initial_seed())), self.global_rank)
+        self._rank_rngs = {"sample": torch.Generator(device=self.device).manual_seed(seed),
+                           "real": torch.Generator().manual_seed(seed + 1)}
+
+    def _rank_states(self) -> dict[str, torch.Tensor]:
+        """Every rank's global torch RNG state and stream states, ``(W, N)`` uint8 each (a collective)."""
+        states = {"torch": torch.get_rng_state(), **{k: g.get_state() for k, g in self._rank_rngs.items()}}
+        return {k: distributed.gather_rows(v, self.device) for k, v in states.items()}
+
+    def _restore_rank_states(self, saved: dict[str, torch.Tensor]) -> None:
+        """Put back this rank's row of :meth:`_rank_states` (a resume with as many ranks);
+        with another number of ranks, warn and keep the fresh per-rank streams."""
+        ranks, world = int(saved["torch"].size(0)), distributed.world_size()
+        if ranks != world or set(saved) != {"torch", *self._rank_rngs}:
+            rank_zero_warn(f"gan_writer: the checkpoint holds the random streams of {ranks} DDP ranks and this run "
+                           f"has {world}: the ranks > 0 draw fresh streams, so the resume is not exact")
+            return
+        torch.set_rng_state(saved["torch"][self.global_rank].clone())
+        for name, g in self._rank_rngs.items():
+            g.set_state(saved[name][self.global_rank].clone())
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        if self._rank_rngs:  # under DDP (every rank saves): each rank's streams, for an exact resume
+            checkpoint[RNG_KEY]["ranks"] = self._rank_states()
+
+    def on_train_start(self) -> None:
+        saved = (getattr(self, "_resume_rng", None) or {}).get("ranks")
+        super().on_train_start()  # the global states (of rank 0 or the one process) on every rank
+        if saved is not None:
+            self._restore_rank_states(saved)
 
     # ---- Lightning hooks ------------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
@@ -290,6 +347,7 @@ class SeqGANModule(DiscriminatorStage):
 
     def on_fit_start(self) -> None:  # before the sanity-check validation
         super().on_fit_start()
+        self._setup_rank_streams()
         self._save_rng()
 
     def on_validation_end(self) -> None:
@@ -301,7 +359,8 @@ class SeqGANModule(DiscriminatorStage):
 
     def on_validation_epoch_start(self) -> None:
         self._val_sum = self._val_count = 0.0
-        self._val_rng = torch.Generator(device=self.device).manual_seed(int(self.hparams.val_seed))
+        seed = distributed.rank_seed(int(self.hparams.val_seed), self.global_rank)  # val_seed on rank 0
+        self._val_rng = torch.Generator(device=self.device).manual_seed(seed)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         total, n = token_nll(self.generator.log_probs(batch["ids"], batch["attention_mask"]), batch["attention_mask"])
@@ -310,8 +369,12 @@ class SeqGANModule(DiscriminatorStage):
         self.validate_discriminator(batch, batch_idx, self.hparams.temperature, generator=self._val_rng)
 
     def on_validation_epoch_end(self) -> None:
-        if self._val_count:
-            self.log("val/nll", self._val_sum / self._val_count, prog_bar=True)
+        # token-weighted over the whole validation split: summed over DDP ranks (each holds a shard)
+        total, count = self.trainer.strategy.reduce(
+            torch.tensor([self._val_sum, self._val_count], dtype=torch.float64, device=self.device), reduce_op="sum"
+        ).tolist()
+        if count:
+            self.log("val/nll", total / count, prog_bar=True)
         if self.hparams.num_text_samples and not self.trainer.sanity_checking:
             fake = self.fake_batch(self.hparams.num_text_samples, self.hparams.temperature, generator=self._val_rng)
             self.log_samples(self.decode(fake["ids"]))
