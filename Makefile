@@ -82,8 +82,8 @@ bench: install
 	$(PYTHON) benchmarks/bench_adversarial.py --scale 0.05
 	MALLOC_MMAP_THRESHOLD_=65536 OMP_NUM_THREADS=1 $(PYTHON) benchmarks/bench_peft.py --steps 3
 
-# Regenerate one task's published tables from its shipped configs and seeds (an hour or
-# more on 2 CPU cores), then fail if README.md differs: `make results TASK=poetry_zh`
+# Regenerate one task's published tables from its shipped configs and seeds (poetry_zh:
+# 24-29 min measured on one thread), then fail if README.md differs: `make results TASK=poetry_zh`
 # (RESULTS_FLAGS=--write writes the tables instead; --dry-run prints the commands).
 RESULTS_FLAGS ?=
 results: install

@@ -86,9 +86,10 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", mmap: bool = Fa
         except pickle.UnpicklingError as err:
             needed = _refused_object(err)
             if needed is None:
-                reason = re.search(r"(Unpickler error: [^\n]*|invalid load key[^\n]*)", str(err))
-                raise ValueError(f"{path} is not a readable PyTorch checkpoint"
-                                 + (f": {reason.group(1)}" if reason else "")) from None
+                reason = re.search(r"(Unpickler error: [^\n]*\S[^\n]*|invalid load key[^\n]*)", str(err))
+                raise ValueError(f"{path} is not a readable PyTorch checkpoint: "
+                                 + (reason.group(1) if reason else "neither a zip archive nor a pickle torch.save writes")
+                                 ) from None
             raise UnsafeFileError(
                 f"{path}: refused to load: it needs {needed}, which is not data "
                 "(checkpoints hold tensors and plain values only; nothing in a file is run)"

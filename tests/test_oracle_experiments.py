@@ -309,3 +309,9 @@ def test_bad_seeds_and_missing_configs(tmp_path, capsys):
         main(["oracle-report", "--seeds", "a,b"])
     assert main(["oracle-report", "--configs", str(tmp_path), "--runs-root", str(tmp_path)]) == 2
     assert re.search(r"lacks mle.yaml", capsys.readouterr().err)
+    capsys.readouterr()
+    out = tmp_path / "report.md"
+    assert main(["oracle-report", "--cpu", "--runs-root", str(tmp_path / "none"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("gan-writer oracle-report: error: no complete MLE run under ")
+    assert "--run" in err[0] and not out.exists()

@@ -116,7 +116,10 @@ def test_reproduce_command_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(REPO)
     assert main(["reproduce", "--task", "poetry_zh", "--dry-run", "--runs", str(tmp_path / "r")]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert len(printed) == 4 and all(line.startswith("gan-writer fit --config experiments/poetry_zh/") for line in printed)
+    assert len(printed) == 8 and all(line.startswith("gan-writer fit --config experiments/poetry_zh/") for line in printed[:4])
+    assert printed[4] == f"gan-writer evaluate --ckpt {tmp_path / 'r'}/seed_0/poetry_zh/mle --n 2000 --references test --seed 0"
+    assert printed[7].startswith(f"gan-writer compare --run 'MLE seed 0={tmp_path / 'r'}/seed_0/poetry_zh/mle' ")
+    assert "--temperatures 0.7,0.8,0.9,1,1.1,1.2,1.5 --n 2000 --seed 0 --bleu-n 4 --baseline 'MLE seed 0'" in printed[7]
     assert main(["reproduce", "--task", "nonesuch"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("gan-writer reproduce: error: experiments/nonesuch/reproduce.yaml not found; tasks with a recipe:")

@@ -138,3 +138,14 @@ def test_a_multimodal_discriminator_checkpoint_is_read_without_running_code(runs
     with pytest.raises(UnsafeFileError, match="posix.system"):
         load_multimodal_discriminator(str(evil))
     assert not marker.exists()
+
+
+def test_a_file_that_is_not_a_checkpoint_says_why_in_one_line(tmp_path, capsys):
+    """Bytes that are neither torch.save's zip nor a pickle: one line naming the file and a
+    non-empty reason (the unpickler's own message is empty for such files)."""
+    bad = tmp_path / "bad.ckpt"
+    bad.write_text("garbage")
+    assert main(["generate", "--ckpt", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"gan-writer generate: error: {bad} is not a readable PyTorch checkpoint: ")
+    assert err[0].split("checkpoint: ", 1)[1].strip() not in ("", "Unpickler error:")

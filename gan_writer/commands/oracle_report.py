@@ -429,14 +429,14 @@ def run(args: argparse.Namespace) -> int:
         config_dir = REPO / config_dir
     missing = [c for c, _ in STAGES.values() if not (config_dir / c).is_file()]
     if missing:
-        print(f"error: {config_dir} lacks {', '.join(missing)}", file=sys.stderr)
+        print(f"gan-writer oracle-report: error: {config_dir} lacks {', '.join(missing)}", file=sys.stderr)
         return 2
     if args.run:
         start = time.time()
         try:
             launched = launch_missing(root, config_dir, seeds, args.fit_arg)
         except RuntimeError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"gan-writer oracle-report: error: {err}", file=sys.stderr)
             return 1
         print(f"[oracle-report] launched {len(launched)} runs in {(time.time() - start) / 60:.1f} min", flush=True)
     out = Path(args.out)
@@ -456,8 +456,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"gan-writer oracle-report: error: {err}", file=sys.stderr)
         return 2
     if not any(row["values"] for row in report["rows"]):
-        print(f"error: no complete MLE run under {root} for seeds {args.seeds} (use --run)", file=sys.stderr)
-        return 1
+        print(f"gan-writer oracle-report: error: no complete MLE run under {root} for seeds {args.seeds}: train them "
+              "with --run (or point --runs-root at your runs)", file=sys.stderr)
+        return 2
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_markdown(report), encoding="utf-8")
     plot_curves(report, plot)

@@ -63,6 +63,26 @@ def fit_commands(recipe: dict, runs: Path) -> list[tuple[str, int, list[str]]]:
     return out
 
 
+def planned_commands(recipe: dict, runs: Path) -> list[str]:
+    """Every command the recipe runs, as ``gan-writer ...`` lines: the fits, then per table the
+    evaluations or the compare sweep (what ``--dry-run`` prints)."""
+    import shlex
+
+    lines = [f"gan-writer {' '.join(argv)}" for _, _, argv in fit_commands(recipe, runs)]
+    for table in recipe["tables"]:
+        columns = [(f"{label} seed {seed}", run_dir(recipe, runs, name, seed)) for label, name, seed in table["columns"]]
+        if "compare" in table:
+            opts = {"bleu_n": 4, **table["compare"]}
+            lines.append("gan-writer compare " + " ".join(f"--run {shlex.quote(f'{n}={p}')}" for n, p in columns)
+                         + f" --temperatures {','.join(f'{float(t):g}' for t in opts['temperatures'])} --n {opts['n']}"
+                         f" --seed {opts['seed']} --bleu-n {opts['bleu_n']} --baseline {shlex.quote(columns[0][0])}"
+                         f" --out {runs / 'compare' / table['name'].replace('/', '_')}")
+        else:
+            opts = table["evaluate"]
+            lines += [f"gan-writer evaluate --ckpt {p} " + " ".join(f"--{k} {v}" for k, v in opts.items()) for _, p in columns]
+    return lines
+
+
 def run_dir(recipe: dict, runs: Path, name: str, seed: int) -> Path:
     """The run directory a recipe run writes (``runs/seed_S/<logger name>``)."""
     import yaml
@@ -165,8 +185,8 @@ def run(args: argparse.Namespace) -> int:
         recipe = load_recipe(args.task)
         runs = Path(args.runs or f"checkpoints/reproduce/{args.task}/{time.strftime('%Y%m%d-%H%M%S')}")
         if args.dry_run:
-            for name, seed, argv in fit_commands(recipe, runs):
-                print(f"gan-writer {' '.join(argv)}")
+            for line in planned_commands(recipe, runs):
+                print(line)
             return 0
         if runs.exists() and not args.reuse:
             raise FileExistsError(f"{runs} exists; pass another --runs, or --reuse to continue an interrupted reproduce")
