@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from gan_writer.safe_load import load_checkpoint
-from tiny_runs import REPO, callback, mle_args, seqgan_args
+from tiny_runs import REPO, callback, disc_args, mle_args, seqgan_args
 
 DDP = ["--trainer.accelerator=cpu", "--trainer.devices=2"]
 SMALL_CNN = ["--model.init_args.discriminator.kind=cnn", "--model.init_args.discriminator.embed_dim=8",
@@ -120,3 +120,16 @@ def test_adversarial_resume_on_two_ranks_is_exact(adversarial, mle, tmp_path):
     assert resumed["global_step"] == straight["global_step"] > 0
     differ = [k for k, v in straight["state_dict"].items() if not torch.equal(v, resumed["state_dict"][k])]
     assert not differ, differ[:5]
+
+
+def test_discriminator_pretraining_ranks_train_on_different_negatives(mle, tmp_path):
+    """Discriminator pretraining on 2 gloo ranks: rank 0 draws its pool of negatives from the
+    global stream (as one process does), rank 1 from its own seeded stream, so the pools
+    differ; the discriminators stay identical (gradients synchronised) and change."""
+    run, _ = mle
+    ranks = launch(disc_args(tmp_path, run, *DDP, "--trainer.strategy=ddp"), tmp_path)
+    pools = [r["first_draws"].get("fake_batch") for r in ranks]
+    assert pools[0] is not None and pools[0] != pools[1]
+    start, end = ranks[0]["modules"]["start"], ranks[0]["modules"]["end"]
+    assert end["discriminator"] != start["discriminator"] and end["generator"] == start["generator"]
+    assert only_checkpoints(tmp_path / "poetry_zh" / "disc") == ["last.ckpt"]

@@ -257,7 +257,23 @@ class DiscriminatorPretraining(DiscriminatorStage):
         every = max(1, self.hparams.negatives_every_n_epochs)
         if self._pool is None or self.current_epoch % every == 0:
             n = self.hparams.num_negatives or len(self.trainer.datamodule.datasets["train"])
-            self._pool = self.fake_batch(n, self.hparams.sample_temperature)
+            self._pool = self.fake_batch(n, self.hparams.sample_temperature, generator=self._pool_stream(every))
+
+    def _pool_stream(self, every: int) -> torch.Generator | None:
+        """The stream a pool of negatives is drawn from: the global one on rank 0 (one process
+        draws what it always drew); under DDP, on every other rank a generator seeded from the
+        run seed, the rank (:func:`gan_writer.distributed.rank_seed`) and the epoch the round of
+        negatives began, so the ranks train on different negatives and a resumed rank redraws
+        exactly its own pool (the checkpoint holds rank 0's)."""
+        if self.global_rank == 0:
+            return None
+        import os
+
+        from gan_writer import distributed
+
+        seed = distributed.rank_seed(int(os.environ.get("PL_GLOBAL_SEED", torch.initial_seed())), self.global_rank)
+        start = self.current_epoch - self.current_epoch % every
+        return torch.Generator(device=self.device).manual_seed((seed + start) % (2**63))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -266,7 +282,7 @@ class DiscriminatorPretraining(DiscriminatorStage):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        pool = checkpoint.get(POOL_KEY)
+        pool = checkpoint.get(POOL_KEY) if self.global_rank == 0 else None  # other ranks redraw their own
         self._pool = {k: v.to(self.device) for k, v in pool.items()} if pool else None
 
     def _negatives(self, n: int, batch_idx: int) -> dict[str, torch.Tensor]:
