@@ -236,6 +236,12 @@ def _run(argv: list[str]) -> int:
         print("gan-writer: stopped by SIGTERM; resume from the run's checkpoints/last.ckpt with --ckpt_path", file=sys.stderr)
         return 143
     trainer = getattr(cli, "trainer", None)
+    dist = sys.modules.get("torch.distributed")
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        # tear down DDP's process group (gloo's threads) before the interpreter exits: left to
+        # process exit, a rank sometimes aborts ("terminate called without an active exception")
+        dist.barrier()
+        dist.destroy_process_group()
     log_dir = getattr(trainer, "log_dir", None)
     if log_dir and argv[0] == "fit":
         print(f"gan-writer: run saved in {log_dir}", file=sys.stderr)
