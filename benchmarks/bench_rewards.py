@@ -13,9 +13,10 @@ repeats, so machine load hits all alike; the median is reported):
 
 The generator is the small GPT-2 of ``benchmarks/bench_rollout.py`` (2 layers, n_embd 128,
 4 heads, vocabulary 5000, random weights) unless ``--checkpoint`` names a gan_writer
-checkpoint: that is the hook for the SmolLM2 + LoRA row (``--checkpoint <a SmolLM2+LoRA
-MLE run> --batch-size 8``), which needs the PEFT issue's adapter checkpoints and was not
-measured here. Discriminators are fresh: speed does not depend on their weights.
+checkpoint, or ``--pretrained NAME --peft METHOD`` loads a pretrained model with a fresh
+adapter: the SmolLM2 + LoRA row is ``--pretrained smollm2-135m-instruct --peft lora
+--batch-size 8`` (rank 8, peft's default target modules; a fresh adapter costs what a trained
+one does). Discriminators are fresh: speed does not depend on their weights.
 
 Target (issue 11): ``prefix`` >= 20x cheaper than ``mc_rollout`` with ``R = 16``.
 
@@ -50,9 +51,25 @@ def build_generator(args) -> Generator:
         from gan_writer.checkpoint import load_artifacts
 
         return load_artifacts(args.checkpoint).generator.to(args.device)
+    if args.pretrained:
+        from gan_writer.models.adapters import PeftOptions, apply_adapter, base_identity
+
+        torch.manual_seed(0)
+        gen = Generator.from_pretrained(args.pretrained)
+        if args.peft:
+            gen = apply_adapter(gen, PeftOptions(method=args.peft), base_identity(args.pretrained))
+        return gen.to(args.device)
     torch.manual_seed(0)
     return Generator.from_config(args.vocab, BOS, EOS, PAD, n_layer=2, n_embd=128, n_head=4,
                                  n_positions=args.length + 8, dropout=0.0).to(args.device)
+
+
+def describe(args) -> str:
+    if args.checkpoint:
+        return f"checkpoint {args.checkpoint}"
+    if args.pretrained:
+        return f"{args.pretrained}" + (f" + fresh {args.peft} adapter" if args.peft else " (full)")
+    return "small GPT-2"
 
 
 def generator_step(gen, opt, disc, reference, config: EstimatorConfig, args, rng, ema) -> float:
@@ -80,14 +97,21 @@ def main(argv=None) -> int:
     p.add_argument("--mc-repeats", type=int, default=1, help="repeats of the mc_rollout rows")
     p.add_argument("--all-prefixes", action="store_true", help="also time rollout_batching: all_prefixes")
     p.add_argument("--max-rollout-batch", type=int, default=4096, help="row cap of the all_prefixes decode (memory)")
-    p.add_argument("--checkpoint", default=None, help="a gan_writer checkpoint as generator (SmolLM2+LoRA hook)")
+    p.add_argument("--checkpoint", default=None, help="a gan_writer checkpoint as generator")
+    p.add_argument("--pretrained", default=None, help="a pretrained generator, e.g. smollm2-135m-instruct")
+    p.add_argument("--peft", default=None, choices=["lora", "ia3", "prefix"], help="with --pretrained: a fresh adapter")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     gen = build_generator(args)
-    reference = make_rollout_policy(gen)
+    if getattr(gen, "adapter", None) is not None:
+        from gan_writer.models.adapters import reference_policy
+
+        reference = reference_policy(gen)  # a frozen adapter copy on the shared base (no second model)
+    else:
+        reference = make_rollout_policy(gen)
     V, T = gen.vocab_size, args.length
     cnn = CNNDiscriminator(V, T, embed_dim=64, filter_sizes=(2, 3, 4), num_filters=(64, 64, 64)).to(args.device)
     prefix = PrefixDiscriminator(V, T, PAD, backbone="lstm", embed_dim=64).to(args.device)
@@ -101,7 +125,7 @@ def main(argv=None) -> int:
             cnn, EstimatorConfig(reward="mc_rollout", rollout_num=args.rollout_num, rollout_batching="all_prefixes",
                             max_rollout_batch=args.max_rollout_batch),
             args.mc_repeats)
-    opt = torch.optim.Adam(gen.parameters(), lr=1e-5)
+    opt = torch.optim.Adam([q for q in gen.parameters() if q.requires_grad], lr=1e-5)
     rng, ema = torch.Generator(device=args.device).manual_seed(0), EMABaseline(0.9)
     for disc, config, _ in rows.values():  # warm-up (allocations, lazy init)
         generator_step(gen, opt, disc, reference, EstimatorConfig(**{**config.__dict__, "rollout_num": 1}), args, rng, ema)
@@ -112,15 +136,15 @@ def main(argv=None) -> int:
                 times[name].append(generator_step(gen, opt, disc, reference, config, args, rng, ema))
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"generator step, B={args.batch_size}, T={T}, R={args.rollout_num}, V={V}, threads={args.threads}, "
-          f"device={args.device}, generator={'checkpoint ' + args.checkpoint if args.checkpoint else 'small GPT-2'}")
+          f"device={args.device}, generator={describe(args)}")
     print(f"{'reward':<26}{'s/step':>10}{'x cheaper than mc_rollout':>28}   repeats")
     for name, s in med.items():
         print(f"{name:<26}{s:>10.3f}{med['mc_rollout'] / s:>28.1f}   {len(times[name])}")
     ratio = med["mc_rollout"] / med["prefix"]
     ok = ratio >= 20
     print(f"target prefix >= 20x cheaper than mc_rollout (R={args.rollout_num}): {ratio:.1f}x -> {'met' if ok else 'MISSED'}")
-    if not args.checkpoint:
-        print("SmolLM2 + LoRA (B=8): not measured here; rerun with --checkpoint <SmolLM2+LoRA run> --batch-size 8")
+    if not (args.checkpoint or args.pretrained):
+        print("SmolLM2 + LoRA: --pretrained smollm2-135m-instruct --peft lora --batch-size 8")
     return 0 if ok else 1
 
 

@@ -297,6 +297,70 @@ def test_report_matches_the_runs_and_their_event_files(tiny_runs, monkeypatch):
     assert [x for x, _ in seq_curve] == [3, 6]  # generator updates after pretraining
 
 
+def test_reproduce_oracle_table_scores_the_runs_as_oracle_report_does(tiny_runs, tmp_path):
+    """The `oracle` block of a reproduce recipe (experiments/oracle/estimators.yaml): each cell
+    is the run's own NLL-oracle / NLL-test, Δ is per seed against the named equal-update MLE run,
+    and the evaluation shares oracle-report's cache (the same number from both commands)."""
+    from gan_writer.analysis.oracle_table import seed_direction
+    from gan_writer.analysis.published import begin_marker, end_marker, read_tables
+    from gan_writer.checkpoint import load_artifacts
+    from gan_writer.commands.reproduce import reproduce
+
+    base, configs, root = tiny_runs
+    block = {"name": "oracle/estimators", "oracle": {"n": 300, "plot": str(tmp_path / "curves.png")}, "seeds": [0, 1],
+             "rows": [["MLE continued", "mle_continue", None], ["SeqGAN", "seqgan", "mle_continue"]]}
+    recipe = {"runs": [{"name": "mle", "config": "unused.yaml", "seeds": [0, 1]}], "tables": [block]}
+    doc = tmp_path / "estimators.md"
+    doc.write_text(f"# results\n\n{begin_marker('oracle/estimators')}\nold\n{end_marker('oracle/estimators')}\n")
+    fitted = []
+    status, diffs = reproduce(recipe, root, doc, write=True, fit=lambda argv: fitted.append(argv) or 0)
+    assert status == 0 and list(diffs) == ["oracle/estimators"] and len(fitted) == 2
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+    caption, table = read_tables(doc.read_text())["oracle/estimators"].split("\n\n")
+    assert "NLL-oracle of 300 samples" in caption and "training seeds 0, 1" in caption
+    lines = table.splitlines()
+    assert lines[0] == ("| run | NLL-oracle | per seed | NLL-test | Δ NLL-oracle per seed vs equal-update MLE | "
+                        "Δ NLL-test per seed |")
+    cont, adv = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:4])
+    scores = {}
+    for stage in ("mle_continue", "seqgan"):
+        for seed in (0, 1):
+            art = load_artifacts(rep.find_run(root, seed, stage).ckpt)
+            oracle, valid = rep.oracle_from_meta(art.meta["data"])
+            scores[stage, seed] = rep.evaluate_generator(art.generator, oracle, valid, 300, 8, cmd.EVAL_SEED_OFFSET + seed)
+    assert cont[2] == ", ".join(f"{scores['mle_continue', s]['nll_oracle']:.3f}" for s in (0, 1))
+    assert adv[2] == ", ".join(f"{scores['seqgan', s]['nll_oracle']:.3f}" for s in (0, 1))
+    vals = [scores["seqgan", s]["nll_test"] for s in (0, 1)]
+    assert adv[3] == f"{sum(vals) / 2:.3f} ± {abs(vals[0] - vals[1]) / math.sqrt(2):.3f}"
+    deltas = [scores["seqgan", s]["nll_oracle"] - scores["mle_continue", s]["nll_oracle"] for s in (0, 1)]
+    assert adv[4] == ", ".join(f"{d:+.3f}" for d in deltas) + f": {seed_direction(deltas)}"
+    assert cont[4] == cont[5] == "—"
+    for seed in (0, 1):  # one cache entry per run: oracle-report (same samples, same seed) reads this one
+        stored = json.loads((rep.find_run(root, seed, "seqgan").path / "oracle_eval.json").read_text())
+        assert len(stored) == 1
+    status, diffs = reproduce(recipe, root, doc, fit=lambda argv: 0)
+    assert status == 0 and not diffs  # regenerated equal: the check passes
+
+
+def test_seed_direction_and_bad_oracle_rows(tmp_path):
+    from gan_writer.analysis.oracle_table import oracle_rows, seed_direction
+
+    assert seed_direction([-0.1, -0.2, -1e-4]) == "lower at every seed"
+    assert seed_direction([0.1, 0.3]) == "higher at every seed"
+    assert seed_direction([0.1, -0.3]) == "no verdict (signs differ)"
+    assert seed_direction([0.0, -0.3]) == "no verdict (signs differ)"
+    assert seed_direction([-0.3]) == "no verdict (one seed)"
+    block = {"name": "t", "oracle": {"n": 10}, "seeds": [0], "rows": [["a", "x", "nonesuch"]]}
+    with pytest.raises(ValueError, match="row 'a' compares with 'nonesuch', not a run of the table"):
+        oracle_rows(block, tmp_path, evaluate=lambda *a: {})
+    with pytest.raises(ValueError, match=r"every row must be \[label, run name, baseline run or null\]"):
+        oracle_rows({**block, "rows": [["a", "x"]]}, tmp_path, evaluate=lambda *a: {})
+    from gan_writer.analysis.oracle_table import evaluate_oracle_run
+
+    with pytest.raises(FileNotFoundError, match="seed_0/x: no complete run"):
+        evaluate_oracle_run(tmp_path, "x", 0, 10)
+
+
 def test_seqgan_log_parser(shared_data):
     log = rep.parse_seqgan_log(shared_data / "oracle" / "seqgan_experiment_log.txt")
     assert log["pretrain"][0] == (0, 10.1716) and log["pretrain"][-1] == (115, 9.07058)

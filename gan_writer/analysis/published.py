@@ -195,15 +195,12 @@ def compare_table(setup: dict, records: list[dict], seeds: dict[str, int], min_o
         span = "–" if r["lo"] is None else f"[{r['lo']:.4g}, {r['hi']:.4g}]"
         rows.append([r["run"], f"{r['dominated']} of {r['points']}", area, span])
         calls.append(_seed_verdict(r["area"], r["lo"], r["hi"], min_overlap))
-    gaps = [r["area"] / (r["hi"] - r["lo"]) for r in records if r["area"] is not None and r["hi"] > r["lo"]]
-    baseline, compared = records[0]["baseline"], sorted({r["run"].split(" seed ")[0] for r in records})
-    spread = f"mean quality gap {min(gaps):+.4g} to {max(gaps):+.4g}" if gaps else "no area defined"
-    dominated = sorted(r["dominated"] for r in records)
-    if calls and all(c == calls[0] for c in calls) and calls[0] is not None:
-        who = " / ".join(compared) if calls[0] == "run" else baseline
-        finding = f"**Same sign at every seed: {who} ahead** ({len(records)} seeds; {spread})"
-    else:
-        finding = f"**No verdict:** the {len(records)} seeds disagree or are undecided ({spread})"
+    baseline = records[0]["baseline"]
+    groups: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(r["run"].split(" seed ")[0], []).append(i)
+    findings = [_finding([records[i] for i in idx], [calls[i] for i in idx], label, baseline)
+                for label, idx in groups.items()]
     labels: dict[str, list[int]] = {}
     for run, seed in seeds.items():
         labels.setdefault(run.split(" seed ")[0], []).append(seed)
@@ -213,5 +210,21 @@ def compare_table(setup: dict, records: list[dict], seeds: dict[str, int], min_o
                + ", ".join(f"{label} {len(s)} ({', '.join(map(str, s))})" for label, s in labels.items()) + ".")
     table = markdown_table(["run", f"points dominated by {baseline}", "signed area between Pareto fronts (+ = run better)",
                             "over diversity"], rows)
-    return (f"{caption}\n\n{table}\n\n{finding}; points dominated per seed: "
-            f"{', '.join(map(str, dominated))} of {records[0]['points']}.")
+    if len(findings) == 1:
+        return f"{caption}\n\n{table}\n\n{findings[0]}"
+    return f"{caption}\n\n{table}\n\n" + "\n".join(f"* {label}: {f}" for label, f in zip(groups, findings))
+
+
+def _finding(records: list[dict], calls: list[str | None], label: str, baseline: str) -> str:
+    """The verdict line of one compared run over its seeds (see :func:`compare_table`)."""
+    gaps = [r["area"] / (r["hi"] - r["lo"]) for r in records if r["area"] is not None and r["hi"] > r["lo"]]
+    spread = f"mean quality gap {min(gaps):+.4g} to {max(gaps):+.4g}" if gaps else "no area defined"
+    dominated = sorted(r["dominated"] for r in records)
+    if len(records) > 1 and all(c == calls[0] for c in calls) and calls[0] is not None:
+        who = label if calls[0] == "run" else baseline
+        finding = f"**Same sign at every seed: {who} ahead** ({len(records)} seeds; {spread})"
+    elif len(records) > 1:
+        finding = f"**No verdict:** the {len(records)} seeds disagree or are undecided ({spread})"
+    else:
+        finding = f"**No verdict:** one seed ({spread})"
+    return f"{finding}; points dominated per seed: {', '.join(map(str, dominated))} of {records[0]['points']}."

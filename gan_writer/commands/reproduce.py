@@ -20,7 +20,11 @@ from gan_writer.analysis.published import compare_table, evaluate_table, splice,
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", required=True, help="a folder of experiments/ with a reproduce.yaml, e.g. poetry_zh")
-    parser.add_argument("--readme", default="README.md", help="the file holding the marked tables (default README.md)")
+    parser.add_argument("--recipe", default="reproduce",
+                        help="the recipe's file name in experiments/<task>/ without .yaml (default reproduce; "
+                             "e.g. estimators)")
+    parser.add_argument("--readme", default=None,
+                        help="the file holding the marked tables (default: the recipe's 'document', else README.md)")
     parser.add_argument("--runs", default=None,
                         help="folder for the runs (default checkpoints/reproduce/<task>/<timestamp>; must not exist, "
                              "unless --reuse)")
@@ -30,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
 
 
-def load_recipe(task: str, root: Path = Path("experiments")) -> dict:
-    """``experiments/<task>/reproduce.yaml`` as a dict.
+def load_recipe(task: str, root: Path = Path("experiments"), name: str = "reproduce") -> dict:
+    """``experiments/<task>/<name>.yaml`` as a dict.
 
     Raises:
         FileNotFoundError: no recipe (names the file and the tasks that have one).
@@ -39,10 +43,10 @@ def load_recipe(task: str, root: Path = Path("experiments")) -> dict:
     """
     import yaml
 
-    path = root / task / "reproduce.yaml"
+    path = root / task / f"{name}.yaml"
     if not path.is_file():
-        have = sorted(p.parent.name for p in root.glob("*/reproduce.yaml"))
-        raise FileNotFoundError(f"{path} not found; tasks with a recipe: {', '.join(have) or 'none'}")
+        have = sorted(p.parent.name for p in root.glob(f"*/{name}.yaml"))
+        raise FileNotFoundError(f"{path} not found; tasks with a {name}.yaml recipe: {', '.join(have) or 'none'}")
     recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not recipe.get("runs") or not recipe.get("tables"):
         raise ValueError(f"{path}: a recipe needs 'runs' and 'tables'")
@@ -70,9 +74,14 @@ def planned_commands(recipe: dict, runs: Path) -> list[str]:
 
     lines = [f"gan-writer {' '.join(argv)}" for _, _, argv in fit_commands(recipe, runs)]
     for table in recipe["tables"]:
+        if "oracle" in table:
+            lines.append(f"# NLL-oracle and NLL-test of {table['oracle'].get('n', 10000)} samples per final checkpoint: "
+                         + ", ".join(f"{r[1]}" for r in table["rows"]) + f" x seeds {table['seeds']} (table {table['name']})")
+            continue
         columns = [(f"{label} seed {seed}", run_dir(recipe, runs, name, seed)) for label, name, seed in table["columns"]]
         if "compare" in table:
             opts = {"bleu_n": 4, **table["compare"]}
+            opts.pop("plot", None)
             lines.append("gan-writer compare " + " ".join(f"--run {shlex.quote(f'{n}={p}')}" for n, p in columns)
                          + f" --temperatures {','.join(f'{float(t):g}' for t in opts['temperatures'])} --n {opts['n']}"
                          f" --seed {opts['seed']} --bleu-n {opts['bleu_n']} --baseline {shlex.quote(columns[0][0])}"
@@ -84,11 +93,16 @@ def planned_commands(recipe: dict, runs: Path) -> list[str]:
 
 
 def run_dir(recipe: dict, runs: Path, name: str, seed: int) -> Path:
-    """The run directory a recipe run writes (``runs/seed_S/<logger name>``)."""
+    """The run directory a recipe run writes (``runs/seed_S/<logger name>``: the name its
+    overrides give ``--trainer.logger.init_args.name``, else its YAML's)."""
     import yaml
 
-    config = next(r["config"] for r in recipe["runs"] if r["name"] == name)
-    logger = (yaml.safe_load(Path(config).read_text(encoding="utf-8"))["trainer"]["logger"])["init_args"]
+    run = next(r for r in recipe["runs"] if r["name"] == name)
+    flag = "--trainer.logger.init_args.name="
+    given = [o[len(flag):] for o in run.get("overrides", []) if o.startswith(flag)]
+    if given:
+        return runs / f"seed_{seed}" / given[-1].format(runs=runs, seed=seed)
+    logger = (yaml.safe_load(Path(run["config"]).read_text(encoding="utf-8"))["trainer"]["logger"])["init_args"]
     return runs / f"seed_{seed}" / logger["name"]
 
 
@@ -129,7 +143,10 @@ def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, re
     tables = {}
     for table in recipe["tables"]:
         if "compare" in table:
-            tables[table["name"]] = _compare_table(recipe, runs, table, compare, reuse)
+            tables[table["name"]] = _compare_table(recipe, runs, table, compare, reuse, write)
+            continue
+        if "oracle" in table:
+            tables[table["name"]] = _oracle_table(runs, table, write)
             continue
         opts = table["evaluate"]
         results = [(label, seed, evaluate(str(run_dir(recipe, runs, name, seed)), **opts))
@@ -145,23 +162,44 @@ def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, re
     return (1 if diffs else 0), diffs
 
 
-def _compare_table(recipe: dict, runs: Path, table: dict, compare: Callable[..., Path] | None, reuse: bool) -> str:
+def _oracle_table(runs: Path, table: dict, write: bool) -> str:
+    """Score the runs of an ``oracle`` block and render it
+    (:func:`gan_writer.analysis.oracle_table.oracle_table`); with ``write``, also its PNG
+    (``oracle.plot``, when given)."""
+    from gan_writer.analysis.oracle_table import oracle_rows, oracle_table, plot_oracle_curves
+
+    print(f"gan-writer reproduce: oracle {table['name']}: NLL-oracle of {len(table['rows'])} runs x "
+          f"{len(table['seeds'])} seeds", file=sys.stderr)
+    rows = oracle_rows(table, runs)
+    if write and table["oracle"].get("plot"):
+        plot_oracle_curves(table, rows, runs, table["oracle"]["plot"])
+    return oracle_table(table, rows)
+
+
+def _compare_table(recipe: dict, runs: Path, table: dict, compare: Callable[..., Path] | None, reuse: bool,
+                   write: bool = False) -> str:
     """Sweep the table's columns (``<label> seed <seed>`` each; the first is the baseline) into
     ``runs/compare/<table name>`` and render :func:`~gan_writer.analysis.published.compare_table`;
-    with ``reuse``, a finished sweep there is read instead of rerun."""
+    with ``reuse``, a finished sweep there is read instead of rerun; with ``write``, the
+    sweep's plot is copied to ``compare.plot`` when given."""
     import json
+    import shutil
 
     if compare is None:
         from gan_writer.commands.compare import compare
     named = [(f"{label} seed {seed}", str(run_dir(recipe, runs, name, seed)), seed) for label, name, seed in table["columns"]]
     out = runs / "compare" / table["name"].replace("/", "_")
     opts = {"bleu_n": 4, **table["compare"]}
+    plot = opts.pop("plot", None)
     if not (reuse and (out / "verdicts.json").is_file()):
         print(f"gan-writer reproduce: compare {table['name']}: {len(named)} runs x {len(opts['temperatures'])} "
               f"temperatures, {opts['n']} samples each", file=sys.stderr)
         out = compare([(n, path) for n, path, _ in named], [float(t) for t in opts["temperatures"]], n=opts["n"],
                       seed=opts["seed"], bleu_n=opts["bleu_n"], baseline=named[0][0], out=str(out),
                       command=f"gan-writer reproduce (the {table['name']} block of its recipe; runs in {runs})")
+    if write and plot and (Path(out) / "quality_diversity.png").is_file():
+        Path(plot).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(Path(out) / "quality_diversity.png", plot)
     setup = json.loads((out / "setup.json").read_text(encoding="utf-8"))
     records = json.loads((out / "verdicts.json").read_text(encoding="utf-8"))
     return compare_table(setup, records, {n: seed for n, _, seed in named})
@@ -182,8 +220,10 @@ def run(args: argparse.Namespace) -> int:
 
     prog = "gan-writer reproduce"
     try:
-        recipe = load_recipe(args.task)
-        runs = Path(args.runs or f"checkpoints/reproduce/{args.task}/{time.strftime('%Y%m%d-%H%M%S')}")
+        recipe = load_recipe(args.task, name=args.recipe)
+        args.readme = args.readme or recipe.get("document", "README.md")
+        folder = args.task if args.recipe == "reproduce" else f"{args.task}_{args.recipe}"
+        runs = Path(args.runs or f"checkpoints/reproduce/{folder}/{time.strftime('%Y%m%d-%H%M%S')}")
         if args.dry_run:
             for line in planned_commands(recipe, runs):
                 print(line)
