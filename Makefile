@@ -84,10 +84,14 @@ bench: install
 
 # Regenerate one task's published tables from its shipped configs and seeds (poetry_zh:
 # 24-29 min measured on one thread), then fail if README.md differs: `make results TASK=poetry_zh`
-# (RESULTS_FLAGS=--write writes the tables instead; --dry-run prints the commands).
+# (RESULTS_FLAGS=--write writes the tables instead; --dry-run prints the commands). RECIPE picks
+# another recipe of the task: `make results TASK=oracle RECIPE=estimators` and
+# `make results TASK=poetry_zh RECIPE=estimators` write docs/results/estimators.md (about an
+# hour each on one thread).
 RESULTS_FLAGS ?=
+RECIPE ?= reproduce
 results: install
-	$(GAN_WRITER) reproduce --task $(TASK) $(RESULTS_FLAGS)
+	$(GAN_WRITER) reproduce --task $(TASK) --recipe $(RECIPE) $(RESULTS_FLAGS)
 
 clean-pyc:
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -207,3 +207,33 @@ def test_reproduce_renders_a_compare_table_from_one_sweep_and_reuses_it(tmp_path
     assert "**Same sign at every seed: MLE seed 0 ahead**" in read_tables(readme.read_text())["poetry_zh/compare"]
     status, diffs = reproduce(recipe, runs, readme, reuse=True, fit=lambda argv: 0, compare=compare)
     assert status == 0 and not diffs and len(sweeps) == 1  # --reuse reads the finished sweep, equal table
+
+
+def test_estimator_recipes_chain_each_seed_and_land_where_their_tables_read(tmp_path, monkeypatch):
+    from gan_writer.commands.reproduce import planned_commands, run_dir
+
+    monkeypatch.chdir(REPO)
+    oracle = load_recipe("oracle", name="estimators")
+    assert oracle["document"] == "docs/results/estimators.md"
+    runs = tmp_path / "runs"
+    commands = {(name, seed): argv for name, seed, argv in fit_commands(oracle, runs)}
+    assert len(commands) == 10 * 3
+    ppo = commands["ppo_clip", 2]
+    assert f"--model.init_args.init_checkpoint={runs}/seed_2/disc" in ppo and "--model.init_args.loss=ppo_clip" in ppo
+    prefix = commands["prefix_ema", 1]
+    assert f"--model.init_args.init_checkpoint={runs}/seed_1/disc_prefix" in prefix
+    assert "--trainer.max_epochs=20" in commands["mle_continue_200", 0]
+    assert run_dir(oracle, runs, "ppo_clip", 1) == runs / "seed_1" / "ppo_clip"  # the logger-name override
+    table, = oracle["tables"]
+    rows = {r[1]: r[2] for r in table["rows"]}
+    assert rows["ppo_clip"] == "mle_continue_200" and rows["seqgan"] == "mle_continue" and set(rows) <= {
+        name for name, _ in commands}
+    assert planned_commands(oracle, runs)[-1].startswith("# NLL-oracle and NLL-test of 10000 samples per final checkpoint")
+    shi = load_recipe("poetry_zh", name="estimators")
+    (block,) = shi["tables"]
+    labels = {label for label, _, _ in block["columns"][1:]}
+    assert len(labels) == 5 and all(seeds == [0, 1] for seeds in
+                                    ([s for lb, _, s in block["columns"] if lb == label] for label in labels))
+    assert run_dir(shi, runs, "ppo", 1) == runs / "seed_1" / "poetry_zh" / "seqgan_ppo"
+    line = planned_commands(shi, runs)[-1]
+    assert "plot" not in line and line.count("--run ") == 11

@@ -152,6 +152,8 @@ def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, re
         results = [(label, seed, evaluate(str(run_dir(recipe, runs, name, seed)), **opts))
                    for label, name, seed in table["columns"]]
         tables[table["name"]] = evaluate_table(results)
+    if write and recipe.get("oracle_report"):
+        _oracle_report(recipe["oracle_report"], runs)
     text = readme.read_text(encoding="utf-8")
     diffs = table_diffs(text, tables, str(readme))
     if write and diffs:
@@ -160,6 +162,24 @@ def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, re
         readme.write_text(text, encoding="utf-8")
         return 0, diffs
     return (1 if diffs else 0), diffs
+
+
+def _oracle_report(opts: dict, runs: Path) -> None:
+    """The recipe's ``oracle_report`` block (``seeds``, ``out``): ``gan-writer oracle-report
+    --cpu --runs-root <runs>`` over the recipe's own runs, written to ``out``. It is only
+    written (``--write``), never compared: the report also holds wall times.
+
+    Raises:
+        RuntimeError: the report failed (its error is printed above).
+    """
+    from gan_writer.commands import oracle_report
+
+    parser = argparse.ArgumentParser(prog="gan-writer oracle-report")
+    oracle_report.add_arguments(parser)
+    args = parser.parse_args(["--cpu", "--runs-root", str(runs), "--seeds", ",".join(map(str, opts["seeds"])),
+                              "--out", str(opts.get("out", "docs/results/oracle.md"))])
+    if oracle_report.run(args) != 0:
+        raise RuntimeError(f"gan-writer oracle-report --cpu --runs-root {runs} failed")
 
 
 def _oracle_table(runs: Path, table: dict, write: bool) -> str:
