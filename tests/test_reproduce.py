@@ -183,7 +183,9 @@ def test_reproduce_renders_a_compare_table_from_one_sweep_and_reuses_it(tmp_path
 
     monkeypatch.chdir(REPO)
     recipe = {**load_recipe("poetry_zh"), "tables": [{
-        "name": "poetry_zh/compare", "compare": {"temperatures": [0.8, 1.0, 1.2], "n": 2000, "seed": 0},
+        "name": "poetry_zh/compare", "compare": {"temperatures": [0.8, 1.0, 1.2], "n": 2000, "seed": 0,
+                                                 "report_dir": str(tmp_path / "published"),
+                                                 "plot": str(tmp_path / "plot.png")},
         "columns": [["MLE", "mle", 0], ["SeqGAN", "seqgan", 0], ["SeqGAN", "seqgan", 1]]}]}
     runs, sweeps = tmp_path / "runs", []
 
@@ -194,6 +196,8 @@ def test_reproduce_renders_a_compare_table_from_one_sweep_and_reuses_it(tmp_path
         (Path(out) / "setup.json").write_text(json.dumps(SETUP))
         records = [record(name, -0.001) for name, _ in named[1:]]
         (Path(out) / "verdicts.json").write_text(json.dumps(records))
+        (Path(out) / "results.md").write_text("the sweep's report")
+        (Path(out) / "quality_diversity.png").write_bytes(b"png")
         return Path(out)
 
     readme = tmp_path / "README.md"
@@ -205,6 +209,8 @@ def test_reproduce_renders_a_compare_table_from_one_sweep_and_reuses_it(tmp_path
     assert named[2][1] == str(runs / "seed_1" / "poetry_zh" / "seqgan") and temps == [0.8, 1.0, 1.2] and n == 2000
     assert out == str(runs / "compare" / "poetry_zh_compare") and bleu_n == 4 and seed == 0
     assert "**Same sign at every seed: MLE seed 0 ahead**" in read_tables(readme.read_text())["poetry_zh/compare"]
+    assert (tmp_path / "published" / "results.md").read_text() == "the sweep's report"  # published with write
+    assert (tmp_path / "plot.png").read_bytes() == b"png" == (tmp_path / "published" / "quality_diversity.png").read_bytes()
     status, diffs = reproduce(recipe, runs, readme, reuse=True, fit=lambda argv: 0, compare=compare)
     assert status == 0 and not diffs and len(sweeps) == 1  # --reuse reads the finished sweep, equal table
 

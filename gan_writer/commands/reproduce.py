@@ -81,7 +81,7 @@ def planned_commands(recipe: dict, runs: Path) -> list[str]:
         columns = [(f"{label} seed {seed}", run_dir(recipe, runs, name, seed)) for label, name, seed in table["columns"]]
         if "compare" in table:
             opts = {"bleu_n": 4, **table["compare"]}
-            opts.pop("plot", None)
+            opts.pop("plot", None), opts.pop("report_dir", None)
             lines.append("gan-writer compare " + " ".join(f"--run {shlex.quote(f'{n}={p}')}" for n, p in columns)
                          + f" --temperatures {','.join(f'{float(t):g}' for t in opts['temperatures'])} --n {opts['n']}"
                          f" --seed {opts['seed']} --bleu-n {opts['bleu_n']} --baseline {shlex.quote(columns[0][0])}"
@@ -201,7 +201,8 @@ def _compare_table(recipe: dict, runs: Path, table: dict, compare: Callable[...,
     """Sweep the table's columns (``<label> seed <seed>`` each; the first is the baseline) into
     ``runs/compare/<table name>`` and render :func:`~gan_writer.analysis.published.compare_table`;
     with ``reuse``, a finished sweep there is read instead of rerun; with ``write``, the
-    sweep's plot is copied to ``compare.plot`` when given."""
+    sweep's plot is copied to ``compare.plot`` and its report (results.md, results.csv, the
+    plot) into the folder ``compare.report_dir``, when given."""
     import json
     import shutil
 
@@ -210,7 +211,7 @@ def _compare_table(recipe: dict, runs: Path, table: dict, compare: Callable[...,
     named = [(f"{label} seed {seed}", str(run_dir(recipe, runs, name, seed)), seed) for label, name, seed in table["columns"]]
     out = runs / "compare" / table["name"].replace("/", "_")
     opts = {"bleu_n": 4, **table["compare"]}
-    plot = opts.pop("plot", None)
+    plot, report_dir = opts.pop("plot", None), opts.pop("report_dir", None)
     if not (reuse and (out / "verdicts.json").is_file()):
         print(f"gan-writer reproduce: compare {table['name']}: {len(named)} runs x {len(opts['temperatures'])} "
               f"temperatures, {opts['n']} samples each", file=sys.stderr)
@@ -220,6 +221,11 @@ def _compare_table(recipe: dict, runs: Path, table: dict, compare: Callable[...,
     if write and plot and (Path(out) / "quality_diversity.png").is_file():
         Path(plot).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(Path(out) / "quality_diversity.png", plot)
+    if write and report_dir:  # the sweep's own report, published beside the table
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        for name in ("results.md", "results.csv", "quality_diversity.png"):
+            if (Path(out) / name).is_file():
+                shutil.copyfile(Path(out) / name, Path(report_dir) / name)
     setup = json.loads((out / "setup.json").read_text(encoding="utf-8"))
     records = json.loads((out / "verdicts.json").read_text(encoding="utf-8"))
     return compare_table(setup, records, {n: seed for n, _, seed in named})
