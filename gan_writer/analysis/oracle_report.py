@@ -27,8 +27,10 @@ import torch
 __all__ = [
     "STAGES", "PUBLISHED", "RunInfo", "find_run", "run_is_complete", "read_scalars", "run_wall_time",
     "parse_seqgan_log", "oracle_from_meta", "evaluate_generator", "cached", "mean_std", "fit_argv", "render_markdown",
-    "plot_curves",
+    "plot_curves", "EVAL_SEED_OFFSET", "eval_key",
 ]
+
+EVAL_SEED_OFFSET = 12345  # the sampling seed of an NLL-oracle evaluation = the run's seed + this
 
 #: The chain, in launch order: stage name -> (config file name, the stage it starts from).
 STAGES: dict[str, tuple[str, str | None]] = {
@@ -209,6 +211,14 @@ def evaluate_generator(gen, oracle, valid_ids: torch.Tensor, num_samples: int, s
                                           for i in range(0, valid_ids.size(0), 500)))
     gen.train(was)
     return result
+
+
+def eval_key(what: str, ckpt: Path, num_samples: int, eval_seed: int, data: dict) -> dict:
+    """The cache key of one NLL-oracle evaluation (shared by ``oracle-report`` and the recipe
+    ``oracle`` tables, so both read one stored result): the run, its checkpoint file and mtime,
+    the sample count, the sampling seed and the oracle data settings."""
+    return {"what": what, "ckpt": str(ckpt), "mtime": ckpt.stat().st_mtime, "num_samples": num_samples,
+            "eval_seed": eval_seed, "data": data}
 
 
 def cached(path: Path, key: dict, compute: Callable[[], dict]) -> dict:

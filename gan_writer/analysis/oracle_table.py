@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from gan_writer.analysis.oracle_report import (
+    EVAL_SEED_OFFSET,
     cached,
+    eval_key,
     evaluate_generator,
     find_run,
     mean_std,
@@ -34,7 +36,6 @@ from gan_writer.analysis.published import markdown_table
 
 __all__ = ["EVAL_SEED_OFFSET", "evaluate_oracle_run", "oracle_rows", "oracle_table", "plot_oracle_curves", "seed_direction"]
 
-EVAL_SEED_OFFSET = 12345  # the sampling seed of an evaluation = the run's seed + this (as oracle-report)
 
 
 def evaluate_oracle_run(runs: Path, name: str, seed: int, n: int) -> dict:
@@ -55,8 +56,7 @@ def evaluate_oracle_run(runs: Path, name: str, seed: int, n: int) -> dict:
     if "oracle_seed" not in data and "oracle_params" not in data:
         raise ValueError(f"{run.ckpt}: not an oracle run (its checkpoint records no oracle data module)")
     eval_seed = EVAL_SEED_OFFSET + seed
-    key = {"what": name, "ckpt": str(run.ckpt), "mtime": run.ckpt.stat().st_mtime, "num_samples": n,
-           "eval_seed": eval_seed, "data": data}
+    key = eval_key(name, run.ckpt, n, eval_seed, data)
 
     def score() -> dict:
         oracle, valid = oracle_from_meta(data)

@@ -29,10 +29,12 @@ from typing import Callable, Sequence
 import torch
 
 from gan_writer.analysis.oracle_report import (
+    EVAL_SEED_OFFSET,
     PUBLISHED,
     STAGES,
     RunInfo,
     cached,
+    eval_key,
     evaluate_generator,
     fit_argv,
     find_run,
@@ -49,7 +51,6 @@ REPO = Path(__file__).resolve().parents[2]
 PAPER_CONFIGS = "experiments/oracle"
 CPU_CONFIGS = "experiments/oracle/cpu"
 LOG_NAME = "oracle/seqgan_experiment_log.txt"
-EVAL_SEED_OFFSET = 12345  # sampling seed of the evaluation = run seed + this
 RANDOM_LSTM_SEED_OFFSET = 1000  # seed of the "random LSTM" reference row = run seed + this
 
 
@@ -234,7 +235,7 @@ def collect(root: Path, configs: str, seeds: Sequence[int], num_samples: int, lo
             run = runs[seed][stage]
             if run is None:
                 continue
-            key = {"what": stage, "ckpt": str(run.ckpt), "mtime": run.ckpt.stat().st_mtime, **base_key}
+            key = eval_key(stage, run.ckpt, base_key["num_samples"], base_key["eval_seed"], base_key["data"])
             values[stage][seed] = cached(
                 run.path / "oracle_eval.json", key,
                 lambda run=run: evaluate_generator(load_artifacts(run.ckpt).generator, oracle, valid, num_samples, seq_len, eval_seed),
