@@ -17,15 +17,15 @@ of 32 + 32. Real samples come from a random LSTM "oracle" (N(0, 1), seed fixed).
   ``bare, old`` (before issue 18: default AdamW, ``log_softmax`` + ``gather``), ``plain``
   (a plain PyTorch embedding/LSTM/linear loop with ``nll_loss``, Adam, clip 5);
 * ``cnn`` (not in the default list): forward + backward of the CNN discriminator, 20
-  batches of 32: today's module, ``impl="fast"``, and two candidates not kept (a
+  batches of 32: today's module (``impl="fast"``), ``impl="reference"``, and two candidates not kept (a
   channels_last conv2d variant; one zero-padded matmul for all filter widths);
 * ``adv_batch``: one full adversarial batch (G step, then ``d_steps`` × (negatives, real
   batch, ``d_epochs`` passes)) with the new code.
 
-``--cnn-options`` (default ``reference,fast,single,fast+single``) adds ``d_epoch`` and
-``adv_batch`` rows for the CNN's opt-in options (issue 18: ``impl="fast"``,
-``highway="single"``, both), each with its own generator and discriminator built from the
-same seed. ``--clock cpu`` times with ``time.process_time`` (this process's CPU time, less
+``--cnn-options`` (default ``reference,reference+single,fast+single``) adds ``d_epoch`` and
+``adv_batch`` rows for the CNN's options (issue 18: ``impl="reference"``, the Conv1d code
+before the default became ``fast``; ``highway="single"``; ``fast`` is the default row itself),
+each with its own generator and discriminator built from the same seed. ``--clock cpu`` times with ``time.process_time`` (this process's CPU time, less
 disturbed by other jobs on a loaded machine than the default wall clock). ``--variants``
 runs only the named variants (e.g. one per process, so that the peak-RSS rise of one is not
 hidden by memory another one freed).
@@ -79,8 +79,10 @@ from gan_writer.systems.disc_training import (  # noqa: E402
 
 V, T, B, ROLLOUTS, D_BATCH, N_FULL = 5000, 20, 64, 16, 32, 10_000
 #: ``--cnn-options``: the CNN discriminator's option sets (issue 18) run as extra rows of
-#: ``d_epoch`` and ``adv_batch`` ("reference" is the default module, the ``gan_writer`` row).
-CNN_OPTIONS = {"reference": {}, "fast": {"impl": "fast"}, "single": {"highway": "single"},
+#: ``d_epoch`` and ``adv_batch``; the ``gan_writer`` row is the default module (``impl="fast"``,
+#: ``highway="seqgan"``).
+CNN_OPTIONS = {"reference": {"impl": "reference"}, "fast": {"impl": "fast"},
+               "reference+single": {"impl": "reference", "highway": "single"},
                "fast+single": {"impl": "fast", "highway": "single"}}
 
 
@@ -137,7 +139,7 @@ def old_discriminator_epoch(disc, opt, real, fake, batch_size):
 class Ours:
     """gan_writer's pieces at the SeqGAN oracle sizes; ``impl``/``highway``: the CNN's options."""
 
-    def __init__(self, real_ids: torch.Tensor, seed: int = 0, impl: str = "reference", highway: str = "seqgan") -> None:
+    def __init__(self, real_ids: torch.Tensor, seed: int = 0, impl: str = "fast", highway: str = "seqgan") -> None:
         torch.manual_seed(seed)
         self.gen = LSTMGenerator(V, 32, 32, bos_token_id=0, eos_token_id=None, pad_token_id=0)
         self.disc = CNNDiscriminator(V, T, impl=impl, highway=highway)
@@ -219,27 +221,28 @@ def cnn_features_padded_bank(disc: CNNDiscriminator, ids: torch.Tensor, mask: to
 
 
 def cnn_units(disc: CNNDiscriminator, steps: int = 20) -> list[tuple[str, callable]]:
-    """Forward + backward of ``steps`` batches of 32: today's module, ``impl="fast"``, and two
-    candidates not kept (channels_last conv2d, one padded matmul for all widths)."""
+    """Forward + backward of ``steps`` batches of 32: today's module (``impl="fast"``),
+    ``impl="reference"``, and two candidates not kept (channels_last conv2d, one padded matmul
+    for all widths); their logits are compared with the reference's."""
     ids = torch.randint(V, (32, T))
     mask = torch.ones_like(ids)
     disc.eval()
-    fast = copy.deepcopy(disc)
-    fast.impl = "fast"
-    candidates = {"impl=fast": fast.features,
+    ref = copy.deepcopy(disc)
+    ref.impl = "reference"
+    candidates = {"impl=fast (default)": disc.features,
                   "channels_last": lambda i, m: cnn_features_channels_last(disc, i, m),
                   "one padded matmul": lambda i, m: cnn_features_padded_bank(disc, i, m)}
     with torch.no_grad():
         for name, features in candidates.items():
-            diff = (disc.output(features(ids, mask)).squeeze(-1) - disc(ids, mask)).abs().max()
-            print(f"  cnn: {name} max |logit difference| = {float(diff):.2e}")
+            diff = (disc.output(features(ids, mask)).squeeze(-1) - ref(ids, mask)).abs().max()
+            print(f"  cnn: {name} max |logit difference| vs impl=reference = {float(diff):.2e}")
 
     def run(features):
         def f():
             for _ in range(steps):
                 disc.output(features(ids, mask)).sum().backward()
         return f
-    return [("gan_writer", run(disc.features)), ("gan_writer impl=fast", run(fast.features)),
+    return [("gan_writer", run(disc.features)), ("gan_writer impl=reference", run(ref.features)),
             ("conv2d channels_last (not kept)", run(candidates["channels_last"])),
             ("one padded matmul, all widths (not kept)", run(candidates["one padded matmul"]))]
 
@@ -323,7 +326,7 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
     if unknown:
         raise SystemExit(f"--cnn-options: unknown {sorted(unknown)}; choose from {list(CNN_OPTIONS)}")
     # the same seed: the same generator and (for the seqgan highway) the same discriminator weights as ``ours``
-    variants_of = {o: ours if o == "reference" else Ours(real_ids, args.seed, **CNN_OPTIONS[o]) for o in cnn_options}
+    variants_of = {o: Ours(real_ids, args.seed, **CNN_OPTIONS[o]) for o in cnn_options if o != "fast"}  # fast: ``ours``
     tg = None
     if args.textgan:
         from textgan_units import TextGAN
@@ -342,8 +345,7 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
         "negatives": [("gan_writer", lambda: draw_negatives(ours.gen, n, T, max_sample_batch=1000)),
                       ("gan_writer old (one batch)", lambda: draw_negatives(ours.gen, n, T, max_sample_batch=None))],
         "d_epoch": [("gan_writer", lambda: ours.d_epoch_new(real, fake)),
-                    *[(f"gan_writer {o}", lambda v=v: v.d_epoch_new(real, fake)) for o, v in variants_of.items()
-                      if o != "reference"],
+                    *[(f"gan_writer {o}", lambda v=v: v.d_epoch_new(real, fake)) for o, v in variants_of.items()],
                     ("gan_writer old (per-minibatch loop)", lambda: ours.d_epoch_old(real, fake))],
         "mle_epoch": [("gan_writer", mle_lightning(n, tmp)),
                       ("gan_writer bare (no Lightning)", lambda: mle_bare(gen_bare, real_ids)),
@@ -351,7 +353,7 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
                       ("plain PyTorch LSTM loop", lambda: plain.epoch(real_ids, plain_opt))],
         "adv_batch": [("gan_writer", lambda: ours.adversarial_batch(rollout_num, args.d_steps, args.d_epochs, n)),
                       *[(f"gan_writer {o}", lambda v=v: v.adversarial_batch(rollout_num, args.d_steps, args.d_epochs, n))
-                        for o, v in variants_of.items() if o != "reference"]],
+                        for o, v in variants_of.items()]],
     }
     if "cnn" in units:
         variants["cnn"] = cnn_units(copy.deepcopy(ours.disc))
@@ -413,7 +415,7 @@ def main(argv=None) -> int:
     p.add_argument("--units", default="rollout,negatives,d_epoch,mle_epoch,adv_batch")
     p.add_argument("--textgan", default=None, help="path of a TextGAN-PyTorch checkout (optional)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cnn-options", default="reference,fast,single,fast+single",
+    p.add_argument("--cnn-options", default="reference,reference+single,fast+single",
                    help=f"CNN discriminator option sets as extra d_epoch/adv_batch rows, from {list(CNN_OPTIONS)}")
     p.add_argument("--variants", default=None,
                    help="comma-separated variant names to run (default: all), e.g. 'TextGAN' or 'gan_writer fast+single'")

@@ -11,6 +11,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+# Lightning before any test module imports nltk: typing caches ``Optional[Union[...]]`` by set
+# equality, and nltk's imports (scipy, sklearn) build ``Optional[Union[float, int]]`` first, so a
+# Trainer imported after them reads ``--trainer.limit_val_batches=1`` as 1.0 (the whole
+# validation set: 2,368 validation batches instead of 1 in tests/test_adapter_stages.py).
+import lightning.pytorch  # noqa: E402,F401
+
 torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

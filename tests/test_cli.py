@@ -169,3 +169,16 @@ def test_unknown_option_points_to_the_listing_of_its_own_block(capsys, option, l
     lines = error_lines(capsys)
     assert len(lines) == 1 and "did you mean" in lines[0], lines
     assert lines[0].endswith(f"({listing} lists the options)" if "print-options" in listing else f"({listing})")
+
+
+def test_an_integer_batch_limit_stays_a_count_after_nltk_is_imported(capsys):
+    """``--trainer.limit_val_batches=1`` is one batch, not 1.0 (= all of them), also in this
+    suite, where tests/test_bleu.py imports nltk (scipy, sklearn) before any Trainer: see the
+    Lightning import in tests/conftest.py."""
+    import nltk.translate.bleu_score  # noqa: F401 - what test_bleu.py imports
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", MLE, "--trainer.limit_val_batches=1", "--trainer.limit_train_batches=0.5",
+              "--print_config"])
+    printed = capsys.readouterr().out
+    assert "  limit_val_batches: 1\n" in printed and "  limit_train_batches: 0.5\n" in printed

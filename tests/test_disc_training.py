@@ -22,9 +22,9 @@ def tiny_generator():
     return LSTMGenerator(V, emb_dim=8, hidden_dim=8, bos_token_id=2, eos_token_id=EOS, pad_token_id=PAD)
 
 
-def tiny_cnn():
+def tiny_cnn(**kw):
     torch.manual_seed(1)
-    return CNNDiscriminator(V, T, embed_dim=8, filter_sizes=(1, 2, 3), num_filters=(5, 4, 3), pad_token_id=PAD)
+    return CNNDiscriminator(V, T, embed_dim=8, filter_sizes=(1, 2, 3), num_filters=(5, 4, 3), pad_token_id=PAD, **kw)
 
 
 def test_negatives_in_one_chunk_equal_one_sample_call():
@@ -138,16 +138,17 @@ def _count_forward_calls(disc):
 
 
 def test_fast_cnn_scores_real_and_fake_in_one_call_with_the_same_loss():
-    """impl="fast": one forward of real + fake rows (padded to the wider batch); the loss and
-    accuracies equal the reference's two calls up to float rounding (eval mode: no dropout)."""
+    """impl="fast" (the default): one forward of real + fake rows (padded to the wider batch); the
+    loss and accuracies equal impl="reference"'s two calls up to float rounding (eval mode: no dropout)."""
     gen = tiny_generator()
     torch.manual_seed(7)
     real, fake = draw_negatives(gen, 12, T, temperature=0.5), draw_negatives(gen, 12, T)
     real = {k: v[:, :5] for k, v in real.items()}  # narrower than fake: padded to one width
     real["attention_mask"][:, 4] = 0
-    ref = tiny_cnn().eval()
+    ref = tiny_cnn(impl="reference").eval()
     fast = copy.deepcopy(ref)
     fast.impl = "fast"
+    assert tiny_cnn().impl == "fast" and not ref.scores_jointly
     ref_calls, fast_calls = _count_forward_calls(ref), _count_forward_calls(fast)
     want = discriminator_loss(ref, real, fake)
     got = discriminator_loss(fast, real, fake)

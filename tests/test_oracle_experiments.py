@@ -342,13 +342,14 @@ def test_reproduce_oracle_table_scores_the_runs_as_oracle_report_does(tiny_runs,
     assert status == 0 and not diffs  # regenerated equal: the check passes
     # the recipe's oracle_report block: oracle-report over the same runs, written only with write
     report = tmp_path / "oracle.md"
-    recipe["oracle_report"] = {"seeds": [0, 1], "out": str(report)}
+    recipe["oracle_report"] = {"seeds": [0, 1], "out": str(report), "num_samples": 300}
     reproduce(recipe, root, doc, fit=lambda argv: 0)
     assert not report.exists()
     reproduce(recipe, root, doc, write=True, fit=lambda argv: 0)
     text = report.read_text()
     assert f"gan-writer oracle-report --cpu --seeds 0,1 --runs-root {root}" in text
     assert f"seed_1/seqgan/{rep.find_run(root, 1, 'seqgan').path.name}`" in text
+    assert "evaluated on 300 fresh samples" in text
 
 
 def test_seed_direction_and_bad_oracle_rows(tmp_path):

@@ -71,9 +71,9 @@ OPTIONS = [
     dict(reward="sequence", loss="maligan", kl_coef=0.1, kl_penalty="loss", loss_aggregation="sequence_mean"),
     dict(reward="prefix", gamma=0.23, advantage="ema", kl_coef=0.1,
          discriminator=DiscriminatorConfig(kind="prefix_lstm", embed_dim=8)),
-    dict(reward="sequence", advantage="leave_one_out",  # the issue-18 CNN options: fast impl, TextGAN's highway
+    dict(reward="sequence", advantage="leave_one_out",  # the issue-18 CNN options away from their defaults
          discriminator=DiscriminatorConfig(kind="cnn", embed_dim=8, filter_sizes=[1, 2], num_filters=[4, 4],
-                                           impl="fast", highway="single")),
+                                           impl="reference", highway="single")),
 ]
 
 
@@ -123,9 +123,27 @@ def test_bad_estimator_options_name_the_key(tiny):
     assert module.estimator.advantage == "leave_one_out"
 
 
+def test_checkpoint_configs_keep_the_cnn_computation_they_were_saved_with():
+    """A CNN spec saved before the impl option existed ran Conv1d: it comes back as reference;
+    one saved since keeps its impl; other kinds are left alone; today's default is fast."""
+    from dataclasses import asdict
+
+    from gan_writer.systems.discriminator import saved_config
+
+    old = {k: v for k, v in asdict(DiscriminatorConfig()).items() if k not in ("impl", "highway")}
+    assert (saved_config(old).impl, saved_config(old).highway) == ("reference", "seqgan")
+    assert saved_config(asdict(DiscriminatorConfig())).impl == "fast" == DiscriminatorConfig().impl
+    assert saved_config(asdict(DiscriminatorConfig(impl="reference"))).impl == "reference"
+    prefix = {k: v for k, v in asdict(DiscriminatorConfig(kind="prefix_lstm")).items() if k != "impl"}
+    assert saved_config(prefix).impl == "fast"  # not a CNN: the default, which build() accepts
+    saved_config(prefix).build(20, 8, 0)
+    with pytest.raises(TypeError):
+        saved_config({**old, "impl_": "fast"})
+
+
 def test_cnn_only_options_are_refused_for_other_discriminators(tiny):
     path, tok = tiny
-    for kind, option in (("prefix_lstm", {"impl": "fast"}), ("transformer", {"highway": "single"})):
+    for kind, option in (("prefix_lstm", {"impl": "reference"}), ("transformer", {"highway": "single"})):
         with pytest.raises(ValueError, match="apply to kind cnn only"):
             SeqGANModule(path, tokenizer=tok, max_length=8, discriminator=DiscriminatorConfig(kind=kind, **option))
     with pytest.raises(ValueError, match="unknown highway"):

@@ -32,7 +32,7 @@ from gan_writer.sampling import mask_after_eos
 from gan_writer.systems.discriminator import DiscriminatorConfig, discriminator_loss
 
 KINDS = {  # name -> (DiscriminatorConfig fields, Adam learning rate)
-    "cnn (SeqGAN)": ({"kind": "cnn"}, 1e-3),
+    "cnn (SeqGAN)": ({"kind": "cnn", "impl": "reference"}, 1e-3),  # reference: as measured in docs/discriminators.md
     "transformer": ({"kind": "transformer", "n_layer": 2, "n_embd": 64, "n_head": 2}, 5e-4),
 }
 

@@ -165,9 +165,10 @@ def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, re
 
 
 def _oracle_report(opts: dict, runs: Path) -> None:
-    """The recipe's ``oracle_report`` block (``seeds``, ``out``): ``gan-writer oracle-report
-    --cpu --runs-root <runs>`` over the recipe's own runs, written to ``out``. It is only
-    written (``--write``), never compared: the report also holds wall times.
+    """The recipe's ``oracle_report`` block (``seeds``, ``out``, optional ``num_samples``,
+    default 10,000): ``gan-writer oracle-report --cpu --runs-root <runs>`` over the recipe's
+    own runs, written to ``out``. It is only written (``--write``), never compared: the report
+    also holds wall times.
 
     Raises:
         RuntimeError: the report failed (its error is printed above).
@@ -177,7 +178,8 @@ def _oracle_report(opts: dict, runs: Path) -> None:
     parser = argparse.ArgumentParser(prog="gan-writer oracle-report")
     oracle_report.add_arguments(parser)
     args = parser.parse_args(["--cpu", "--runs-root", str(runs), "--seeds", ",".join(map(str, opts["seeds"])),
-                              "--out", str(opts.get("out", "docs/results/oracle.md"))])
+                              "--out", str(opts.get("out", "docs/results/oracle.md")),
+                              "--num-samples", str(int(opts.get("num_samples", 10_000)))])
     if oracle_report.run(args) != 0:
         raise RuntimeError(f"gan-writer oracle-report --cpu --runs-root {runs} failed")
 
