@@ -142,7 +142,7 @@ class CNNDiscriminator(Discriminator):
         highway_bias: constant added to the highway gate pre-activation.
         impl: ``"fast"`` (default: :func:`windowed_conv_max`, one strided window view and one
             ``addmm`` per width; and :attr:`scores_jointly`, so the training loss scores real
-            and generated rows in one call; ~1.6x faster discriminator training on a CPU) or
+            and generated rows in one call; ~1.3-1.4x faster discriminator epochs on a CPU) or
             ``"reference"`` (``Conv1d`` per width, the real and the generated minibatch scored
             in separate calls: bit-identical to the code before the option existed, and to
             runs made with it). Same weights and state dict; scores differ by float rounding

@@ -44,10 +44,10 @@ class DiscriminatorConfig:
             (defaults: SeqGAN's 64-dim embedding, 12 widths, 1720 filters, keep 0.75, L2 0.2).
         pretrained, n_layer, n_embd, n_head: transformer settings.
         impl: CNN only: ``fast`` (default: strided windows + one matmul per width, real and
-            generated minibatch in one call; ~1.6x faster D training on a CPU) or ``reference``
+            generated minibatch in one call; ~1.3-1.4x faster D epochs on a CPU) or ``reference``
             (SeqGAN-style ``Conv1d`` per width: bit-identical to runs made before issue 18, so
             the configs behind the published oracle tables pin it). The same function up to
-            float rounding (~1e-6 relative;
+            float rounding (logits ~5e-6, gradients ~1e-6 of their scale;
             :class:`~gan_writer.models.discriminator.CNNDiscriminator`).
         highway: CNN only: ``seqgan`` (default, SeqGAN's two-matrix highway) or ``single``
             (TextGAN-PyTorch's one-matrix highway; a different architecture, 2.96 M fewer
