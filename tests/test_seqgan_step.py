@@ -137,15 +137,21 @@ def test_checkpoint_configs_keep_the_cnn_computation_they_were_saved_with():
     prefix = {k: v for k, v in asdict(DiscriminatorConfig(kind="prefix_lstm")).items() if k != "impl"}
     assert saved_config(prefix).impl == "fast"  # not a CNN: the default, which build() accepts
     saved_config(prefix).build(20, 8, 0)
+    # saved before the default changed: impl "reference" for every kind; it must still load
+    for kind in ("prefix_lstm", "transformer"):
+        before = asdict(DiscriminatorConfig(kind=kind, impl="reference", n_embd=8, n_head=2, n_layer=1))
+        assert type(saved_config(before).build(20, 8, 0)).__name__ != "CNNDiscriminator"
     with pytest.raises(TypeError):
         saved_config({**old, "impl_": "fast"})
 
 
 def test_cnn_only_options_are_refused_for_other_discriminators(tiny):
     path, tok = tiny
-    for kind, option in (("prefix_lstm", {"impl": "reference"}), ("transformer", {"highway": "single"})):
-        with pytest.raises(ValueError, match="apply to kind cnn only"):
-            SeqGANModule(path, tokenizer=tok, max_length=8, discriminator=DiscriminatorConfig(kind=kind, **option))
+    for kind in ("prefix_lstm", "transformer"):
+        with pytest.raises(ValueError, match="highway applies to kind cnn only"):
+            SeqGANModule(path, tokenizer=tok, max_length=8, discriminator=DiscriminatorConfig(kind=kind, highway="single"))
+    with pytest.raises(ValueError, match="impl: unknown 'fastest'"):
+        SeqGANModule(path, tokenizer=tok, max_length=8, discriminator=DiscriminatorConfig(kind="transformer", impl="fastest"))
     with pytest.raises(ValueError, match="unknown highway"):
         SeqGANModule(path, tokenizer=tok, max_length=8, discriminator=DiscriminatorConfig(highway="double"))
 

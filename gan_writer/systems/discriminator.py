@@ -14,7 +14,9 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from gan_writer.checkpoint import KEY
 from gan_writer.models.prefix_discriminator import PREFIX_KINDS, PrefixDiscriminator
-from gan_writer.models.discriminator import DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator
+from gan_writer.models.discriminator import (
+    CNN_IMPLS, DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator,
+)
 from gan_writer.systems.common import GeneratorStage
 from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
 
@@ -48,14 +50,16 @@ class DiscriminatorConfig:
             (SeqGAN-style ``Conv1d`` per width: bit-identical to runs made before issue 18, so
             the configs behind the published oracle tables pin it). The same function up to
             float rounding (logits ~5e-6, gradients ~1e-6 of their scale;
-            :class:`~gan_writer.models.discriminator.CNNDiscriminator`).
+            :class:`~gan_writer.models.discriminator.CNNDiscriminator`). Other kinds ignore it:
+            configs and checkpoints saved before the default changed hold ``reference`` for
+            every kind, and they must still load.
         highway: CNN only: ``seqgan`` (default, SeqGAN's two-matrix highway) or ``single``
             (TextGAN-PyTorch's one-matrix highway; a different architecture, 2.96 M fewer
             parameters).
 
     Raises:
-        ValueError: (from :meth:`build`) ``impl``/``highway`` set away from their defaults
-            for a kind other than ``cnn``, or an unknown value.
+        ValueError: (from :meth:`build`) ``highway`` set away from its default for a kind
+            other than ``cnn``, or an unknown ``impl``/``highway``.
     """
 
     kind: str = "cnn"
@@ -73,9 +77,11 @@ class DiscriminatorConfig:
 
     def build(self, vocab_size: int, max_length: int, pad_token_id: int) -> Discriminator:
         """The module for a generator vocabulary of ``vocab_size`` and ``max_length`` tokens."""
-        if self.kind != "cnn" and (self.impl, self.highway) != ("fast", "seqgan"):
-            raise ValueError(f"model.discriminator.impl/highway apply to kind cnn only, got kind {self.kind!r} with "
-                             f"impl={self.impl!r}, highway={self.highway!r}")
+        if self.impl not in CNN_IMPLS:
+            raise ValueError(f"model.discriminator.impl: unknown {self.impl!r}; choose from {list(CNN_IMPLS)}")
+        if self.kind != "cnn" and self.highway != "seqgan":  # impl: ignored there (see the class docstring)
+            raise ValueError(f"model.discriminator.highway applies to kind cnn only, got kind {self.kind!r} with "
+                             f"highway={self.highway!r}: remove it")
         if self.kind in PREFIX_KINDS:
             return PrefixDiscriminator(vocab_size, max_length, pad_token_id, backbone=PREFIX_KINDS[self.kind],
                                        embed_dim=self.n_embd if self.kind == "prefix_transformer" else self.embed_dim,
