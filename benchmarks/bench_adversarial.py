@@ -19,6 +19,10 @@ of 32 + 32. Real samples come from a random LSTM "oracle" (N(0, 1), seed fixed).
 * ``cnn`` (not in the default list): forward + backward of the CNN discriminator, 20
   batches of 32: today's module (``impl="fast"``), ``impl="reference"``, and two candidates not kept (a
   channels_last conv2d variant; one zero-padded matmul for all filter widths);
+* ``bound`` (not in the default list; no timing): the least time a discriminator epoch can take
+  on this machine -- its multiply-adds (forward + backward) at this thread's best float32 matmul
+  rate, with nothing else -- for each highway, as rows of ``d_epoch``: with ``--textgan``, the
+  table's TextGAN ratio of a bound row is the most any implementation could reach here;
 * ``adv_batch``: one full adversarial batch (G step, then ``d_steps`` × (negatives, real
   batch, ``d_epochs`` passes)) with the new code.
 
@@ -247,6 +251,48 @@ def cnn_units(disc: CNNDiscriminator, steps: int = 20) -> list[tuple[str, callab
             ("one padded matmul, all widths (not kept)", run(candidates["one padded matmul"]))]
 
 
+def cnn_epoch_macs(disc: CNNDiscriminator, n: int) -> int:
+    """Multiply-adds of one discriminator epoch on ``n`` real + ``n`` generated rows: forward
+    and backward (the weight and the input gradient, each as many as the forward: 3x) of the
+    convolutions (``num_filters * k * E`` per window, ``L - k + 1`` windows), the highway (one
+    ``F x F`` matrix per ``Linear``: 2 for ``seqgan``, 1 for ``single``) and the output layer."""
+    e, length = disc.embedding.embedding_dim, disc.seq_len
+    conv = sum(c.out_channels * k * e * (length - k + 1) for c, k in zip(disc.convs, disc.filter_sizes))
+    dense = sum(m.in_features * m.out_features for m in disc.highway.modules() if isinstance(m, nn.Linear))
+    return 3 * 2 * n * (conv + dense + disc.output.in_features)
+
+
+def sgemm_peak(repeats: int = 5) -> float:
+    """This thread's best float32 matmul rate (multiply-adds per second of :data:`CLOCK`): the
+    fastest of ``repeats`` runs of a 2048^3 product and of the highway's ``(64, 1720) @ (1720,
+    1720)``. It falls when another job shares the core (e.g. its hyperthread sibling)."""
+    best = 0.0
+    for m, k, n in ((2048, 2048, 2048), (64, 1720, 1720)):
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        a @ b
+        for _ in range(repeats):
+            t0 = CLOCK()
+            a @ b
+            best = max(best, m * k * n / max(CLOCK() - t0, 1e-9))
+    return best
+
+
+def bound_rows(n: int, peaks: list[float]) -> list[tuple[str, str, float, float, float]]:
+    """``bound`` unit: the least time a discriminator epoch can take here, its multiply-adds at
+    the best of ``peaks`` (:func:`sgemm_peak`, measured before and after the other units) with
+    nothing else (no Adam, max, copies or Python), per highway; rows of the ``d_epoch`` unit, so
+    that the table's TextGAN ratio is the most any implementation could reach."""
+    peak = max(peaks)
+    print(f"  bound      sgemm peak on this thread: {', '.join(f'{p / 1e9:.1f}' for p in peaks)} "
+          f"G multiply-adds/s (before, after the units); bound at {peak / 1e9:.1f}")
+    rows = []
+    for highway in ("seqgan", "single"):
+        macs = cnn_epoch_macs(CNNDiscriminator(V, T, highway=highway), n)
+        rows.append(("d_epoch", f"bound: {highway} highway at the sgemm peak", macs / peak, 0.0, 0.0))
+        print(f"  bound      {highway:6s} highway: {macs / 1e9:.1f} G multiply-adds per epoch -> {rows[-1][2]:.3f} s")
+    return rows
+
+
 def mle_bare(gen: LSTMGenerator, real_ids: torch.Tensor, old: bool = False) -> None:
     """One epoch of MLEModule's step without Lightning (shuffled batches of 64, clip 5);
     ``old``: the code before issue 18 (default AdamW, log_softmax + gather)."""
@@ -369,8 +415,9 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
     if args.variants:  # e.g. one variant per process, for a peak-RSS rise that no other variant's freed memory hides
         keep = set(args.variants.split(","))
         variants = {u: [(name, fn) for name, fn in vs if name in keep] for u, vs in variants.items()}
+    peaks = [sgemm_peak()] if "bound" in units else []
     rows = []
-    for unit in units:
+    for unit in (u for u in units if u != "bound"):
         times = {name: [] for name, _ in variants[unit]}
         peaks = {name: [] for name, _ in variants[unit]}
         for _ in range(args.repeats):
@@ -382,7 +429,7 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
             rows.append((unit, name, statistics.median(times[name]), *max(peaks[name])))
             print(f"  {unit:10s} {name:38s} {rows[-1][2]:9.3f} s   peak RSS +{rows[-1][3]:7.1f} MiB"
                   f" (process {rows[-1][4]:.0f} MiB)", flush=True)
-    return rows
+    return bound_rows(n, peaks + [sgemm_peak()]) + rows if peaks else rows
 
 
 def print_table(rows) -> None:

@@ -33,9 +33,9 @@ def run(tmp_path_factory, shared_data):
     common = [*TINY, f"--trainer.logger.init_args.save_dir={root}", "--trainer.limit_val_batches=1",
               f"--data.init_args.tokenizer={base}", "--data.init_args.max_train_samples=64",
               "--data.init_args.max_length=24", "--data.init_args.corpus_options={unit: lines, lines_per_sample: 1}"]
-    main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *common, "--trainer.max_steps=4",
+    assert main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *common, "--trainer.max_steps=4",
           "--trainer.val_check_interval=4", f"--model.init_args.generator.pretrained={base}",
-          "--model.init_args.lr=0.05", "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=1"])
+          "--model.init_args.lr=0.05", "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=1"]) == 0
     return root, base, root / "poetry_en" / "smollm2_lora_mle", common
 
 
@@ -81,22 +81,22 @@ def test_export_merged_and_peft_folder_give_the_same_logits(run, tmp_path):
 def test_resume_an_adapter_run_with_ckpt_path(run):
     root, base, mle, common = run
     last = resolve_checkpoint(mle).parent / "last.ckpt"
-    main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *common, "--trainer.max_steps=6",
+    assert main(["fit", "--config", str(EN / "smollm2_lora_mle.yaml"), *common, "--trainer.max_steps=6",
           "--trainer.val_check_interval=2", f"--model.init_args.generator.pretrained={base}",
           "--model.init_args.lr=0.05", "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=0",
-          f"--ckpt_path={last}"])
+          f"--ckpt_path={last}"]) == 0
     resumed = sorted(mle.glob("version_*/checkpoints/last.ckpt"))[-1]
     assert torch.load(resumed, map_location="cpu", weights_only=False)["global_step"] == 6
 
 
 def test_seqgan_from_the_lora_checkpoint_trains_only_the_adapter(run):
     root, base, mle, common = run
-    main(["fit", "--config", str(EN / "smollm2_lora_seqgan.yaml"), *common, "--trainer.max_epochs=1",
+    assert main(["fit", "--config", str(EN / "smollm2_lora_seqgan.yaml"), *common, "--trainer.max_epochs=1",
           "--trainer.limit_train_batches=2", f"--model.init_args.init_checkpoint={mle}",
           f"--data.init_args.tokenizer={mle}", "--model.init_args.rollout_policy=delayed",
           "--model.init_args.g_batch_size=4", "--model.init_args.d_num_samples=8", "--model.init_args.d_batch_size=8",
           "--model.init_args.num_text_samples=1", "--model.init_args.discriminator.filter_sizes=[2]",
-          "--model.init_args.discriminator.num_filters=[4]"])
+          "--model.init_args.discriminator.num_filters=[4]"]) == 0
     adv = root / "poetry_en" / "smollm2_lora_seqgan"
     ckpt = torch.load(resolve_checkpoint(adv), map_location="cpu", weights_only=False)
     gen_keys = [k for k in ckpt["state_dict"] if k.startswith(("generator.", "mle_reference.", "rollout."))]
@@ -110,9 +110,9 @@ def test_seqgan_from_the_lora_checkpoint_trains_only_the_adapter(run):
 @pytest.mark.parametrize("method", ["ia3", "prefix"])
 def test_ia3_and_prefix_yamls_train_save_only_the_adapter_and_generate(run, method):
     root, base, _, common = run
-    main(["fit", "--config", str(EN / f"smollm2_{method}_mle.yaml"), *common, "--trainer.max_steps=2",
+    assert main(["fit", "--config", str(EN / f"smollm2_{method}_mle.yaml"), *common, "--trainer.max_steps=2",
           "--trainer.val_check_interval=2", f"--model.init_args.generator.pretrained={base}",
-          "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=1"])
+          "--model.init_args.warmup_steps=0", "--model.init_args.num_text_samples=1"]) == 0
     out = root / "poetry_en" / f"smollm2_{method}_mle"
     ckpt = torch.load(resolve_checkpoint(out), map_location="cpu", weights_only=False)
     keys = [k for k in ckpt["state_dict"] if k.startswith("generator.")]
@@ -128,11 +128,11 @@ def test_discriminator_pretraining_from_the_lora_checkpoint(run):
     from gan_writer.systems.discriminator import load_discriminator
 
     root, base, mle, common = run
-    main(["fit", "--config", str(REPO / "experiments/poetry_en/disc.yaml"), *common, "--trainer.max_epochs=1",
+    assert main(["fit", "--config", str(REPO / "experiments/poetry_en/disc.yaml"), *common, "--trainer.max_epochs=1",
           "--trainer.limit_train_batches=2", f"--model.init_args.init_checkpoint={mle}",
           f"--data.init_args.tokenizer={mle}", "--data.init_args.corpus=english_poems",
           "--model.init_args.num_negatives=16", "--model.init_args.discriminator.n_embd=16",
-          "--model.init_args.discriminator.n_layer=1", "--trainer.logger.init_args.name=poetry_en/smollm2_lora_disc"])
+          "--model.init_args.discriminator.n_layer=1", "--trainer.logger.init_args.name=poetry_en/smollm2_lora_disc"]) == 0
     disc_run = root / "poetry_en" / "smollm2_lora_disc"
     ckpt = torch.load(resolve_checkpoint(disc_run), map_location="cpu", weights_only=False)
     gen_keys = [k for k in ckpt["state_dict"] if k.startswith("generator.")]
@@ -166,12 +166,12 @@ def test_adalora_run_interrupted_and_resumed_equals_the_straight_run(run, tmp_pa
         path = save_dir / "poetry_en" / "smollm2_lora_mle" / f"version_{version}" / "checkpoints" / "last.ckpt"
         return torch.load(path, map_location="cpu", weights_only=True)
 
-    fit(tmp_path / "a")
+    assert fit(tmp_path / "a") == 0
     assert fit(tmp_path / "b", callback("SignalAt", step=3, signum="SIGTERM")) == 143
     stopped = last(tmp_path / "b", 0)
     assert stopped["global_step"] == 3 and stopped[ADALORA_KEY]["steps"] > 0
     assert stopped[ADALORA_KEY]["exp_avg_ipt"]  # importance averages exist by then
-    fit(tmp_path / "b", "--ckpt_path=" + str(tmp_path / "b/poetry_en/smollm2_lora_mle/version_0/checkpoints/last.ckpt"))
+    assert fit(tmp_path / "b", "--ckpt_path=" + str(tmp_path / "b/poetry_en/smollm2_lora_mle/version_0/checkpoints/last.ckpt")) == 0
     straight, resumed = last(tmp_path / "a", 0), last(tmp_path / "b", 1)
     assert resumed["global_step"] == straight["global_step"] == 6
     assert straight["state_dict"].keys() == resumed["state_dict"].keys()

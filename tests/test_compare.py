@@ -21,13 +21,13 @@ TEMPS = (0.7, 1.0, 1.3)
 
 
 def _fit(save_dir, *extra):
-    main([
+    assert main([
         "fit", "--config", str(REPO / "experiments/poetry_zh/mle.yaml"),
         f"--trainer.logger.init_args.save_dir={save_dir}", "--trainer.max_epochs=1",
         "--trainer.val_check_interval=null", "--trainer.limit_val_batches=2", "--trainer.enable_progress_bar=false",
         "--trainer.log_every_n_steps=2", "--model.init_args.num_text_samples=2", "--model.init_args.warmup_steps=0",
         "--model.init_args.lr=0.01", "--data.init_args.batch_size=32", *extra,
-    ])
+    ]) == 0
 
 
 def _fit_shi(save_dir, seed, n):

@@ -40,21 +40,21 @@ def data_args(pairs, clip, tokenizer=None):
 
 
 def mle(root, clip, pairs, *extra):
-    main(["fit", "--config", str(REPO / "experiments/image_poem/mle.yaml"), *TINY,
+    assert main(["fit", "--config", str(REPO / "experiments/image_poem/mle.yaml"), *TINY,
           f"--trainer.logger.init_args.save_dir={root}", f"--model.init_args.image_encoder={clip}",
           "--model.init_args.generator.n_layer=1", "--model.init_args.generator.n_embd=32",
           "--model.init_args.generator.n_head=2", "--model.init_args.generator.n_positions=16",
           "--model.init_args.prefix.prefix_length=4", "--model.init_args.lr=0.01", "--model.init_args.num_text_samples=2",
-          *data_args(pairs, clip), *extra])
+          *data_args(pairs, clip), *extra]) == 0
 
 
 def adversarial(root, init, clip, pairs, *extra):
-    main(["fit", "--config", str(REPO / "experiments/image_poem/adversarial.yaml"), *TINY,
+    assert main(["fit", "--config", str(REPO / "experiments/image_poem/adversarial.yaml"), *TINY,
           f"--trainer.logger.init_args.save_dir={root}", f"--model.init_args.init_checkpoint={init}",
           "--model.init_args.images_per_step=2", "--model.init_args.samples_per_image=2",
           "--model.init_args.rollout_num=2", "--model.init_args.d_pretrain_steps=0",
           "--model.init_args.multimodal_discriminator.embed_dim=8", "--model.init_args.multimodal_discriminator.hidden_dim=16",
-          "--model.init_args.num_text_samples=1", *data_args(pairs, clip, tokenizer=init), *extra])
+          "--model.init_args.num_text_samples=1", *data_args(pairs, clip, tokenizer=init), *extra]) == 0
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,7 @@ def fit_args(save_dir, *extra):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shared_data):
     save_dir = tmp_path_factory.mktemp("runs")
-    main(fit_args(save_dir, "--data.init_args.max_train_samples=960"))
+    assert main(fit_args(save_dir, "--data.init_args.max_train_samples=960")) == 0
     return save_dir / "poetry_zh" / "mle"
 
 
@@ -181,7 +181,7 @@ def test_generate_default_length_fits_behind_a_long_prompt(trained):
 def test_a_second_run_gets_a_new_version(trained, tmp_path):
     # same save_dir: version_1 appears and version_0 is untouched
     before = {p: p.stat().st_mtime for p in (trained / "version_0").rglob("*") if p.is_file()}
-    main(fit_args(trained.parent.parent, "--data.init_args.max_train_samples=64", "--trainer.limit_val_batches=1"))
+    assert main(fit_args(trained.parent.parent, "--data.init_args.max_train_samples=64", "--trainer.limit_val_batches=1")) == 0
     assert (trained / "version_1" / "config.yaml").is_file()
     assert {p: p.stat().st_mtime for p in (trained / "version_0").rglob("*") if p.is_file()} == before
 
@@ -190,7 +190,7 @@ def test_same_seed_same_numbers(tmp_path):
     a = tmp_path / "a"
     b = tmp_path / "b"
     for d in (a, b):
-        main(fit_args(d, "--data.init_args.max_train_samples=96", "--trainer.limit_val_batches=1"))
+        assert main(fit_args(d, "--data.init_args.max_train_samples=96", "--trainer.limit_val_batches=1")) == 0
     wa = load_artifacts(resolve_checkpoint(a / "poetry_zh" / "mle")).generator.state_dict()
     wb = load_artifacts(resolve_checkpoint(b / "poetry_zh" / "mle")).generator.state_dict()
     assert all(torch.equal(wa[k], wb[k]) for k in wa)

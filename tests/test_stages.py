@@ -37,28 +37,28 @@ def checkpoint(run: Path) -> dict:
 def chain(tmp_path_factory, shared_data):
     root = tmp_path_factory.mktemp("chain")
     mle = root / "poetry_zh" / "mle"
-    main(["fit", "--config", str(REPO / "experiments/poetry_zh/mle.yaml"), *TINY,
+    assert main(["fit", "--config", str(REPO / "experiments/poetry_zh/mle.yaml"), *TINY,
           f"--trainer.logger.init_args.save_dir={root}", "--trainer.max_epochs=2", "--trainer.val_check_interval=null",
           "--trainer.limit_val_batches=2", "--model.init_args.generator.n_embd=32", "--model.init_args.generator.n_head=2",
           "--model.init_args.warmup_steps=0", "--model.init_args.lr=0.01", "--model.init_args.num_text_samples=0",
-          "--data.init_args.max_train_samples=640", "--data.init_args.batch_size=32"])
+          "--data.init_args.max_train_samples=640", "--data.init_args.batch_size=32"]) == 0
     disc = root / "poetry_zh" / "disc"
-    main(["fit", "--config", str(REPO / "experiments/poetry_zh/disc.yaml"), *TINY,
+    assert main(["fit", "--config", str(REPO / "experiments/poetry_zh/disc.yaml"), *TINY,
           f"--trainer.logger.init_args.save_dir={root}", "--trainer.max_epochs=4", "--trainer.limit_train_batches=15",
           "--trainer.limit_val_batches=2", f"--model.init_args.init_checkpoint={mle}", "--model.init_args.lr=0.002",
           "--model.init_args.num_negatives=1000", "--model.init_args.negatives_every_n_epochs=2",
           "--model.init_args.discriminator.n_layer=1", "--model.init_args.discriminator.n_embd=32",
-          f"--data.init_args.tokenizer={mle}", "--data.init_args.batch_size=32"])
+          f"--data.init_args.tokenizer={mle}", "--data.init_args.batch_size=32"]) == 0
     return root, mle, disc
 
 
 def seqgan(root, init, *extra, config="seqgan"):
-    main(["fit", "--config", str(REPO / f"experiments/poetry_zh/{config}.yaml"), *TINY,
+    assert main(["fit", "--config", str(REPO / f"experiments/poetry_zh/{config}.yaml"), *TINY,
           f"--trainer.logger.init_args.save_dir={root}", "--trainer.max_epochs=1", "--trainer.limit_train_batches=2",
           "--trainer.limit_val_batches=1", f"--model.init_args.init_checkpoint={init}",
           "--model.init_args.g_batch_size=8", "--model.init_args.rollout_num=2", "--model.init_args.d_num_samples=32",
           "--model.init_args.d_batch_size=16", "--model.init_args.num_text_samples=2",
-          f"--data.init_args.tokenizer={init}", "--data.init_args.max_train_samples=640", *extra])
+          f"--data.init_args.tokenizer={init}", "--data.init_args.max_train_samples=640", *extra]) == 0
 
 
 def test_discriminator_pretraining_learns_to_tell_real_from_generated(chain):

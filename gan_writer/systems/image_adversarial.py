@@ -129,7 +129,7 @@ class ImageAdversarialModule(ImageStage, DiscriminatorStage):
     ) -> None:
         check_options("model.init_args", locals(), {
             "style_discriminator": DISCRIMINATOR_RANGES, "multimodal_weight": "[0, 1]", "max_length": ">= 2",
-            "images_per_step": ">= 1", "samples_per_image": ">= 1", "rollout_num": ">= 1", "kl_coef": ">= 0",
+            "images_per_step": ">= 1", "samples_per_image": ">= 1", "rollout_num": ">= 0", "kl_coef": ">= 0",
             "mle_steps": ">= 0", "d_steps": ">= 0", "d_pretrain_steps": ">= 0", "g_lr": "> 0", "d_lr": "> 0",
             "grad_clip": ">= 0", "temperature": "> 0", "num_text_samples": ">= 0"})
         super().__init__()
