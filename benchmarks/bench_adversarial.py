@@ -415,7 +415,7 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
     if args.variants:  # e.g. one variant per process, for a peak-RSS rise that no other variant's freed memory hides
         keep = set(args.variants.split(","))
         variants = {u: [(name, fn) for name, fn in vs if name in keep] for u, vs in variants.items()}
-    peaks = [sgemm_peak()] if "bound" in units else []
+    sgemm_peaks = [sgemm_peak()] if "bound" in units else []  # before the units; once more after them
     rows = []
     for unit in (u for u in units if u != "bound"):
         times = {name: [] for name, _ in variants[unit]}
@@ -429,7 +429,7 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
             rows.append((unit, name, statistics.median(times[name]), *max(peaks[name])))
             print(f"  {unit:10s} {name:38s} {rows[-1][2]:9.3f} s   peak RSS +{rows[-1][3]:7.1f} MiB"
                   f" (process {rows[-1][4]:.0f} MiB)", flush=True)
-    return bound_rows(n, peaks + [sgemm_peak()]) + rows if peaks else rows
+    return bound_rows(n, sgemm_peaks + [sgemm_peak()]) + rows if sgemm_peaks else rows
 
 
 def print_table(rows) -> None:
