@@ -179,3 +179,21 @@ def test_a_crash_while_saving_keeps_the_previous_file(tmp_path, monkeypatch):
         s.continue_()
     assert path.read_text() == before and list(tmp_path.iterdir()) == [path]
     assert Session.open(path, StubGenerator()).text == "白日依山尽，"
+
+
+def test_story_passages_are_joined_with_a_space_where_words_meet():
+    from gan_writer.cowrite.session import join_passages
+
+    # a word-level tokenizer's passages have no leading space: they were glued ("nightconcealed")
+    assert join_passages(["the king rode out at night", "concealed prepares"]) == "the king rode out at night concealed prepares"
+    assert join_passages(["Once there was", " a lighthouse", ", and", "… then", "it fell."]) == \
+        "Once there was a lighthouse, and… then it fell."
+    assert join_passages(["he said\n", "“no”", ""]) == "he said\n“no”"
+    assert join_passages(["白日依山尽，", "黄河入海流。", "Li Bai"]) == "白日依山尽，黄河入海流。Li Bai"
+    s = Session(StubGenerator(), "story")
+    s.write("the king rode")
+    s.write("out at night")
+    s.continue_()  # the stub's passages start with a space: kept as they are
+    assert s.text == "the king rode out at night" + s.spans[-1]["text"] and s.spans[-1]["text"].startswith(" s")
+    assert s.export("text") == s.text + "\n"
+    assert s.generator.requests[-1].prefix == "the king rode out at night"  # the model is prompted with the spaced text

@@ -28,11 +28,36 @@ from __future__ import annotations
 import copy
 import json
 import os
+import unicodedata
 from pathlib import Path
 
 from gan_writer.cowrite.export import export_document
 from gan_writer.cowrite.generator import MAX_CANDIDATES, CandidateGenerator, Request, lines_of
 from gan_writer.writing.forms import LINE_END, get_form
+
+#: a passage starting with one of these follows the previous one without a space
+_NO_SPACE_BEFORE = set(",.;:!?)]}'\"’”…%、，。；：！？）】》」』")
+
+
+def _wide(ch: str) -> bool:
+    """CJK and other East Asian wide characters, which are written without spaces between words."""
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def join_passages(passages: list[str]) -> str:
+    """A story's passages as one text. Consecutive passages are joined with one space, except
+    where either side already has whitespace at the seam, the next passage opens with closing
+    punctuation (``,`` ``.`` ``”`` ``。`` ...), or the seam touches a CJK character (no spaces in
+    Chinese or Japanese text). A subword tokenizer's passages carry their own leading space; a
+    word-level one's do not, and were glued together (``night`` + ``concealed``) before."""
+    out = ""
+    for text in passages:
+        if out and text and not (out[-1].isspace() or text[0].isspace() or text[0] in _NO_SPACE_BEFORE
+                                 or _wide(out[-1]) or _wide(text[0])):
+            out += " "
+        out += text
+    return out
+
 
 FORMAT = "gan_writer.cowrite.session/1"
 KINDS = ("poem", "story", "script")
@@ -100,9 +125,11 @@ class Session:
         return bool(self.form) and get_form(self.form)[0].language == "zh"
 
     def join(self, spans: list[dict]) -> str:
-        """The text of ``spans``: lines joined by ``\\n`` (poems, scripts), passages concatenated (stories)."""
-        sep = "" if self.kind == "story" else "\n"
-        return sep.join(s["text"] for s in spans)
+        """The text of ``spans``: lines joined by ``\\n`` (poems, scripts), passages by
+        :func:`join_passages` (stories)."""
+        if self.kind == "story":
+            return join_passages([s["text"] for s in spans])
+        return "\n".join(s["text"] for s in spans)
 
     @property
     def text(self) -> str:
