@@ -335,6 +335,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     report = (out / "results.md").read_text(encoding="utf-8")
     print(report[report.index("## Results"):])
-    print(f"wrote {out}/results.csv, results.md, quality_diversity.png, samples.csv, setup.json "
-          "and a TensorBoard event file")
+    files = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.startswith("events.out.tfevents"))
+    events = any(p.name.startswith("events.out.tfevents") for p in out.rglob("*"))
+    print(f"wrote {out}/: {', '.join(files)}" + (" and a TensorBoard event file" if events else ""))
     return 0
