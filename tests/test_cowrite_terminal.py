@@ -23,10 +23,11 @@ def ckpt(tmp_path_factory):
     return str(path)
 
 
-def run(ckpt, session, script, monkeypatch, capsys):
+def run(ckpt, session, script, monkeypatch, capsys, status=0):
     monkeypatch.setattr("sys.stdin", io.StringIO(script))
-    assert main(["cowrite", "--ckpt", ckpt, "--session", str(session), "--form", "wujue", "--seed", "2"]) == 0
-    return capsys.readouterr().out
+    assert main(["cowrite", "--ckpt", ckpt, "--session", str(session), "--form", "wujue", "--seed", "2"]) == status
+    captured = capsys.readouterr()
+    return captured.out if status == 0 else (captured.out, captured.err)
 
 
 def test_scripted_wujue(ckpt, tmp_path, monkeypatch, capsys):
@@ -34,10 +35,15 @@ def test_scripted_wujue(ckpt, tmp_path, monkeypatch, capsys):
     script = "\n".join(["白日依山尽", ":more 3", ":pick 2", ":next", ":undo", ":redo", ":more 2", ":pick 1",
                         ":rewrite 2-2 月", ":pick 9", ":pick 1", ":pick 1", ":bogus", ":save",
                         f":export {tmp_path / 'poem.md'}", f":export {tmp_path / 'poem.md'}", ":quit", "never read"])
-    out = run(ckpt, session, script, monkeypatch, capsys)
+    out, err = run(ckpt, session, script, monkeypatch, capsys, status=2)  # a scripted command failed: exit 2
     assert out.count("  [1] ") == 3 and "  [3] " in out and "平仄" in out and "safety: ok" in out
-    assert "error: candidate 9 does not exist" in out and "error: there are no candidates" in out and "error: unknown command :bogus" in out
-    assert "exists; choose another name" in out and "never read" not in out
+    # the script goes on after a failed command; each error is on stderr with its line number
+    assert err.splitlines() == [
+        "gan-writer cowrite: line 10: error: candidate 9 does not exist; choose 1 to 3",
+        "gan-writer cowrite: line 12: error: there are no candidates to choose from; ask for alternatives first",
+        "gan-writer cowrite: line 13: error: unknown command :bogus; :help lists them",
+        f"gan-writer cowrite: line 16: error: {tmp_path / 'poem.md'} exists; choose another name (exports never overwrite)",
+    ] and "error:" not in out and "never read" not in out
     data = json.loads(session.read_text())
     spans = data["states"][data["pos"]]["spans"]
     assert [s["author"] for s in spans] == ["writer", "model", "model", "model"]

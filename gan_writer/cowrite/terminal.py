@@ -5,6 +5,7 @@ Span numbers are 1-based as shown by ``:show``. Errors are printed and the loop 
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -144,10 +145,21 @@ def handle(s: Session, line: str) -> str | None:
     raise SessionError(f"unknown command :{cmd}; :help lists them")
 
 
-def loop(s: Session, stdin: TextIO, stdout: TextIO, prompt: bool = False) -> int:
-    """Read commands from ``stdin`` until ``:quit`` or end of input; returns the exit status (0)."""
+def loop(s: Session, stdin: TextIO, stdout: TextIO, prompt: bool = False, stderr: TextIO | None = None) -> int:
+    """Read commands from ``stdin`` until ``:quit`` or end of input.
+
+    Interactively (``prompt``) a failed command's error is printed where the writer reads and
+    the session goes on. From a script (no ``prompt``) the script goes on too, but each error is
+    written to ``stderr`` (default ``sys.stderr``) as ``line N: error: ...``, so that a failing
+    script can be told from one that worked.
+
+    Returns:
+        The exit status: 0, or 2 when a scripted command failed.
+    """
+    stderr = sys.stderr if stderr is None else stderr
     print(HELP if prompt else "gan-writer cowrite: :help lists the commands", file=stdout)
     print(show_document(s), file=stdout)
+    number, failed = 0, False
     while True:
         if prompt:
             print("> ", end="", file=stdout, flush=True)
@@ -157,18 +169,24 @@ def loop(s: Session, stdin: TextIO, stdout: TextIO, prompt: bool = False) -> int
             print("\n(stopped; the session file holds every operation so far)", file=stdout)
             return 0
         if not line:
-            return 0
+            return 2 if failed else 0
+        number += 1
         line = line.rstrip("\n").strip()
         if not line:
             continue
+        error = None
         try:
             out = handle(s, line)
         except (SessionError, ValueError) as err:
-            out = f"error: {err}"
+            out = error = f"error: {err}"
         except OSError as err:  # e.g. the session file's disk is full: keep the loop, say so
-            out = f"error: {err.strerror or err} ({getattr(err, 'filename', '') or 'file'})"
+            out = error = f"error: {err.strerror or err} ({getattr(err, 'filename', '') or 'file'})"
         except (Cancelled, KeyboardInterrupt):
             out = "cancelled (the session is as it was)"
         if out is None:
-            return 0
+            return 2 if failed else 0
+        if error is not None and not prompt:
+            failed = True
+            print(f"gan-writer cowrite: line {number}: {error}", file=stderr, flush=True)
+            continue
         print(out, file=stdout, flush=True)
