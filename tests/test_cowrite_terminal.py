@@ -65,3 +65,36 @@ def test_reopen_continues_the_session_and_refuses_a_corrupted_file(ckpt, tmp_pat
     monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))
     assert main(["cowrite", "--ckpt", ckpt, "--session", str(session)]) == 2
     assert "not a gan-writer session" in capsys.readouterr().err and session.read_text() == "{broken"
+
+
+@pytest.mark.parametrize("tool", ["cowrite", "studio"])
+def test_session_in_a_missing_folder_is_refused_up_front(ckpt, tmp_path, monkeypatch, capsys, tool):
+    monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))
+    session = tmp_path / "nonexistent" / "dir" / "s.json"
+    port = ["--port", "0"] if tool == "studio" else []
+    assert main([tool, "--ckpt", ckpt, "--session", str(session), *port]) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and err.count("\n") == 1 and ".tmp" not in err
+    assert f"gan-writer {tool}: error: --session {session}: the folder {session.parent} does not exist" in err
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_studio_port_out_of_range_is_refused(ckpt, capsys):
+    for port in ("99999", "-1"):
+        assert main(["studio", "--ckpt", ckpt, "--port", port]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.count("\n") == 1
+        assert f"gan-writer studio: error: --port {port} is not a port number: choose one in 0..65535" in err
+
+
+def test_studio_address_in_use_names_host_and_port(ckpt, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["studio", "--ckpt", ckpt, "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1
+    assert f"gan-writer studio: error: cannot serve on 127.0.0.1:{port}: the address is already in use" in err

@@ -119,7 +119,7 @@ def test_evaluate_nll_texts_averages_the_first_n_texts_token_weighted(trained, t
 
     assert result["metrics"]["nll_test"] == pytest.approx(one_by_one(splits.test[:30]), abs=1e-5)
     assert result["metrics"]["nll_gen"] == pytest.approx(one_by_one(splits.train[:30]), abs=1e-5)
-    assert main(["evaluate", "--ckpt", str(trained), "--n", "4", "--nll-texts", "0", "--json", str(out)]) == 2
+    assert main(["evaluate", "--ckpt", str(trained), "--n", "4", "--nll-texts", "0", "--json", str(tmp_path / "m0.json")]) == 2
 
 
 def test_checkpoint_is_self_contained_and_generate_prints_chinese(trained):

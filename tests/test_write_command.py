@@ -85,3 +85,73 @@ def test_discriminator_checkpoint_joins_the_reranking(ckpt, tmp_path, capsys):
     poems = json.loads(capsys.readouterr().out)
     probs = [p["report"]["score_parts"]["discriminator"] for p in poems]
     assert all(0.0 < q < 1.0 for q in probs)
+
+
+def _disc_checkpoint(path, tok):
+    """A checkpoint holding a CNN discriminator (and tokenizer) trained with ``tok``'s vocabulary."""
+    from gan_writer.systems.discriminator import DiscriminatorConfig
+
+    config = DiscriminatorConfig(kind="cnn", embed_dim=8)
+    gen = tiny_gpt2(vocab=len(tok), seed=1, n_positions=32)
+    torch.manual_seed(0)
+    disc = config.build(len(tok), 25, 0)
+    spec = {"config": {k: getattr(config, k) for k in config.__dataclass_fields__}, "vocab_size": len(tok),
+            "max_length": 25, "pad_token_id": 0}
+    state = {f"generator.{k}": v for k, v in gen.state_dict().items()}
+    state.update({f"discriminator.{k}": v for k, v in disc.state_dict().items()})
+    torch.save({"state_dict": state, "gan_writer": {**payload(gen, tok, max_length=25), "discriminator": spec}}, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("letters", [
+    "abcdefghij",  # a smaller vocabulary: the generator's ids index past its embedding (was an IndexError)
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",  # a larger one: was scored silently
+    None,  # as many tokens as the generator's, other tokens: was scored silently
+])
+@pytest.mark.parametrize("what", [
+    ["poem", "--form", "wujue", "--n", "1", "--candidates", "2"],
+    ["story", "--beginning", "白日依山尽，", "--endings", "1", "--length", "5"],
+])
+def test_discriminator_of_another_vocabulary_is_refused(ckpt, tmp_path, capsys, letters, what):
+    ours = char_tokenizer([HANZI])
+    if letters is None:
+        pool = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+        letters = next(pool[:k] for k in range(1, len(pool)) if len(char_tokenizer([pool[:k]])) == len(ours))
+    tok = char_tokenizer([letters])
+    disc = _disc_checkpoint(tmp_path / "english_disc.ckpt", tok)
+    assert main(["write", what[0], "--ckpt", ckpt, "--disc", disc, *what[1:]]) == 2
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err and out == "" and err.count("error:") == 1
+    assert err.splitlines()[-1].startswith(f"gan-writer write {what[0]}: error: ")  # one line, after "checkpoint: X"
+    assert f"error: --disc {disc} was trained with another vocabulary ({len(tok)} tokens)" in err
+    assert f"than the generator of --ckpt {ckpt} ({len(ours)} tokens)" in err
+
+
+def test_discriminator_of_the_same_vocabulary_is_used(ckpt, tmp_path, capsys):
+    disc = _disc_checkpoint(tmp_path / "disc.ckpt", char_tokenizer([HANZI]))
+    assert main(["write", "story", "--ckpt", ckpt, "--disc", disc, "--beginning", "白日依山尽，", "--endings", "2",
+                 "--length", "5", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
+def test_beginning_file_that_is_not_utf8_is_named(ckpt, tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("白日依山".encode("utf-8") + b"\xff\xfe")
+    assert main(["write", "story", "--ckpt", ckpt, "--beginning", f"@{bad}", "--endings", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"--beginning @{bad}: {bad} is not UTF-8 text" in err and "save it as UTF-8" in err
+
+
+def test_candidates_raised_to_the_pieces_asked_for_is_documented_and_noted(ckpt, capsys):
+    for what, documented in (("poem", "raised to --n when smaller"), ("story", "raised to --endings when smaller")):
+        with pytest.raises(SystemExit):
+            main(["write", what, "--help"])
+        assert documented in " ".join(capsys.readouterr().out.split())
+    assert main(["write", "poem", "--ckpt", ckpt, "--form", "wujue", "--n", "3", "--candidates", "2", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert len(json.loads(out)) == 3
+    assert "note: --candidates 2 is raised to --n 3" in err
+    assert main(["write", "story", "--ckpt", ckpt, "--beginning", "白日依山尽，", "--endings", "2", "--candidates", "1",
+                 "--length", "5", "--json"]) == 0
+    assert "note: --candidates 1 is raised to --endings 2" in capsys.readouterr().err

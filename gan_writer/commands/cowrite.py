@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from gan_writer.writing.forms import FORMS
 
@@ -25,12 +26,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_session_arguments(parser)
 
 
+def check_session_path(value: str) -> None:
+    """Refuse a ``--session`` whose folder does not exist (before the checkpoint is loaded)."""
+    path = Path(value)
+    if path.is_dir():
+        raise ValueError(f"--session {value} is a folder; give a session file in it, e.g. {path / 'session.json'}")
+    if not path.exists() and not path.parent.is_dir():
+        raise FileNotFoundError(f"--session {value}: the folder {path.parent} does not exist; "
+                                "create it or choose a session file in an existing folder")
+
+
 def open_session(args: argparse.Namespace):
     """Load the checkpoint and open or create the session. Raises ValueError / FileNotFoundError."""
     from gan_writer.checkpoint import load_artifacts
     from gan_writer.cowrite.generator import ModelGenerator
     from gan_writer.cowrite.session import Session
 
+    if args.session:
+        check_session_path(args.session)
     art = load_artifacts(args.ckpt)
     if art.tokenizer is None:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); co-writing needs a text model")
@@ -48,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         session = open_session(args)
     except (FileNotFoundError, ValueError, ModuleNotFoundError) as err:
-        print(f"gan-writer cowrite: error: {err}", file=sys.stderr)
-        return 2
+        from gan_writer.commands.errors import report
+
+        return report("gan-writer cowrite", err)
     return loop(session, sys.stdin, sys.stdout, prompt=sys.stdin.isatty())

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None, help="corpora folder (default $GAN_WRITER_DATA)")
-    parser.add_argument("--json", default=None, help="where to write the JSON (default: beside the checkpoint)")
+    parser.add_argument("--json", default=None,
+                        help="a new file to write the JSON to, never overwritten (default: CKPT.metrics.json beside "
+                             "the checkpoint, or CKPT.metrics.TIMESTAMP[-N].json when that exists)")
     parser.add_argument("--nll-texts", type=int, default=None, metavar="N",
                         help="NLL-test / NLL-gen over the first N texts of each split (default: the whole test split; "
                              "a 135 M model needs ~2 s per text on one core)")
@@ -91,22 +93,66 @@ def evaluate_checkpoint(
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def check_json_path(value: str) -> Path:
+    """The ``--json`` path, refused up front (before any work) when its folder does not exist or
+    the file exists already (a user's file is never overwritten)."""
+    out = Path(value)
+    if out.exists():
+        raise FileExistsError(f"--json {value} already exists; choose another path or remove it (it is never overwritten)")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"--json {value}: the folder {out.parent} does not exist; create it or choose another path")
+    return out
+
+
+def write_new(out: Path, text: str) -> None:
+    """Write ``text`` to ``out``, which must not exist (exclusive creation: nothing is overwritten)."""
     try:
+        with open(out, "x", encoding="utf-8") as f:
+            f.write(text)
+    except FileExistsError:
+        raise FileExistsError(f"--json {out} was created by something else while evaluating; "
+                              "it was left as it is: choose another path") from None
+
+
+def write_beside(ckpt: Path, text: str) -> Path:
+    """Write ``text`` to ``CKPT.metrics.json`` or, when that exists, a new
+    ``CKPT.metrics.TIMESTAMP.json`` (``-2``, ``-3``, ... when taken); never overwrites a file."""
+    first = ckpt.with_suffix(".metrics.json")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(10_000):
+        out = first if i == 0 else first.with_name(f"{first.stem}.{stamp}{'' if i == 1 else f'-{i}'}.json")
+        try:
+            with open(out, "x", encoding="utf-8") as f:
+                f.write(text)
+            return out
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"{first.parent} holds too many {first.stem}.{stamp}-N.json files; pass --json PATH")
+
+
+def run(args: argparse.Namespace) -> int:
+    from gan_writer.commands.errors import report
+
+    try:
+        if args.json:
+            check_json_path(args.json)
         result = evaluate_checkpoint(args.ckpt, args.n, args.references, args.temperature, args.seed, args.data_dir,
                                      args.nll_texts, args.nll_batch_size)
-    except (FileNotFoundError, ValueError) as err:
-        from gan_writer.commands.errors import report
-
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
         return report("gan-writer evaluate", err)
     width = max(len(k) for k in result["metrics"])
     print(f"{'metric':<{width}}  value")
     for key, value in result["metrics"].items():
         print(f"{key:<{width}}  {value:.4f}")
     print("setup: " + ", ".join(f"{k}={v}" for k, v in result["setup"].items()))
-    out = Path(args.json) if args.json else Path(result["setup"]["checkpoint"]).with_suffix(".metrics.json")
-    if out.exists() and not args.json:
-        out = out.with_name(f"{out.stem}.{time.strftime('%Y%m%d-%H%M%S')}.json")
-    out.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
+    text = json.dumps(result, ensure_ascii=False, indent=2)
+    try:
+        if args.json:
+            out = Path(args.json)
+            write_new(out, text)
+        else:
+            out = write_beside(Path(result["setup"]["checkpoint"]), text)
+    except OSError as err:
+        return report("gan-writer evaluate", err)
     print(f"wrote {out}")
     return 0

@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     poem.add_argument("--keywords", default="", help="comma-separated words the poems should contain, e.g. 月,江")
     poem.add_argument("--title", default=None, help="a title printed with each poem")
     poem.add_argument("--n", type=int, default=3, help="poems to print (default 3)")
-    poem.add_argument("--candidates", type=int, default=16, help="drafts to rerank (default 16)")
+    poem.add_argument("--candidates", type=int, default=16,
+                      help="drafts to rerank (default 16; raised to --n when smaller, so every poem printed is a draft)")
     poem.add_argument("--image", default=None,
                       help="a photo to write about (needs an image-conditioned --ckpt, see experiments/image_poem)")
     poem.add_argument("--image-encoder", default=None,
@@ -45,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _common(story)
     story.add_argument("--beginning", required=True, help="the story so far, or @FILE to read it from a file")
     story.add_argument("--endings", type=int, default=3, help="endings to print (default 3)")
-    story.add_argument("--candidates", type=int, default=None, help="drafts to choose from (default 4 x endings)")
+    story.add_argument("--candidates", type=int, default=None,
+                       help="drafts to choose from (default 4 x endings; raised to --endings when smaller)")
     story.add_argument("--length", type=int, default=120, help="tokens per ending at most (default 120)")
     script = sub.add_parser("script", help="a screenplay from a logline and characters (Dramatron-style)")
     _common(script)
@@ -56,21 +58,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     script.add_argument("--format", choices=("fountain", "text"), default="fountain", help="output format")
 
 
-def _read_beginning(value: str) -> str:
-    if value.startswith("@"):
-        path = Path(value[1:])
-        if not path.is_file():
-            raise FileNotFoundError(f"--beginning {value}: no such file {path}")
+def read_text_option(option: str, value: str) -> str:
+    """``value``, or with ``@FILE`` the text of FILE (UTF-8, stripped): the reader of every
+    ``@FILE`` option of the writing tools.
+
+    Raises:
+        FileNotFoundError: FILE does not exist. ValueError: FILE is not UTF-8 text or cannot be read.
+    """
+    if not value.startswith("@"):
+        return value
+    path = Path(value[1:])
+    if not path.is_file():
+        raise FileNotFoundError(f"{option} {value}: no such file {path}")
+    try:
         return path.read_text(encoding="utf-8").strip()
-    return value
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{option} {value}: {path} is not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                         f"position {err.start}); save it as UTF-8 and try again") from None
+    except OSError as err:
+        raise ValueError(f"{option} {value}: cannot read {path} ({err.strerror or err})") from None
 
 
-def _discriminator(path: str | None):
-    if not path:
+def _read_beginning(value: str) -> str:
+    return read_text_option("--beginning", value)
+
+
+def _discriminator(args: argparse.Namespace, art):
+    """The ``--disc`` discriminator, refused when it was trained with another vocabulary than ``art``'s generator."""
+    if not args.disc:
         return None
     from gan_writer.systems.discriminator import load_discriminator
 
-    return load_discriminator(path)
+    return load_discriminator(args.disc, vocab_size=getattr(art.generator, "vocab_size", None), tokenizer=art.tokenizer,
+                              name=f"--disc {args.disc}", scorer_of=f"the generator of --ckpt {args.ckpt}")
+
+
+def _note_raised_candidates(args: argparse.Namespace) -> None:
+    """One line on stderr when ``--candidates`` is below the pieces asked for (it is raised to them)."""
+    wanted = {"poem": ("--n", getattr(args, "n", None)), "story": ("--endings", getattr(args, "endings", None))}.get(args.what)
+    if wanted and wanted[1] is not None and args.candidates is not None and args.candidates < wanted[1]:
+        print(f"gan-writer write {args.what}: note: --candidates {args.candidates} is raised to {wanted[0]} "
+              f"{wanted[1]} (every piece printed is a draft)", file=sys.stderr)
 
 
 def _check_early(args: argparse.Namespace) -> None:
@@ -111,7 +139,8 @@ def _results(args: argparse.Namespace) -> list[dict]:
     print(f"checkpoint: {art.meta.get('path')}", file=sys.stderr)
     if art.tokenizer is None:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); write needs a text model")
-    disc = _discriminator(args.disc)
+    disc = _discriminator(args, art)
+    _note_raised_candidates(args)
     if args.what == "poem":
         from gan_writer.writing.poem import write_poems
 
@@ -158,8 +187,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         results = _results(args)
     except (FileNotFoundError, ValueError, ModuleNotFoundError) as err:
-        print(f"gan-writer write {args.what}: error: {err}", file=sys.stderr)
-        return 2
+        from gan_writer.commands.errors import report
+
+        return report(f"gan-writer write {args.what}", err)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=1))
     else:

@@ -115,27 +115,62 @@ def saved_config(fields: dict) -> DiscriminatorConfig:
     return DiscriminatorConfig(**fields)
 
 
-def load_discriminator(path: str) -> tuple[Discriminator, dict]:
+def load_discriminator(
+    path: str, *, vocab_size: int | None = None, tokenizer=None, name: str | None = None, scorer_of: str = "the generator"
+) -> tuple[Discriminator, dict]:
     """The discriminator stored in a gan_writer checkpoint (discriminator pretraining or
     adversarial), and its spec (config, vocabulary size, max length, pad id).
 
+    Args:
+        path: a ``.ckpt`` file or a run directory.
+        vocab_size, tokenizer: the vocabulary size and tokenizer of the generator whose
+            token ids the discriminator will score; given, a discriminator trained with another
+            vocabulary is refused (its embedding would index out of range, or score other tokens).
+        name: how messages call ``path`` (e.g. ``--disc PATH``); default ``path``.
+        scorer_of: how messages call that generator (e.g. ``the generator of --ckpt X``).
+
     Raises:
         NoDiscriminatorError: if the checkpoint holds no discriminator.
+        ValueError: if its vocabulary is not the generator's (``vocab_size`` / ``tokenizer``).
     """
     from gan_writer.checkpoint import resolve_checkpoint
 
     from gan_writer.safe_load import load_checkpoint
 
+    name = name or str(path)
     ckpt = load_checkpoint(resolve_checkpoint(path))  # no code runs; checksum and finiteness checked
     info = ckpt.get(KEY, {}) if isinstance(ckpt, dict) else {}
     spec = info.get("discriminator")
     if not spec:
         raise NoDiscriminatorError(
-            f"{path} holds no discriminator: pass a checkpoint of the discriminator pretraining stage"
+            f"{name} holds no discriminator: pass a checkpoint of the discriminator pretraining stage"
         )
+    if vocab_size is not None or tokenizer is not None:
+        _check_vocabulary(spec, info.get("tokenizer"), vocab_size, tokenizer, name, scorer_of)
     disc = saved_config(spec["config"]).build(spec["vocab_size"], spec["max_length"], spec["pad_token_id"])
     disc.load_state_dict({k[len("discriminator."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("discriminator.")})
     return disc, spec
+
+
+def _check_vocabulary(spec: dict, tokenizer_files, vocab_size: int | None, tokenizer, name: str, scorer_of: str) -> None:
+    """Refuse a discriminator (``spec``, its checkpoint's tokenizer files) trained with
+    another vocabulary than the generator (``vocab_size``, ``tokenizer``) it is to score."""
+    from gan_writer.tokenization import tokenizer_from_dict
+
+    disc_tok = tokenizer_from_dict(tokenizer_files) if tokenizer_files and tokenizer is not None else None
+    disc_size = int(spec.get("vocab_size") or 0)
+    if disc_tok is not None:
+        other = disc_tok.get_vocab() != tokenizer.get_vocab()
+    else:
+        other = vocab_size is not None and disc_size != vocab_size
+    other = other or (vocab_size is not None and disc_size < vocab_size)  # its embedding cannot index every id
+    if other:
+        theirs = len(disc_tok) if disc_tok is not None else disc_size
+        ours = len(tokenizer) if tokenizer is not None else vocab_size
+        raise ValueError(
+            f"{name} was trained with another vocabulary ({theirs} tokens) than {scorer_of} ({ours} tokens): "
+            "pass a discriminator trained on the same corpus and tokenizer as the generator"
+        )
 
 
 class DiscriminatorStage(GeneratorStage):

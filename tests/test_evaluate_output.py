@@ -1,0 +1,85 @@
+"""``gan-writer evaluate``: where the JSON goes. A bad ``--json`` is refused before any work, and
+no file is ever overwritten (``--json`` or the default beside the checkpoint)."""
+import json
+
+import pytest
+
+import gan_writer.commands.evaluate as evaluate_mod
+from gan_writer.cli import main
+
+
+def _no_work(*args, **kwargs):
+    raise AssertionError("evaluate did the work before refusing --json")
+
+
+def _fake_result(ckpt):
+    def fake(*args, **kwargs):
+        return {"metrics": {"bleu_2": 0.5}, "setup": {"checkpoint": str(ckpt)}, "samples": ["x"]}
+    return fake
+
+
+def test_json_in_a_missing_folder_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _no_work)
+    target = tmp_path / "nonexistent" / "x.json"
+    assert main(["evaluate", "--ckpt", str(tmp_path / "run"), "--n", "10", "--json", str(target)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err and err.count("\n") == 1
+    assert f"gan-writer evaluate: error: --json {target}: the folder {target.parent} does not exist" in err
+    assert not target.parent.exists()
+
+
+def test_existing_json_is_refused_and_left_as_it_is(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _no_work)
+    target = tmp_path / "mine.json"
+    target.write_text("the user's own notes", encoding="utf-8")
+    assert main(["evaluate", "--ckpt", str(tmp_path / "run"), "--json", str(target)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "Traceback" not in err and err.count("\n") == 1
+    assert f"--json {target} already exists; choose another path or remove it" in err
+    assert target.read_text(encoding="utf-8") == "the user's own notes"
+
+
+def test_json_path_is_written_when_new(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _fake_result(tmp_path / "last.ckpt"))
+    target = tmp_path / "m.json"
+    assert main(["evaluate", "--ckpt", str(tmp_path), "--json", str(target)]) == 0
+    assert json.loads(target.read_text(encoding="utf-8"))["metrics"] == {"bleu_2": 0.5}
+    assert f"wrote {target}" in capsys.readouterr().out
+
+
+def test_json_created_meanwhile_is_not_overwritten(tmp_path, monkeypatch, capsys):
+    target = tmp_path / "m.json"
+
+    def fake(*args, **kwargs):
+        target.write_text("written while evaluating", encoding="utf-8")
+        return _fake_result(tmp_path / "last.ckpt")()
+
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", fake)
+    assert main(["evaluate", "--ckpt", str(tmp_path), "--json", str(target)]) == 2
+    assert "was created by something else while evaluating" in capsys.readouterr().err
+    assert target.read_text(encoding="utf-8") == "written while evaluating"
+
+
+def test_default_path_never_overwrites_within_one_second(tmp_path, monkeypatch, capsys):
+    """The default ``last.metrics.json``, then ``last.metrics.STAMP.json``, then ``-2``, ``-3``:
+    runs within the same second (same timestamp) each get their own file."""
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _fake_result(tmp_path / "last.ckpt"))
+    monkeypatch.setattr(evaluate_mod.time, "strftime", lambda fmt, *a: "20250101-120000")
+    first = tmp_path / "last.metrics.json"
+    first.write_text("kept", encoding="utf-8")
+    stamped = tmp_path / "last.metrics.20250101-120000.json"
+    stamped.write_text("kept too", encoding="utf-8")
+    for expected in ("last.metrics.20250101-120000-2.json", "last.metrics.20250101-120000-3.json"):
+        assert main(["evaluate", "--ckpt", str(tmp_path)]) == 0
+        assert f"wrote {tmp_path / expected}" in capsys.readouterr().out
+        assert json.loads((tmp_path / expected).read_text(encoding="utf-8"))["samples"] == ["x"]
+    assert first.read_text(encoding="utf-8") == "kept" and stamped.read_text(encoding="utf-8") == "kept too"
+
+
+def test_default_path_is_beside_the_checkpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _fake_result(tmp_path / "last.ckpt"))
+    assert main(["evaluate", "--ckpt", str(tmp_path)]) == 0
+    assert (tmp_path / "last.metrics.json").is_file()
+    assert main(["evaluate", "--ckpt", str(tmp_path)]) == 0
+    assert (tmp_path / "last.metrics.json").is_file() and len(list(tmp_path.glob("last.metrics.*.json"))) == 1
+    capsys.readouterr()
