@@ -98,3 +98,13 @@ def test_studio_address_in_use_names_host_and_port(ckpt, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("\n") == 1
     assert f"gan-writer studio: error: cannot serve on 127.0.0.1:{port}: the address is already in use" in err
+
+
+@pytest.mark.parametrize("temperature", ["0", "-1", "nan"])
+def test_temperature_is_checked_before_the_session_starts(ckpt, tmp_path, monkeypatch, capsys, temperature):
+    monkeypatch.setattr("sys.stdin", io.StringIO("白日依山尽\n:next\n:quit\n"))
+    session = tmp_path / "s.json"
+    assert main(["cowrite", "--ckpt", ckpt, "--session", str(session), "--temperature", temperature]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "--temperature" in err and temperature in err
+    assert not session.exists()  # refused before the session was created

@@ -42,6 +42,9 @@ def open_session(args: argparse.Namespace):
     from gan_writer.cowrite.generator import ModelGenerator
     from gan_writer.cowrite.session import Session
 
+    from gan_writer.systems.options import check_option
+
+    check_option("--temperature", args.temperature, "> 0")  # before the checkpoint loads, not at the first draw
     if args.session:
         check_session_path(args.session)
     art = load_artifacts(args.ckpt)
