@@ -83,3 +83,13 @@ def test_default_path_is_beside_the_checkpoint(tmp_path, monkeypatch, capsys):
     assert main(["evaluate", "--ckpt", str(tmp_path)]) == 0
     assert (tmp_path / "last.metrics.json").is_file() and len(list(tmp_path.glob("last.metrics.*.json"))) == 1
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("tool", ["evaluate", "compare"])
+def test_a_data_dir_that_is_not_a_folder_is_refused(tmp_path, monkeypatch, capsys, tool):
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _no_work)
+    missing = tmp_path / "no_corpora"
+    run = ["--ckpt", str(tmp_path / "run")] if tool == "evaluate" else ["--run", f"a={tmp_path / 'run'}"]
+    assert main([tool, *run, "--data-dir", str(missing)]) == 2  # it was skipped, and another folder used
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--data-dir: {missing} is not a folder" in err

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from gan_writer.analysis import plots
 from gan_writer.analysis import quality_diversity as qd
+from gan_writer.commands.evaluate import existing_folder
 from gan_writer.analysis.degenerate_points import degenerate_points, exclusion_notes, verdict_excluding
 
 DEFAULT_TEMPERATURES = "0.7,0.8,0.9,1.0,1.1,1.2,1.3,1.5"
@@ -56,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default 4; 2 is SeqGAN's poem setting)")
     parser.add_argument("--baseline", default="mle", help="name of the MLE baseline run (default: mle)")
     parser.add_argument("--out", default=None, help="output folder (default checkpoints/compare/<timestamp>)")
-    parser.add_argument("--data-dir", default=None, help="corpora folder (default $GAN_WRITER_DATA)")
+    parser.add_argument("--data-dir", default=None, type=existing_folder, help="corpora folder (default $GAN_WRITER_DATA)")
     parser.add_argument("--keep-samples", type=int, default=20, help="texts per point kept in samples.csv (default 20)")
 
 

@@ -15,13 +15,20 @@ from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts
 from gan_writer.systems.options import check_option
 
 
+def existing_folder(value: str) -> str:
+    """``--data-dir``: a folder that exists (argparse type; a missing one was silently skipped)."""
+    if not Path(value).expanduser().is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is not a folder; give the folder that holds the corpora")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", required=True, help="a .ckpt or a run directory")
     parser.add_argument("--n", type=int, default=2000, help="samples to draw (default 2000)")
     parser.add_argument("--references", default="test", choices=["test", "valid"], help="reference split")
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", default=None, help="corpora folder (default $GAN_WRITER_DATA)")
+    parser.add_argument("--data-dir", default=None, type=existing_folder, help="corpora folder (default $GAN_WRITER_DATA)")
     parser.add_argument("--json", default=None,
                         help="a new file to write the JSON to, never overwritten (default: CKPT.metrics.json beside "
                              "the checkpoint, or CKPT.metrics.TIMESTAMP[-N].json when that exists)")
