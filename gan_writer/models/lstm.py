@@ -285,9 +285,17 @@ class LSTMGenerator(RecurrentGenerator):
         return self.out(h)
 
     def _hidden_states(self, ids: torch.Tensor) -> torch.Tensor:
-        """Fused ``nn.LSTM`` over BOS + ``ids[:, :-1]``: ``(B, T)`` -> ``(B, T, H)``."""
+        """Fused ``nn.LSTM`` over BOS + ``ids[:, :-1]``: ``(B, T)`` -> ``(B, T, H)``, contiguous.
+
+        ``nn.LSTM`` returns a transposed view; made contiguous, the output layer is one
+        ``addmm`` with its bias instead of a matmul and a separate pass adding the bias over the
+        ``(B, T, V)`` logits (issue 18: ~5% of an MLE step at the SeqGAN sizes). For hidden
+        sizes up to 128 the logits and every gradient are bit-identical to the view's
+        (``tests/test_lstm.py``), so runs made before stay reproducible; larger ones round
+        differently (~1e-7).
+        """
         tokens = self._with_bos(ids[:, :-1], ids.size(0))
-        return self.lstm(self.embedding(tokens))[0]
+        return self.lstm(self.embedding(tokens))[0].contiguous()
 
     def extra_repr(self) -> str:
         return f"bos={self.bos_token_id}, eos={self.eos_token_id}, pad={self.pad_token_id}"
