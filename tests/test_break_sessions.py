@@ -67,9 +67,11 @@ def test_terminal_export_to_a_missing_folder_is_an_error_line(tmp_path):
 
     s = Session(StubGenerator(), "poem", "wujue")
     s.write("白日依山尽")
-    out = io.StringIO()
+    out, err = io.StringIO(), io.StringIO()
     cmds = f":export {tmp_path}/no/such/dir/p.md\n:export {tmp_path}\n:export {tmp_path}/ok.md\n"
-    assert loop(s, io.StringIO(cmds), out) == 0
-    text = out.getvalue()
-    assert "cannot export to" in text and "exists" in text and "exported to" in text
+    assert loop(s, io.StringIO(cmds), out, stderr=err) == 2  # a scripted command failed
+    errors = err.getvalue().splitlines()
+    assert len(errors) == 2 and errors[0].startswith("gan-writer cowrite: line 1: error: ") and "cannot export to" in errors[0]
+    assert errors[1].startswith("gan-writer cowrite: line 2: error: ") and "exists" in errors[1]
+    assert "exported to" in out.getvalue() and "error" not in out.getvalue()
     assert (tmp_path / "ok.md").read_text(encoding="utf-8").startswith("白日依山尽")
