@@ -129,8 +129,7 @@ def write_beside(ckpt: Path, text: str) -> Path:
     for i in range(10_000):
         out = first if i == 0 else first.with_name(f"{first.stem}.{stamp}{'' if i == 1 else f'-{i}'}.json")
         try:
-            with open(out, "x", encoding="utf-8") as f:
-                f.write(text)
+            write_new(out, text)
             return out
         except FileExistsError:
             continue
