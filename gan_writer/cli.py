@@ -20,6 +20,9 @@ from typing import Callable
 from gan_writer.commands import generate
 from gan_writer.commands.errors import debug_enabled, describe_parse_error, one_line, report, user_cause
 
+#: the LightningCLI subcommands (training stages); there is no ``predict``: ``gan-writer generate``
+STAGE_COMMANDS = ("fit", "validate", "test")
+
 TOOLS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "generate": (generate.add_arguments, generate.run),
 }
@@ -66,7 +69,12 @@ def _build_cli_class() -> type:
     from gan_writer.resume import check_ckpt_path
 
     class GanWriterCLI(LightningCLI):
-        """LightningCLI with the data → model links and the ``--ckpt_path`` checks."""
+        """LightningCLI with the data → model links and the ``--ckpt_path`` checks; no
+        ``predict`` subcommand (the stages have no predict step: ``gan-writer generate``)."""
+
+        @staticmethod
+        def subcommands() -> dict[str, set[str]]:
+            return {k: v for k, v in LightningCLI.subcommands().items() if k in STAGE_COMMANDS}
 
         def add_arguments_to_parser(self, parser) -> None:
             # module-level functions, not lambdas: ddp_spawn pickles the trainer, whose config
@@ -83,6 +91,7 @@ def _build_cli_class() -> type:
                 super().parse_arguments(parser, args)
             sub = self.config.get("subcommand")
             if sub:
+                refuse_existing_version(self.config[sub])
                 use_model_tokenizer(self.config[sub])
             if sub and self.config[sub].get("ckpt_path"):
                 check_ckpt_path(self.config[sub]["ckpt_path"], self.config[sub]["model"]["class_path"])
@@ -130,10 +139,99 @@ def lightning_cli(args: list[str] | None = None):
         save_config_kwargs={"overwrite": False, "command": ["gan-writer", *(sys.argv[1:] if args is None else args)]},
         # errors raise (main() makes them one line); no abbreviations: --trainer.max_step must not
         # silently mean --trainer.max_steps (jsonargparse 5 drops them anyway)
-        parser_kwargs={c: {"exit_on_error": False, "allow_abbrev": False} for c in ("fit", "validate", "test", "predict")}
+        parser_kwargs={c: {"exit_on_error": False, "allow_abbrev": False} for c in STAGE_COMMANDS}
         | {"exit_on_error": False, "allow_abbrev": False},
         args=args,
     )
+
+
+#: loggers whose run folder is ``save_dir/name/version_N`` (or ``save_dir/name/VERSION`` for a str)
+_VERSIONED_LOGGERS = ("TensorBoardLogger", "CSVLogger")
+
+
+def _logger_entries(logger) -> list:
+    if isinstance(logger, (list, tuple)):
+        return [entry for item in logger for entry in _logger_entries(item)]
+    return [logger] if hasattr(logger, "get") else []
+
+
+def refuse_existing_version(config) -> None:
+    """Refuse an explicit ``trainer.logger.init_args.version`` whose folder already exists: it
+    holds an earlier run, which the new one would write into (events, config.yaml, checkpoints).
+    Checked on rank zero only, before anything is built (the other ranks of a DDP run parse the
+    command again once rank zero may have made the folder).
+
+    Raises:
+        FileExistsError: the version folder exists.
+    """
+    from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+    if getattr(rank_zero_only, "rank", 0) != 0:
+        return
+    trainer = config.get("trainer") or {}
+    for logger in _logger_entries(trainer.get("logger")):
+        class_path = str(logger.get("class_path") or "")
+        args = logger.get("init_args") or {}
+        version = args.get("version")
+        if class_path.rpartition(".")[2] not in _VERSIONED_LOGGERS or version is None or version == "":
+            continue
+        save_dir = args.get("save_dir") or trainer.get("default_root_dir") or "."
+        name = args.get("name")
+        name = "lightning_logs" if name is None and class_path.endswith("TensorBoardLogger") else (name or "")
+        folder = os.path.join(str(save_dir), str(name), version if isinstance(version, str) else f"version_{version}")
+        if os.path.exists(folder):
+            raise FileExistsError(
+                f"--trainer.logger.init_args.version={version}: the run folder {folder} already exists and "
+                "belongs to an earlier run (nothing was written); choose another version, or leave version "
+                "unset for a new version_N"
+            )
+
+
+def check_config_files(argv: list[str]) -> None:
+    """Read each ``--config`` file of ``argv`` the way jsonargparse will, and refuse, naming the
+    file, one that is not UTF-8, not valid YAML, empty, or not a mapping of sections. Values
+    that are not files (a missing path, inline YAML) are left to jsonargparse.
+
+    Raises:
+        ValueError: the file cannot be a config.
+    """
+    import yaml
+
+    for i, arg in enumerate(argv):
+        if arg in ("--config", "-c") and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+        else:
+            continue
+        if not os.path.isfile(path):
+            continue
+        with open(path, "rb") as fh:
+            raw = fh.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = raw.count(b"\n", 0, err.start) + 1
+            column = err.start - (raw.rfind(b"\n", 0, err.start) + 1) + 1
+            raise ValueError(f"--config {path}: byte 0x{raw[err.start]:02x} at position {err.start} (line {line}, "
+                             f"column {column}) is not UTF-8; save the file as UTF-8") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or one_line(str(err))
+            context = getattr(err, "context", None)
+            context_mark = getattr(err, "context_mark", None)
+            if context and context_mark is not None:
+                problem += f" ({context} at line {context_mark.line + 1}, column {context_mark.column + 1})"
+            raise ValueError(f"--config {path}: not valid YAML{where}: {problem}; fix the file's syntax") from None
+        if data is None:
+            raise ValueError(f"--config {path}: the file is empty (no keys); give a stage config such as "
+                             "experiments/poetry_zh/mle.yaml")
+        if not isinstance(data, dict):
+            raise ValueError(f"--config {path}: expected a mapping of sections (trainer:, model:, data:, ...), "
+                             f"got a {type(data).__name__}")
 
 
 def use_model_tokenizer(config) -> None:
@@ -209,6 +307,8 @@ def _run(argv: list[str]) -> int:
               "       gan-writer fit --print-options {generator,discriminator,model,data} [--config X.yaml]\n"
               "       --verbose (or GAN_WRITER_DEBUG=1): the full traceback of an error")
         return 0
+    if not argv[0].startswith("-") and argv[0] not in STAGE_COMMANDS:
+        return _unknown_command(argv[0])
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     nested_help = [a for a in argv if a.removeprefix("--model.").removeprefix("init_args.") in ("generator.help", "discriminator.help")]
@@ -217,6 +317,10 @@ def _run(argv: list[str]) -> int:
         argv = [a for a in argv if a != nested_help[0]] + ["--print-options", block]
     if "--print-options" in argv:
         return _print_options(argv)
+    try:
+        check_config_files(argv)
+    except ValueError as err:
+        return report(f"gan-writer {argv[0]}", err)
     try:
         cli = lightning_cli(argv)
     except Exception as err:  # noqa: BLE001 - a bug (not a user error) is re-raised below
@@ -257,8 +361,15 @@ def _print_options(argv: list[str]) -> int:
     """``gan-writer fit --print-options BLOCK [--config X.yaml]``: a block's options and docs."""
     from gan_writer.commands.options import block_options, config_classes, format_options
 
+    from gan_writer.commands.options import BLOCKS
+
     i = argv.index("--print-options")
-    block = argv[i + 1] if i + 1 < len(argv) else "generator"
+    block = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else None
+    if block is None:
+        blocks = ", ".join([*BLOCKS, "model", "data"])
+        print(f"gan-writer {argv[0]}: error: --print-options needs a BLOCK, one of {blocks} "
+              f"(e.g. gan-writer {argv[0]} --print-options generator)", file=sys.stderr)
+        return 2
     classes = config_classes(argv)
     try:
         options = block_options(block, classes.get("model"), classes.get("data"))
@@ -267,6 +378,22 @@ def _print_options(argv: list[str]) -> int:
     prefix = {"model": "--model.init_args.", "data": "--data.init_args."}.get(block, f"--model.init_args.{block}.")
     print(format_options(block, options, prefix))
     return 0
+
+
+def _unknown_command(name: str) -> int:
+    """``gan-writer NAME`` for a NAME that is neither a stage nor a tool: one line, exit 2."""
+    import difflib
+
+    commands = [*STAGE_COMMANDS, *TOOLS]
+    if name == "predict":
+        print("gan-writer: error: there is no predict command (the stages have no predict step); "
+              "print samples from a checkpoint with gan-writer generate --ckpt PATH", file=sys.stderr)
+        return 2
+    match = difflib.get_close_matches(name, commands, n=1, cutoff=0.6)
+    hint = f"; did you mean {match[0]}?" if match else ""
+    print(f"gan-writer: error: unknown command {name!r}{hint} (commands: {', '.join(commands)}; "
+          "see gan-writer --help)", file=sys.stderr)
+    return 2
 
 
 class _ToolParser(argparse.ArgumentParser):

@@ -60,7 +60,7 @@ def test_a_key_of_another_stage_is_unknown_and_the_stages_own_is_suggested(capsy
 def test_a_bad_value_and_a_missing_config_are_one_line(capsys):
     assert main(["fit", "--config", MLE, "--trainer.max_epochs=abc"]) == 2
     line = only_line(capsys)
-    assert 'Parser key "trainer.max_epochs"' in line and "int" in line and "abc" in line
+    assert line == "gan-writer fit: error: --trainer.max_epochs: expected an int, got 'abc'"
     assert main(["fit", "--config", "no/such.yaml"]) == 2
     line = only_line(capsys)
     assert "no/such.yaml" in line and "does not exist" in line

@@ -71,21 +71,131 @@ def _where_listed(option: str) -> str:
     return f" (`gan-writer fit --print-options {block}` lists the options)"
 
 
+def _type_name(text: str) -> str:
+    """``<class 'float'>`` -> ``a float``; ``<class 'int'>`` -> ``an int``;
+    ``typing.Literal['a', 'b']`` -> ``one of 'a', 'b'``; anything else as given."""
+    text = text.strip()
+    if m := re.match(r"^(?:typing\.)?Literal\[(.*)\]$", text):
+        return f"one of {m.group(1)}"
+    name = re.sub(r"^<class '(?:builtins\.)?([^']+)'>$", r"\1", text)
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _leaf_error(message: str) -> tuple[str, str, str, str] | None:
+    """The innermost error of a (nested) jsonargparse message: ``(kind, key, detail, value)``
+    with ``kind`` ``"unknown"`` (``key`` is the unknown dotted key) or ``"type"`` (``key`` the
+    option, ``detail`` the expected type, ``value`` the value given); None when neither.
+
+    jsonargparse reports a bad value inside a class block (``model``, ``data``, a generator
+    dataclass) as ``Parser key "model": ... Problem with given class_path ...: Parser key
+    "lr": Expected a <class 'float'>. Got value: abc``: the key is the path of ``Parser key``
+    lines above the innermost error (``init_args`` after ``model`` / ``data``)."""
+    lines = message.splitlines()
+    stack: list[tuple[int, str]] = []  # (indent, key) of the enclosing "Parser key" lines
+
+    def path(*tail: str) -> str:
+        keys = [k for _, k in stack] + [t for t in tail if t]
+        dotted = ".".join(keys).split(".")
+        if len(dotted) > 1 and dotted[0] in ("model", "data") and dotted[1] != "init_args":
+            dotted.insert(1, "init_args")
+        return ".".join(dotted)
+
+    for n, line in enumerate(lines):
+        indent = len(line) - len(line.lstrip(" -"))
+        text = line.strip().removeprefix("- ").strip()
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if m := re.match(r'^Parser key "([^"]+)":\s*(.*)$', text):
+            stack.append((indent, m.group(1)))
+            text = m.group(2).strip()
+            if not text:
+                continue
+        if m := (re.match(r"^Option '([^']+)' is not accepted", text) or re.match(r'^Key "([^"]+)" is not expected', text)):
+            return "unknown", path(m.group(1)), "", ""
+        if m := re.match(r"^(Group|Subcommand) '([^']+)' does not accept option '([^']+)'", text):
+            return "unknown", path(m.group(2) if m.group(1) == "Group" else "", m.group(3)), "", ""
+        if m := re.search(r"[Uu]nrecognized arguments:\s*(\S+)", text):
+            return "unknown", path(m.group(1).lstrip("-").split("=", 1)[0]), "", ""
+        if m := re.match(r"^Expected a (.+?)\. Got value: (.*)$", text):
+            return "type", path(), _type_name(m.group(1)), m.group(2)
+        if re.match(r"^Expected a (.+)$", text) and stack:  # a Union: every subtype it tried, in turn
+            kinds = []
+            for other in lines[n:]:
+                depth = len(other) - len(other.lstrip(" -"))
+                if depth < indent:
+                    break
+                if depth == indent and (k := re.match(r"^-?\s*Expected a (.+)$", other.strip())):
+                    kinds.append(k.group(1))
+            kinds = [k for k in kinds if "NoneType" not in k]
+            if not kinds:
+                continue
+            given = next((re.sub(r"^Given value:\s*", "", x.strip()) for x in lines[n + 1:]
+                          if x.strip().startswith("Given value:")), "")
+            return "type", path(), " or ".join(_type_name(k) for k in kinds), given
+    return None
+
+
+def _config_files(argv: list[str]) -> list[str]:
+    files = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--config", "-c")]
+    return files + [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+
+
+def _in_file(key: str, argv: list[str]) -> str | None:
+    """The last ``--config`` file of ``argv`` that sets the dotted ``key`` (``model.init_args.x``
+    or ``model.x``), else None."""
+    import yaml
+
+    found = None
+    for path in _config_files(argv):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                node = yaml.safe_load(fh)
+        except (OSError, ValueError, yaml.YAMLError):
+            continue
+        for keys in (key.split("."), key.replace(".init_args.", ".", 1).split(".")):
+            cur = node
+            for k in keys:
+                cur = cur.get(k, _MISSING) if isinstance(cur, dict) else _MISSING
+            if cur is not _MISSING:
+                found = path
+                break
+    return found
+
+
+_MISSING = object()
+
+
+def _on_command_line(key: str, argv: list[str]) -> str | None:
+    """The ``--key`` spelling of ``argv`` that sets the dotted ``key`` (long or short form)."""
+    short = key.replace(".init_args.", ".", 1)
+    for arg in reversed(argv):
+        name = arg.split("=", 1)[0]
+        if name.startswith("--") and name[2:].replace(".init_args.", ".", 1) == short:
+            return name
+    return None
+
+
 def describe_parse_error(message: str, argv: list[str]) -> str:
-    """One line for a jsonargparse error: the option at fault, and for an unknown key the
-    closest valid key (:func:`gan_writer.commands.options.closest_key`)."""
+    """One line for a jsonargparse error: the option (or the key of a ``--config`` file) at
+    fault; for an unknown key the closest valid key
+    (:func:`gan_writer.commands.options.closest_key`), for a bad value the type expected."""
     from gan_writer.commands.options import closest_key, config_classes, valid_keys
 
-    unknown = re.findall(r"[Uu]nrecognized arguments:\s*(.+)", message)
-    unknown += [f"--{k}" for k in re.findall(r"NestedArg\(key='([^']+)'", message)]
-    unknown += [f"--{k}" for k in re.findall(r'Key "([^"]+)" is not expected', message)]
-    tokens = [t for group in unknown for t in group.split() if t.startswith("--")]
-    if tokens:
-        nested = tokens[0].lstrip("-").split("=", 1)[0]
-        given = next((a.split("=", 1)[0] for a in argv if a.startswith("--")
-                      and a.split("=", 1)[0].lstrip("-").endswith(nested)), f"--{nested}")
+    leaf = _leaf_error(message)
+    if leaf is not None:
+        kind, key, expected, value = leaf
+        option = _on_command_line(key, argv)
+        source = None if option else _in_file(key, argv)
+        if kind == "type":
+            shown = repr(value) if not value.startswith(("NestedArg(", "{", "[")) else value
+            where = option or (f"{key} in {source}" if source else f"--{key}")
+            return f"{where}: expected {expected}, got {shown}"
         classes = config_classes(argv)
-        match = closest_key(given, valid_keys(classes.get("model"), classes.get("data")))
+        match = closest_key(option or key, valid_keys(classes.get("model"), classes.get("data")))
+        if source:
+            hint = f"; did you mean {match}?" if match else ""
+            return f"unknown key {key} in {source}{hint}{_where_listed(key)}"
+        given = option or f"--{key}"
         hint = f"; did you mean --{match}?" if match else ""
         return f"unknown option {given}{hint}{_where_listed(given)}"
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
