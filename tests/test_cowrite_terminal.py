@@ -67,6 +67,26 @@ def test_reopen_continues_the_session_and_refuses_a_corrupted_file(ckpt, tmp_pat
     assert "not a gan-writer session" in capsys.readouterr().err and session.read_text() == "{broken"
 
 
+@pytest.mark.parametrize("option, value, saved", [("--seed", "3", "2"), ("--kind", "story", "'poem'"),
+                                                   ("--form", "qijue", "'wujue'"), ("--temperature", "0.5", "1.0")])
+def test_reopening_with_a_different_new_session_option_is_refused(ckpt, tmp_path, monkeypatch, capsys,
+                                                                  option, value, saved):
+    session = tmp_path / "s.json"
+    run(ckpt, session, "白日依山尽\n:next\n", monkeypatch, capsys)  # saved: kind poem, form wujue, seed 2
+    before = session.read_text()
+    monkeypatch.setattr("sys.stdin", io.StringIO(":next\n:quit\n"))
+    assert main(["cowrite", "--ckpt", ckpt, "--session", str(session), option, value]) == 2
+    out, err = capsys.readouterr()
+    key = option[2:]
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert (f"--session {session} exists and was written with {key} {saved}; {option} " in err
+            and f"drop {option} to continue it" in err)
+    assert session.read_text() == before  # nothing was run on it
+    # without the option (or with the saved value) it continues
+    monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))
+    assert main(["cowrite", "--ckpt", ckpt, "--session", str(session), "--seed", "2"]) == 0
+
+
 @pytest.mark.parametrize("tool", ["cowrite", "studio"])
 def test_session_in_a_missing_folder_is_refused_up_front(ckpt, tmp_path, monkeypatch, capsys, tool):
     monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))

@@ -13,11 +13,13 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="a gan_writer .ckpt or run directory")
     p.add_argument("--session", default=None,
                    help="session JSON file: opened if it exists, else created; written after every operation")
-    p.add_argument("--kind", choices=("poem", "story", "script"), default="poem", help="document kind of a new session")
+    p.add_argument("--kind", choices=("poem", "story", "script"), default=None,
+                   help="document kind of a new session (default poem)")
     p.add_argument("--form", default=None, help=f"poem form of a new session, one of {', '.join(FORMS)} (default wujue for poems)")
-    p.add_argument("--seed", type=int, default=0, help="base seed of a new session (model step j draws with seed + j)")
-    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of a new session")
-    p.add_argument("--title", default="", help="title shown in exports")
+    p.add_argument("--seed", type=int, default=None,
+                   help="base seed of a new session (model step j draws with seed + j; default 0)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature of a new session (default 1.0)")
+    p.add_argument("--title", default=None, help="title of a new session, shown in exports")
     p.add_argument("--strict-rhyme", action="store_true",
                    help="Chinese forms: the even lines must rhyme (平水韵 level tone, hard); default: reranked")
 
@@ -44,18 +46,42 @@ def open_session(args: argparse.Namespace):
 
     from gan_writer.systems.options import check_option
 
-    check_option("--temperature", args.temperature, "> 0")  # before the checkpoint loads, not at the first draw
+    if args.temperature is not None:  # before the checkpoint loads, not at the first draw
+        check_option("--temperature", args.temperature, "> 0")
     if args.session:
         check_session_path(args.session)
     art = load_artifacts(args.ckpt)
     if art.tokenizer is None:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); co-writing needs a text model")
-    form = args.form or ("wujue" if args.kind == "poem" else None)
-    kwargs = dict(kind=args.kind, form=form, seed=args.seed, temperature=args.temperature, title=args.title)
+    kind = args.kind or "poem"
+    form = args.form or ("wujue" if kind == "poem" else None)
+    kwargs = dict(kind=kind, form=form, seed=args.seed or 0, title=args.title or "",
+                  temperature=1.0 if args.temperature is None else args.temperature)
     gen = ModelGenerator(art, strict_rhyme=args.strict_rhyme)
-    if args.session:
-        return Session.open_or_create(args.session, gen, **kwargs)
-    return Session(gen, **kwargs)
+    if not args.session:
+        return Session(gen, **kwargs)
+    existed = Path(args.session).exists()
+    session = Session.open_or_create(args.session, gen, **kwargs)
+    if existed:
+        check_new_session_options(args, session)
+    return session
+
+
+def check_new_session_options(args: argparse.Namespace, session) -> None:
+    """Refuse ``--kind/--form/--seed/--temperature/--title`` given with an existing ``--session``
+    whose saved value differs: they apply to new sessions only, and must not be silently ignored.
+
+    Raises:
+        ValueError: naming the session file, the option and both values.
+    """
+    saved = {"kind": session.kind, "form": session.form, "seed": session.seed, "title": session.title,
+             "temperature": session.state["temperature"]}
+    for key, value in saved.items():
+        given = getattr(args, key)
+        if given is not None and given != value:
+            raise ValueError(f"--session {args.session} exists and was written with {key} {value!r}; --{key} {given!r} "
+                             f"sets a new session only: drop --{key} to continue it (the file was left as it is), "
+                             "or give a new --session file")
 
 
 def run(args: argparse.Namespace) -> int:
