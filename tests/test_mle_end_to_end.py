@@ -89,6 +89,31 @@ def test_evaluate_prints_the_table_and_writes_json(trained, capsys, tmp_path):
     assert 0 <= result["metrics"]["bleu_2"] <= 1 and result["metrics"]["nll_test"] > 0
 
 
+def test_evaluate_scores_the_form_the_run_checked(trained, capsys, tmp_path):
+    import json
+
+    from gan_writer.metrics.forms import form_metrics
+
+    assert load_artifacts(trained).meta["form"] == "wujue"  # experiments/poetry_zh/mle.yaml's metrics callback
+    out = tmp_path / "m.json"
+    assert main(["evaluate", "--ckpt", str(trained), "--n", "10", "--nll-texts", "4", "--json", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["setup"]["form"] == "wujue" and len(result["samples"]) == 10  # every sample is kept
+    expected = form_metrics(result["samples"], "wujue")
+    assert set(expected) == {"form_line_ok", "form_tone_ok", "form_rhyme_ok", "form_syllable_err"}
+    assert {k: result["metrics"][k] for k in expected} == pytest.approx(expected)
+    assert "form_line_ok" in capsys.readouterr().out
+    none = tmp_path / "none.json"
+    assert main(["evaluate", "--ckpt", str(trained), "--n", "10", "--nll-texts", "4", "--form", "none",
+                 "--json", str(none)]) == 0
+    skipped = json.loads(none.read_text(encoding="utf-8"))
+    assert skipped["setup"]["form"] is None and not any(k.startswith("form_") for k in skipped["metrics"])
+    capsys.readouterr()
+    assert main(["evaluate", "--ckpt", str(trained), "--form", "haiku9", "--json", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown form 'haiku9'" in err and not (tmp_path / "x.json").exists()
+
+
 def test_evaluate_nll_texts_averages_the_first_n_texts_token_weighted(trained, tmp_path, shared_data):
     """``--nll-texts 30 --nll-batch-size 7``: NLL-test is the token-weighted mean over the first
     30 test texts (NLL-gen over the first 30 training texts), equal to scoring each text alone

@@ -10,9 +10,11 @@ from pathlib import Path
 from gan_writer.checkpoint import load_artifacts
 from gan_writer.data.datamodule import EncodedTexts, pad_batch
 from gan_writer.metrics.bleu import BleuReference
+from gan_writer.metrics.forms import form_metrics
 from gan_writer.metrics.nll import corpus_nll
 from gan_writer.metrics.suite import BLEU_ORDERS, metric_tokenizer, sample_texts, text_metrics
 from gan_writer.systems.options import check_option
+from gan_writer.writing.forms import get_form
 
 
 def existing_folder(value: str) -> str:
@@ -35,13 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nll-texts", type=int, default=None, metavar="N",
                         help="NLL-test / NLL-gen over the first N texts of each split (default: the whole test split; "
                              "a 135 M model needs ~2 s per text on one core)")
+    parser.add_argument("--form", default=None,
+                        help="also score form_* metrics under this poem form (default: the form the run's metrics "
+                             "callback checked, recorded in the checkpoint; 'none' skips them)")
     parser.add_argument("--nll-batch-size", type=int, default=256, metavar="B",
                         help="texts per forward pass of the NLL (default 256; lower it for a large vocabulary)")
 
 
 def evaluate_checkpoint(
     ckpt: str, n: int = 2000, references: str = "test", temperature: float = 1.0, seed: int = 0,
-    data_dir: str | None = None, nll_texts: int | None = None, nll_batch_size: int = 256,
+    data_dir: str | None = None, nll_texts: int | None = None, nll_batch_size: int = 256, form: str | None = None,
 ) -> dict:
     """Metrics of the generator in ``ckpt`` on its own corpus.
 
@@ -51,12 +56,14 @@ def evaluate_checkpoint(
     texts each NLL averaged) so results are comparable. ``nll_texts`` limits NLL-test to the
     first N texts of the test split (NLL-gen to the first N of the training split); None
     takes the whole test split (and as many training texts). ``nll_batch_size`` texts go
-    through the model at once (the logits are ``(B, T, V)`` floats).
+    through the model at once (the logits are ``(B, T, V)`` floats). ``form`` adds the
+    ``form_*`` metrics of :func:`gan_writer.metrics.forms.form_metrics` (default: the form
+    recorded in the checkpoint, if any; ``"none"``: skip them).
 
     Raises:
         ValueError: if the checkpoint names no corpus (its corpus must be re-readable),
             ``temperature`` is not a finite number > 0, or ``nll_texts`` / ``nll_batch_size``
-            is < 1.
+            is < 1, or ``form`` is not a known form.
     """
     from gan_writer.data.corpora import load_corpus
 
@@ -66,7 +73,10 @@ def evaluate_checkpoint(
     for flag, value in (("--nll-texts", nll_texts), ("--nll-batch-size", nll_batch_size)):
         if value is not None and value < 1:
             raise ValueError(f"{flag} must be at least 1, got {value}")
+    if form is not None and form != "none":
+        get_form(form)  # an unknown form fails before the checkpoint loads
     art = load_artifacts(ckpt)
+    form = art.meta.get("form") if form is None else (None if form == "none" else form)
     corpus = art.meta.get("corpus")
     if not corpus:
         raise ValueError(f"{ckpt} records no corpus; evaluate needs the corpus it was trained on")
@@ -79,6 +89,8 @@ def evaluate_checkpoint(
     start = time.perf_counter()
     texts, _ = sample_texts(art.generator, art.tokenizer, n, max_length, temperature=temperature, seed=seed)
     scores = text_metrics(texts, BleuReference(tok.tokenize_all(refs), max_n=max(BLEU_ORDERS)), tok)
+    if form is not None:
+        scores.update(form_metrics(texts, form))
 
     def nll(split_texts: list[str]) -> float:
         data = EncodedTexts(split_texts, art.tokenizer, max_length).ids
@@ -92,7 +104,7 @@ def evaluate_checkpoint(
         "metrics": scores,
         "setup": {
             "checkpoint": art.meta.get("path"), "corpus": corpus, "num_samples": n, "num_references": len(refs),
-            "reference_split": references, "temperature": temperature, "seed": seed, "nll_texts": len(test),
+            "reference_split": references, "temperature": temperature, "form": form, "seed": seed, "nll_texts": len(test),
             **tok.describe(),
             "seconds": round(time.perf_counter() - start, 2),
         },
@@ -143,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             check_json_path(args.json)
         result = evaluate_checkpoint(args.ckpt, args.n, args.references, args.temperature, args.seed, args.data_dir,
-                                     args.nll_texts, args.nll_batch_size)
+                                     args.nll_texts, args.nll_batch_size, args.form)
     except (FileNotFoundError, FileExistsError, ValueError) as err:
         return report("gan-writer evaluate", err)
     width = max(len(k) for k in result["metrics"])

@@ -97,6 +97,10 @@ class GeneratorStage(L.LightningModule):
             meta.setdefault("corpus", dm.hparams.get("corpus"))
             meta.setdefault("metric_tokenization", getattr(dm, "metric_tokenization", None))
             meta.setdefault("data", {k: v for k, v in dm.hparams.items() if _json_able(v)})
+        if self._trainer is not None:  # the poem form the metrics callback checked (read by `gan-writer evaluate`)
+            forms = [cb.form for cb in self.trainer.callbacks if isinstance(getattr(cb, "form", None), str)]
+            if forms:
+                meta.setdefault("form", forms[0])
         return meta
 
     def on_fit_start(self) -> None:
