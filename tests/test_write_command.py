@@ -155,3 +155,10 @@ def test_candidates_raised_to_the_pieces_asked_for_is_documented_and_noted(ckpt,
     assert main(["write", "story", "--ckpt", ckpt, "--beginning", "白日依山尽，", "--endings", "2", "--candidates", "1",
                  "--length", "5", "--json"]) == 0
     assert "note: --candidates 1 is raised to --endings 2" in capsys.readouterr().err
+
+
+def test_script_human_summary_counts_scenes_in_words(ckpt, capsys):
+    assert main(["write", "script", "--ckpt", ckpt, "--logline", "江月", "--characters", "李白: 诗人; 王伦: 友人",
+                 "--scenes", "1", "--turns", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "-- 1 scene, 2 turns, speakers " in err and "1 scenes" not in err

@@ -163,3 +163,15 @@ def test_english_rhyme_scheme_with_a_bpe_tokenizer():
     for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True):
         r = form_report(text, form, scheme)
         assert r["line_ok"] and r["rhyme_ok"], (text, r["rhyme_pairs"])
+
+
+def test_format_report_reads_cleanly_with_and_without_a_rhyme():
+    from gan_writer.writing.forms import format_report, form_report, get_form
+
+    form, scheme = get_form("wujue")
+    good = format_report(form_report("白日依山尽，黄河入海流。欲穷千里目，更上一层楼。", form, scheme))
+    assert good.splitlines()[-1] == ("  lines ok; 平仄 1.00 (仄起首句不入韵); rhyme ok 流楼 十一尤; "
+                                     "tones from {'pingshui': 20}")
+    assert good.splitlines()[3] == "  4. 更上一层楼  5 chars  中仄仄平平"
+    short = format_report(form_report("白日依山尽", form, scheme)).splitlines()[-1]
+    assert "; rhyme no; " in short and "  ;" not in short and short == short.rstrip()

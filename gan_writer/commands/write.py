@@ -158,6 +158,11 @@ def _results(args: argparse.Namespace) -> list[dict]:
                          args.safety, args.temperature, args.format)]
 
 
+def plural(n: int, noun: str) -> str:
+    """``"1 scene"``, ``"3 scenes"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _print_human(what: str, results: list[dict]) -> None:
     for i, res in enumerate(results):
         rep = res["report"]
@@ -172,7 +177,7 @@ def _print_human(what: str, results: list[dict]) -> None:
             print(res["text"])
         else:
             print(res["text"])
-            print(f"-- {rep['scenes']} scenes, {rep['turns']} turns, speakers {', '.join(rep['speakers'])}; "
+            print(f"-- {plural(rep['scenes'], 'scene')}, {plural(rep['turns'], 'turn')}, speakers {', '.join(rep['speakers'])}; "
                   f"retries {rep['retries']}", file=sys.stderr)
         flagged = rep.get("safety", {}).get("spans") or []
         if flagged:

@@ -235,11 +235,10 @@ def format_report(report: dict) -> str:
     if "tone_score" in report:
         for i, ln in enumerate(report["lines"]):
             out.append(f"  {i + 1}. {ln['text']}  {ln['chars']} chars  {ln['tones']}")
-        out.append(
-            f"  lines {'ok' if report['line_ok'] else 'WRONG'}; 平仄 {report['tone_score']:.2f} "
-            f"({report['tone_pattern']}); rhyme {'ok' if report['rhyme_ok'] else 'no'} "
-            f"{''.join(report['rhyme_chars'])} {'/'.join(report['rhyme_group'])}; tones from {report['tone_source']}"
-        )
+        rhyme = " ".join(x for x in ("ok" if report["rhyme_ok"] else "no", "".join(report["rhyme_chars"]),
+                                     "/".join(report["rhyme_group"])) if x)
+        out.append(f"  lines {'ok' if report['line_ok'] else 'WRONG'}; 平仄 {report['tone_score']:.2f} "
+                   f"({report['tone_pattern']}); rhyme {rhyme}; tones from {report['tone_source']}")
     else:
         for i, ln in enumerate(report["lines"]):
             tgt = f"/{ln['target']}" if ln["target"] else ""
