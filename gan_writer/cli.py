@@ -91,7 +91,7 @@ def _build_cli_class() -> type:
                 super().parse_arguments(parser, args)
             sub = self.config.get("subcommand")
             if sub:
-                refuse_existing_version(self.config[sub])
+                refuse_existing_version(self.config[sub])  # validate / test too: its config.yaml would collide
                 use_model_tokenizer(self.config[sub])
             if sub and self.config[sub].get("ckpt_path"):
                 check_ckpt_path(self.config[sub]["ckpt_path"], self.config[sub]["model"]["class_path"])
@@ -176,8 +176,8 @@ def refuse_existing_version(config) -> None:
         if class_path.rpartition(".")[2] not in _VERSIONED_LOGGERS or version is None or version == "":
             continue
         save_dir = args.get("save_dir") or trainer.get("default_root_dir") or "."
-        name = args.get("name")
-        name = "lightning_logs" if name is None and class_path.endswith("TensorBoardLogger") else (name or "")
+        name = args.get("name", "lightning_logs")  # both loggers' default
+        name = name or ""  # as the loggers do: name null or "" logs straight under save_dir
         folder = os.path.join(str(save_dir), str(name), version if isinstance(version, str) else f"version_{version}")
         if os.path.exists(folder):
             raise FileExistsError(
@@ -315,12 +315,12 @@ def _run(argv: list[str]) -> int:
     if nested_help:  # LightningCLI cannot show the help of a nested block in subclass mode: ours does
         block = nested_help[0].split(".")[-2]
         argv = [a for a in argv if a != nested_help[0]] + ["--print-options", block]
-    if "--print-options" in argv:
-        return _print_options(argv)
     try:
-        check_config_files(argv)
+        check_config_files(argv)  # --print-options reads the files too
     except ValueError as err:
         return report(f"gan-writer {argv[0]}", err)
+    if "--print-options" in argv:
+        return _print_options(argv)
     try:
         cli = lightning_cli(argv)
     except Exception as err:  # noqa: BLE001 - a bug (not a user error) is re-raised below

@@ -164,6 +164,17 @@ def test_print_options_without_a_block_lists_the_blocks(capsys, args):
      "unknown key data.init_args.corpos in {f}; did you mean data.init_args.corpus? "
      "(`gan-writer fit --print-options data` lists the options)"),
     ("lr: 0.002", "lr: abc", "model.init_args.lr in {f}: expected a float, got 'abc'"),
+    ("save_dir:", "save_dirr:",
+     "unknown key save_dirr of lightning.pytorch.loggers.TensorBoardLogger (trainer.logger) in {f}; did you mean save_dir?"),
+    ("num_samples: 500", "num_sample: 500",
+     "unknown key num_sample of gan_writer.callbacks.metrics.TextMetricsCallback (trainer.callbacks) in {f}; "
+     "did you mean num_samples?"),
+    ("num_samples: 500", "num_samples: abc",
+     "num_samples of gan_writer.callbacks.metrics.TextMetricsCallback (trainer.callbacks) in {f}: "
+     "expected an int, got 'abc'"),
+    ("\ntrainer:", "\ntrainr:",
+     "unknown section trainr in {f}; did you mean trainer? a config has the sections trainer, model, data, "
+     "seed_everything, ckpt_path, optimizer, lr_scheduler"),
 ])
 def test_a_misspelled_or_bad_key_in_a_config_file_names_the_file_and_the_key(tmp_path, capsys, old, new, expected):
     f = mle_copy(tmp_path, old, new)
@@ -173,3 +184,43 @@ def test_a_misspelled_or_bad_key_in_a_config_file_names_the_file_and_the_key(tmp
     assert line == "gan-writer fit: error: " + expected.format(f=f)
     assert "{'" not in line  # no dump of the whole init_args dict
     assert Path(f).read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["mle.yaml"]
+
+
+def test_a_bad_value_in_the_file_is_not_blamed_on_a_command_line_option_that_set_another(tmp_path, capsys):
+    f = mle_copy(tmp_path, "lr: 0.002", "lr: abc")
+    assert main(["fit", "--config", f, "--model.init_args.lr=0.1"]) == 2
+    assert only_line(capsys) == f"gan-writer fit: error: model.init_args.lr in {f}: expected a float, got 'abc'"
+    assert main(["fit", "--config", MLE, "--model.init_args.lr", "abc"]) == 2  # the two-token form
+    assert only_line(capsys) == "gan-writer fit: error: --model.init_args.lr: expected a float, got 'abc'"
+
+
+def test_print_options_reads_the_config_files_as_fit_does(tmp_path, capsys):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(b"# caf\xff\n" + Path(MLE).read_bytes())
+    assert main(["fit", "--print-options", "model", "--config", str(latin)]) == 2
+    assert only_line(capsys).startswith(f"gan-writer fit: error: --config {latin}: byte 0xff")
+
+
+@pytest.mark.parametrize("name", ["null", ""])
+def test_a_logger_without_a_name_is_checked_where_it_logs(tmp_path, capsys, name):
+    run = tmp_path / "runs" / "version_3"  # TensorBoardLogger(name=None or ""): save_dir/version_3
+    run.mkdir(parents=True)
+    assert main(["fit", "--config", MLE, *TINY, f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
+                 f"--trainer.logger.init_args.name={name}", "--trainer.logger.init_args.version=3"]) == 2
+    assert f"{run} already exists" in only_line(capsys)
+    assert not any(run.iterdir())
+
+
+def test_validate_into_an_existing_version_folder_is_one_line_too(shared_data, tmp_path, capsys):
+    """Lightning would refuse it as well (its config.yaml exists), with a traceback."""
+    save = tmp_path / "runs"
+    args = [*TINY, f"--trainer.logger.init_args.save_dir={save}", "--trainer.logger.init_args.name=tu/v",
+            "--trainer.logger.init_args.version=0"]
+    assert main(["fit", "--config", MLE, *args]) == 0
+    ckpt = save / "tu" / "v" / "version_0" / "checkpoints" / "last.ckpt"
+    before = snapshot(save)
+    capsys.readouterr()
+    assert main(["validate", "--config", MLE, *args, f"--ckpt_path={ckpt}"]) == 2
+    line = only_line(capsys)
+    assert line.startswith("gan-writer validate: error: --trainer.logger.init_args.version=0: ") and "already exists" in line
+    assert snapshot(save) == before

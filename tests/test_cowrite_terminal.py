@@ -87,6 +87,21 @@ def test_reopening_with_a_different_new_session_option_is_refused(ckpt, tmp_path
     assert main(["cowrite", "--ckpt", ckpt, "--session", str(session), "--seed", "2"]) == 0
 
 
+def test_reopening_with_the_creating_command_works_after_a_temperature_change(ckpt, tmp_path, monkeypatch, capsys):
+    session = tmp_path / "s.json"
+    monkeypatch.setattr("sys.stdin", io.StringIO("白日依山尽\n:temp 0.8\n:next\n"))
+    create = ["cowrite", "--ckpt", ckpt, "--session", str(session), "--temperature", "0.5", "--title", "江"]
+    assert main(create) == 0
+    data = json.loads(session.read_text())
+    assert data["states"][0]["temperature"] == 0.5 and data["states"][data["pos"]]["temperature"] == 0.8
+    monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))
+    assert main(create) == 0  # the creating command again: the saved creation values match
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))
+    assert main([*create[:5], "--title", "河"]) == 2
+    assert "written with title '江'; --title '河' sets a new session only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("tool", ["cowrite", "studio"])
 def test_session_in_a_missing_folder_is_refused_up_front(ckpt, tmp_path, monkeypatch, capsys, tool):
     monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))

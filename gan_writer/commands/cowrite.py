@@ -75,7 +75,7 @@ def check_new_session_options(args: argparse.Namespace, session) -> None:
         ValueError: naming the session file, the option and both values.
     """
     saved = {"kind": session.kind, "form": session.form, "seed": session.seed, "title": session.title,
-             "temperature": session.state["temperature"]}
+             "temperature": session.states[0]["temperature"]}  # as created (":temperature" changes later states)
     for key, value in saved.items():
         given = getattr(args, key)
         if given is not None and given != value:

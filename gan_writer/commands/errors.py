@@ -81,10 +81,12 @@ def _type_name(text: str) -> str:
     return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
 
 
-def _leaf_error(message: str) -> tuple[str, str, str, str] | None:
-    """The innermost error of a (nested) jsonargparse message: ``(kind, key, detail, value)``
+def _leaf_error(message: str) -> tuple[str, str, str, str, str | None] | None:
+    """The innermost error of a (nested) jsonargparse message: ``(kind, key, detail, value, cls)``
     with ``kind`` ``"unknown"`` (``key`` is the unknown dotted key) or ``"type"`` (``key`` the
-    option, ``detail`` the expected type, ``value`` the value given); None when neither.
+    option, ``detail`` the expected type, ``value`` the value given), and ``cls`` the class path
+    of the innermost ``Problem with given class_path`` block around it (None outside one);
+    None when neither.
 
     jsonargparse reports a bad value inside a class block (``model``, ``data``, a generator
     dataclass) as ``Parser key "model": ... Problem with given class_path ...: Parser key
@@ -94,30 +96,36 @@ def _leaf_error(message: str) -> tuple[str, str, str, str] | None:
     stack: list[tuple[int, str]] = []  # (indent, key) of the enclosing "Parser key" lines
 
     def path(*tail: str) -> str:
-        keys = [k for _, k in stack] + [t for t in tail if t]
+        keys = [k for _, k in stack if not k.startswith("@")] + [t for t in tail if t]
         dotted = ".".join(keys).split(".")
         if len(dotted) > 1 and dotted[0] in ("model", "data") and dotted[1] != "init_args":
             dotted.insert(1, "init_args")
         return ".".join(dotted)
+
+    def cls() -> str | None:
+        return next((k[1:] for _, k in reversed(stack) if k.startswith("@")), None)
 
     for n, line in enumerate(lines):
         indent = len(line) - len(line.lstrip(" -"))
         text = line.strip().removeprefix("- ").strip()
         while stack and stack[-1][0] >= indent:
             stack.pop()
+        if m := re.match(r"^Problem with given class_path '([^']+)':\s*$", text):
+            stack.append((indent, "@" + m.group(1)))
+            continue
         if m := re.match(r'^Parser key "([^"]+)":\s*(.*)$', text):
             stack.append((indent, m.group(1)))
             text = m.group(2).strip()
             if not text:
                 continue
         if m := (re.match(r"^Option '([^']+)' is not accepted", text) or re.match(r'^Key "([^"]+)" is not expected', text)):
-            return "unknown", path(m.group(1)), "", ""
+            return "unknown", path(m.group(1)), "", "", cls()
         if m := re.match(r"^(Group|Subcommand) '([^']+)' does not accept option '([^']+)'", text):
-            return "unknown", path(m.group(2) if m.group(1) == "Group" else "", m.group(3)), "", ""
+            return "unknown", path(m.group(2) if m.group(1) == "Group" else "", m.group(3)), "", "", cls()
         if m := re.search(r"[Uu]nrecognized arguments:\s*(\S+)", text):
-            return "unknown", path(m.group(1).lstrip("-").split("=", 1)[0]), "", ""
+            return "unknown", path(m.group(1).lstrip("-").split("=", 1)[0]), "", "", cls()
         if m := re.match(r"^Expected a (.+?)\. Got value: (.*)$", text):
-            return "type", path(), _type_name(m.group(1)), m.group(2)
+            return "type", path(), _type_name(m.group(1)), m.group(2), cls()
         if re.match(r"^Expected a (.+)$", text) and stack:  # a Union: every subtype it tried, in turn
             kinds = []
             for other in lines[n:]:
@@ -131,7 +139,7 @@ def _leaf_error(message: str) -> tuple[str, str, str, str] | None:
                 continue
             given = next((re.sub(r"^Given value:\s*", "", x.strip()) for x in lines[n + 1:]
                           if x.strip().startswith("Given value:")), "")
-            return "type", path(), " or ".join(_type_name(k) for k in kinds), given
+            return "type", path(), " or ".join(_type_name(k) for k in kinds), given, cls()
     return None
 
 
@@ -165,14 +173,63 @@ def _in_file(key: str, argv: list[str]) -> str | None:
 _MISSING = object()
 
 
-def _on_command_line(key: str, argv: list[str]) -> str | None:
-    """The ``--key`` spelling of ``argv`` that sets the dotted ``key`` (long or short form)."""
+def _on_command_line(key: str, argv: list[str], value: str | None = None) -> str | None:
+    """The ``--key`` spelling of ``argv`` that sets the dotted ``key`` (long or short form);
+    with ``value``, only where the command line gave that value (a bad value in a file is
+    not blamed on an option that set another)."""
     short = key.replace(".init_args.", ".", 1)
-    for arg in reversed(argv):
-        name = arg.split("=", 1)[0]
+    for i in range(len(argv) - 1, -1, -1):
+        name, eq, given = argv[i].partition("=")
         if name.startswith("--") and name[2:].replace(".init_args.", ".", 1) == short:
-            return name
+            if not eq:
+                given = argv[i + 1] if i + 1 < len(argv) else ""
+            return name if value is None or given == value else None
     return None
+
+
+#: the sections of a ``fit`` / ``validate`` / ``test`` config (LightningCLI)
+SECTIONS = ("trainer", "model", "data", "seed_everything", "ckpt_path", "optimizer", "lr_scheduler", "config")
+
+
+def _file_naming(cls: str, leaf: str, argv: list[str]) -> str | None:
+    """The last ``--config`` file whose text names class ``cls`` and the key ``leaf``, else None."""
+    found = None
+    for path in _config_files(argv):
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, ValueError):
+            continue
+        if cls in text and re.search(rf"(^|[\s{{,]){re.escape(leaf)}\s*:", text, re.M):
+            found = path
+    return found
+
+
+def _class_parameters(cls: str) -> list[str]:
+    """The ``__init__`` parameter names of the class at import path ``cls`` (already imported by
+    jsonargparse), else []."""
+    import importlib
+    import inspect
+
+    module, _, name = cls.rpartition(".")
+    try:
+        return list(inspect.signature(getattr(importlib.import_module(module), name)).parameters)
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return []
+
+
+def _describe_in_class(kind: str, key: str, expected: str, value: str, cls: str, argv: list[str]) -> str:
+    """One line for an error inside a class block outside ``model`` / ``data`` (a logger, a
+    callback): the key, its class and block, the file that sets it, a closest parameter."""
+    import difflib
+
+    block, _, leaf = key.rpartition(".")
+    source = _file_naming(cls, leaf, argv)
+    where = f"{leaf} of {cls} ({block}){f' in {source}' if source else ''}"
+    if kind == "type":
+        return f"{where}: expected {expected}, got {value!r}"
+    match = difflib.get_close_matches(leaf, [p for p in _class_parameters(cls) if p not in ("self", "kwargs")], n=1)
+    return f"unknown key {where}{f'; did you mean {match[0]}?' if match else ''}"
 
 
 def describe_parse_error(message: str, argv: list[str]) -> str:
@@ -183,9 +240,19 @@ def describe_parse_error(message: str, argv: list[str]) -> str:
 
     leaf = _leaf_error(message)
     if leaf is not None:
-        kind, key, expected, value = leaf
-        option = _on_command_line(key, argv)
+        kind, key, expected, value, cls = leaf
+        section = key.split(".", 1)[0]
+        if cls and section not in ("model", "data") and "." in key:
+            return _describe_in_class(kind, key, expected, value, cls, argv)
+        option = _on_command_line(key, argv, value if kind == "type" else None)
         source = None if option else _in_file(key, argv)
+        if kind == "unknown" and section not in SECTIONS:
+            import difflib
+
+            near = difflib.get_close_matches(section, SECTIONS, n=1)
+            where = f" in {source}" if source else (f" ({option})" if option else "")
+            return (f"unknown section {section}{where}; {f'did you mean {near[0]}? ' if near else ''}"
+                    f"a config has the sections {', '.join(SECTIONS[:7])}")
         if kind == "type":
             shown = repr(value) if not value.startswith(("NestedArg(", "{", "[")) else value
             where = option or (f"{key} in {source}" if source else f"--{key}")
