@@ -14,6 +14,7 @@ import yaml
 
 from gan_writer.adversarial import mc_rollout_rewards, sample_with_state
 from gan_writer.analysis import oracle_report as rep
+from gan_writer.analysis.oracle_collect import collect
 from gan_writer.cli import main
 from gan_writer.commands import oracle_report as cmd
 from gan_writer.models.lstm import LSTMGenerator
@@ -264,7 +265,7 @@ def test_report_matches_the_runs_and_their_event_files(tiny_runs, monkeypatch):
 
     art = load_artifacts(rep.find_run(root, 1, "seqgan").ckpt)
     oracle, valid = rep.oracle_from_meta(art.meta["data"])
-    again = rep.evaluate_generator(art.generator, oracle, valid, 300, 8, cmd.EVAL_SEED_OFFSET + 1)
+    again = rep.evaluate_generator(art.generator, oracle, valid, 300, 8, rep.EVAL_SEED_OFFSET + 1)
     assert f"{again['nll_oracle']:.3f}" == adv[3].split(", ")[1]
     # the oracle's own samples score below the untrained generator (the entropy floor)
     assert float(oracle_row[1].split(" ")[0]) < float(untrained[1].split(" ")[0])
@@ -289,7 +290,7 @@ def test_report_matches_the_runs_and_their_event_files(tiny_runs, monkeypatch):
             cells = [c.strip() for c in line.strip("|").split("|")]
             assert cells[:2] == [str(seed), stage] and cells[5] == f"{minutes:.1f}"
             assert cells[6] == "—"  # launched in-process: no log of a gan-writer fit process
-    report = cmd.collect(root, str(configs), [0, 1], 300, None, "x", "oracle_nll.png")
+    report = collect(root, str(configs), [0, 1], 300, None, "x", "oracle_nll.png")
     assert [v for _, v in report["curves"]["mle"][0]] == [v for _, v, _ in logged]
     assert [x for x, _ in report["curves"]["mle"][0]] == [1.0, 2.0]  # epochs
     seq_curve = [(s + 1, v) for s, v, _ in rep.read_scalars(rep.find_run(root, 0, "seqgan").path, "metrics/nll_oracle")]
@@ -327,7 +328,7 @@ def test_reproduce_oracle_table_scores_the_runs_as_oracle_report_does(tiny_runs,
         for seed in (0, 1):
             art = load_artifacts(rep.find_run(root, seed, stage).ckpt)
             oracle, valid = rep.oracle_from_meta(art.meta["data"])
-            scores[stage, seed] = rep.evaluate_generator(art.generator, oracle, valid, 300, 8, cmd.EVAL_SEED_OFFSET + seed)
+            scores[stage, seed] = rep.evaluate_generator(art.generator, oracle, valid, 300, 8, rep.EVAL_SEED_OFFSET + seed)
     assert cont[2] == ", ".join(f"{scores['mle_continue', s]['nll_oracle']:.3f}" for s in (0, 1))
     assert adv[2] == ", ".join(f"{scores['seqgan', s]['nll_oracle']:.3f}" for s in (0, 1))
     vals = [scores["seqgan", s]["nll_test"] for s in (0, 1)]
