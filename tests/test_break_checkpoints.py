@@ -79,14 +79,14 @@ def test_spec_larger_than_the_weights_refused_before_allocating(tmp_path):
 
 @pytest.mark.parametrize("identity", [None, {}, {"name": "x", "path": "/nope"}, {"name": 5, "path": "/p", "size": 1, "sha256": "a"}])
 def test_damaged_adapter_base_record_refused_in_one_line(identity):
-    from gan_writer.models.adapters import check_base
+    from gan_writer.models.pretrained_base import check_base
 
     with pytest.raises(ValueError, match="base record is not"):
         check_base(identity)
 
 
 def test_missing_adapter_base_says_what_to_do(tmp_path):
-    from gan_writer.models.adapters import check_base
+    from gan_writer.models.pretrained_base import check_base
 
     with pytest.raises(FileNotFoundError, match="is missing"):
         check_base({"name": str(tmp_path / "gone"), "path": str(tmp_path / "gone"), "size": 1, "sha256": "ab"})

@@ -153,7 +153,7 @@ def test_compare_never_overwrites_and_names_a_missing_baseline(shared, capsys, t
 
 
 def test_default_out_dirs_are_new_timestamped_folders(tmp_path, monkeypatch):
-    from gan_writer.commands.compare import new_out_dir
+    from gan_writer.analysis.compare_runs import new_out_dir
 
     monkeypatch.chdir(tmp_path)
     a, b = new_out_dir(None), new_out_dir(None)  # same second: the second gets a suffix

@@ -12,7 +12,7 @@ from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
 from gan_writer.analysis import quality_diversity as qd
 from gan_writer.analysis.degenerate_points import degenerate_points, verdict_excluding
-from gan_writer.commands.compare import compare
+from gan_writer.analysis.compare_runs import compare
 from gan_writer.data.datamodule import TextDataModule
 from gan_writer.metrics.degenerate import DegenerateSamplesWarning
 from gan_writer.metrics.suite import metric_tokenizer, text_metrics

@@ -123,7 +123,7 @@ def reproduce(recipe: dict, runs: Path, readme: Path, *, write: bool = False, re
             :func:`gan_writer.commands.evaluate.evaluate_checkpoint`).
         compare: ``compare(runs, temperatures, n=, seed=, bleu_n=, baseline=, out=)`` returning
             the folder holding ``setup.json`` and ``verdicts.json`` (default:
-            :func:`gan_writer.commands.compare.compare`).
+            :func:`gan_writer.analysis.compare_runs.compare`).
     Returns:
         ``(exit status, {table: diff})``: 0 when every table equals the README's (or was
         written with ``write``), 1 when some differ.
@@ -209,7 +209,7 @@ def _compare_table(recipe: dict, runs: Path, table: dict, compare: Callable[...,
     import shutil
 
     if compare is None:
-        from gan_writer.commands.compare import compare
+        from gan_writer.analysis.compare_runs import compare
     named = [(f"{label} seed {seed}", str(run_dir(recipe, runs, name, seed)), seed) for label, name, seed in table["columns"]]
     out = runs / "compare" / table["name"].replace("/", "_")
     opts = {"bleu_n": 4, **table["compare"]}

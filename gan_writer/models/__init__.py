@@ -28,7 +28,7 @@ def build_generator(config: GeneratorConfig, tokenizer) -> CausalGenerator:
             resize = None if config.peft is not None else len(tokenizer)  # an adapter keeps the base's embeddings
             gen = Generator.from_pretrained(config.pretrained, config.gguf_file, vocab_size=resize, **special)
             if config.peft is not None:
-                from gan_writer.models import adapters
+                from gan_writer.models import adapters, pretrained_base
 
                 if len(tokenizer) > gen.vocab_size:
                     raise ValueError(
@@ -36,7 +36,7 @@ def build_generator(config: GeneratorConfig, tokenizer) -> CausalGenerator:
                         f"{config.pretrained} has {gen.vocab_size}: use the model's own tokenizer "
                         f"(data.tokenizer: {config.pretrained})"
                     )
-                adapters.apply_adapter(gen, config.peft, adapters.base_identity(config.pretrained, config.gguf_file),
+                adapters.apply_adapter(gen, config.peft, pretrained_base.base_identity(config.pretrained, config.gguf_file),
                                        config.gradient_checkpointing)
             elif config.gradient_checkpointing:
                 gen.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, DynamicCache, GPT2Config, PreTrainedModel
 
-from gan_writer.models import adapters
+from gan_writer.models import adapters, pretrained_base
 from gan_writer.models.adapters import PeftOptions
 from gan_writer.models.base import CausalGenerator
 from gan_writer.models.hub import from_pretrained
@@ -127,7 +127,7 @@ class Generator(CausalGenerator):
         """Load with ``AutoModelForCausalLM.from_pretrained`` (a hub name or a local directory).
 
         Args:
-            name_or_path: a named model (:data:`~gan_writer.models.adapters.NAMED_MODELS`),
+            name_or_path: a named model (:data:`~gan_writer.models.pretrained_base.NAMED_MODELS`),
                 a ``.gguf`` path, or an HF name or directory.
             gguf_file: GGUF file inside ``name_or_path``; weights are de-quantised to float32.
             vocab_size: if larger than the model's vocabulary (a tokenizer that added a pad
@@ -135,7 +135,7 @@ class Generator(CausalGenerator):
         Raises:
             PretrainedNotFoundError: the model is neither a local folder nor in the cache.
         """
-        name_or_path, gguf_file = adapters.resolve_pretrained(name_or_path, gguf_file)
+        name_or_path, gguf_file = pretrained_base.resolve_pretrained(name_or_path, gguf_file)
         kwargs = {"gguf_file": gguf_file} if gguf_file else {}
         model = from_pretrained(AutoModelForCausalLM.from_pretrained, name_or_path, "generator.pretrained",
                                 dtype=torch.float32, **kwargs)
