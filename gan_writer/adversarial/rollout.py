@@ -207,45 +207,50 @@ def mc_rollout_rewards(
         max_len = int(lengths.max())
         if max_len <= 1:
             return rewards
-        if batching == "all_prefixes":
-            _all_prefix_rewards(policy, discriminator, ids.long(), mask, rewards, int(rollout_num),
-                                temperature=temperature, top_k=top_k, top_p=top_p, generator=generator,
-                                max_rows=max_rollout_batch)
-            return rewards
-        if state is None:
-            _, state = policy.encode(ids[:, : max_len - 1])
-
-        R = int(rollout_num)
-        group = R if max_rollout_batch is None else max(1, min(R, int(max_rollout_batch) // B))
-        groups = [group] * (R // group) + ([R % group] if R % group else [])
-        eos, pad = policy.eos_token_id, policy.pad_token_id
-        ids = ids.long()
-        for t in range(1, max_len):  # prefix y_1..y_t, reward index t - 1
-            active = lengths > t  # rows whose y_t is not their last real token
-            prefix_state = policy.slice_state(state, length=t)  # BOS + y_1..y_{t-1}
-            logits, prefix_state = policy.step(ids[:, t - 1], prefix_state)  # + y_t
-            total = torch.zeros(B, dtype=torch.float32, device=device)
-            for r in groups:
-                s = policy.slice_state(prefix_state, None, repeats=r)
-                row_of = rows.repeat_interleave(r)
-                completion = decode(
-                    policy.step, s, logits.repeat_interleave(r, 0), T - t,
-                    eos_token_id=eos, pad_token_id=pad, temperature=temperature, top_k=top_k,
-                    top_p=top_p, finished=~active[row_of], generator=generator,
-                )
-                keep = active[row_of]  # finished rows are not scored (their reward is set above)
-                seq = torch.cat([ids[row_of[keep], :t], completion[keep]], dim=1)
-                seq_mask = torch.cat(
-                    [mask[row_of[keep], :t].long(), mask_after_eos(completion[keep], eos)], dim=1
-                )
-                total.index_add_(0, row_of[keep], _score(discriminator, seq, seq_mask))
-            rewards[active, t - 1] = total[active] / R
+        fill = _all_prefix_rewards if batching == "all_prefixes" else _per_prefix_rewards
+        fill(policy, discriminator, ids.long(), mask, rewards, int(rollout_num), temperature=temperature, top_k=top_k,
+             top_p=top_p, generator=generator, max_rows=max_rollout_batch, state=state)
     return rewards
 
 
+def _per_prefix_rewards(policy, discriminator, ids, mask, rewards, R, *, temperature, top_k, top_p, generator,
+                        max_rows, state) -> None:
+    """Fill ``rewards[b, t − 1]`` for every ``t < L_b``: for each prefix length ``t``, one step
+    from the sliced ``state`` (encoded here when None) and ``R`` completions of ``T − t`` steps,
+    decoded in groups of at most ``max(1, max_rows // B)`` rollouts."""
+    B, T = ids.shape
+    lengths = mask.sum(1)
+    max_len = int(lengths.max())
+    if state is None:
+        _, state = policy.encode(ids[:, : max_len - 1])
+    group = R if max_rows is None else max(1, min(R, int(max_rows) // B))
+    groups = [group] * (R // group) + ([R % group] if R % group else [])
+    eos, pad = policy.eos_token_id, policy.pad_token_id
+    rows = torch.arange(B, device=ids.device)
+    for t in range(1, max_len):  # prefix y_1..y_t, reward index t - 1
+        active = lengths > t  # rows whose y_t is not their last real token
+        prefix_state = policy.slice_state(state, length=t)  # BOS + y_1..y_{t-1}
+        logits, prefix_state = policy.step(ids[:, t - 1], prefix_state)  # + y_t
+        total = torch.zeros(B, dtype=torch.float32, device=ids.device)
+        for r in groups:
+            s = policy.slice_state(prefix_state, None, repeats=r)
+            row_of = rows.repeat_interleave(r)
+            completion = decode(
+                policy.step, s, logits.repeat_interleave(r, 0), T - t,
+                eos_token_id=eos, pad_token_id=pad, temperature=temperature, top_k=top_k,
+                top_p=top_p, finished=~active[row_of], generator=generator,
+            )
+            keep = active[row_of]  # finished rows are not scored (their reward is set above)
+            seq = torch.cat([ids[row_of[keep], :t], completion[keep]], dim=1)
+            seq_mask = torch.cat([mask[row_of[keep], :t].long(), mask_after_eos(completion[keep], eos)], dim=1)
+            total.index_add_(0, row_of[keep], _score(discriminator, seq, seq_mask))
+        rewards[active, t - 1] = total[active] / R
+
+
 def _all_prefix_rewards(policy, discriminator, ids, mask, rewards, R, *, temperature, top_k, top_p, generator,
-                        max_rows) -> None:
-    """Fill ``rewards[b, t − 1]`` for every ``t < L_b`` with one forced-prefix decode of all prefixes."""
+                        max_rows, state=None) -> None:
+    """Fill ``rewards[b, t − 1]`` for every ``t < L_b`` with one forced-prefix decode of all
+    prefixes (``state`` is not used: every prefix is decoded from BOS)."""
     from gan_writer.sampling import sample_from_logits
 
     B, T = ids.shape

@@ -89,37 +89,15 @@ def write_poems(
     if max(n, candidates) > MAX_DRAFTS:
         raise ValueError(f"--n and --candidates must be at most {MAX_DRAFTS} (drafts are sampled in one batch), "
                          f"got {n} and {candidates}")
-    candidates = max(candidates, n)
     tok, gen = art.tokenizer, art.generator
     check_in_vocabulary(tok, keywords)
-    steps = max_tokens(the_form, gen.max_positions or 256)
-    if gen.max_positions is not None:
-        steps = min(steps, gen.max_positions)
-    if the_form.language == "zh" and steps < max_tokens(the_form, 0):
-        raise ValueError(f"the model's {gen.max_positions} positions cannot hold a {form} "
-                         f"({max_tokens(the_form, 0)} tokens with punctuation); choose a shorter form")
-    if the_form.lines and steps < 2 * the_form.lines:
-        raise ValueError(f"the model's {gen.max_positions} positions cannot hold {the_form.lines} lines; choose a shorter form")
     if strict_rhyme and the_form.language != "zh":
         raise ValueError("--strict-rhyme is for Chinese forms; English rhyme schemes are always hard")
+    steps = _draft_steps(the_form, form, gen.max_positions)
     proc = FormProcessor(the_form, tok, gen.eos_token_id, scheme, steps=steps, strict_rhyme=strict_rhyme)
     filt = safety_filter or SafetyFilter()
-    kept: list[tuple[str, torch.Tensor]] = []
-    seen: set[str] = set()
-    for round_ in range(MAX_BLOCK_ROUNDS if safety == "block" else 1):
-        ids = constrained_sample(gen, candidates, steps, proc, temperature=temperature, seed=seed + 1000 * round_)
-        for row, raw in zip(ids, tok.batch_decode(ids.tolist(), skip_special_tokens=True)):
-            text = poem_text(raw, the_form.language)
-            if text in seen:
-                continue
-            seen.add(text)
-            if safety == "block" and filt.check(text).flagged:
-                continue
-            kept.append((text, row))
-        if len(kept) >= n:
-            break
-    if not kept:
-        raise ValueError(f"--safety block: all drafts in {MAX_BLOCK_ROUNDS} rounds were flagged; try another --seed")
+    kept = _draw_drafts(gen, tok, proc, the_form.language, max(candidates, n), n, steps, temperature, seed, safety,
+                        filt)
     texts = [t for t, _ in kept]
     rows = torch.nn.utils.rnn.pad_sequence([r for _, r in kept], batch_first=True, padding_value=gen.pad_token_id)
     reports = [form_report(t, the_form, scheme) for t in texts]
@@ -132,3 +110,49 @@ def write_poems(
         report = {**reports[r.index], "title": title, "safety": checks[r.index].to_dict(), "score_parts": r.parts}
         out.append({"text": texts[r.index], "report": report, "score": r.score})
     return out
+
+
+def _draft_steps(the_form, form: str, max_positions: int | None) -> int:
+    """Tokens a draft of ``the_form`` may take within the model's ``max_positions``.
+
+    Raises:
+        ValueError: when the model's positions cannot hold the form.
+    """
+    steps = max_tokens(the_form, max_positions or 256)
+    if max_positions is not None:
+        steps = min(steps, max_positions)
+    if the_form.language == "zh" and steps < max_tokens(the_form, 0):
+        raise ValueError(f"the model's {max_positions} positions cannot hold a {form} "
+                         f"({max_tokens(the_form, 0)} tokens with punctuation); choose a shorter form")
+    if the_form.lines and steps < 2 * the_form.lines:
+        raise ValueError(f"the model's {max_positions} positions cannot hold {the_form.lines} lines; "
+                         "choose a shorter form")
+    return steps
+
+
+def _draw_drafts(gen, tok, proc: FormProcessor, language: str, candidates: int, n: int, steps: int,
+                 temperature: float, seed: int, safety: str, filt: SafetyFilter) -> list[tuple[str, torch.Tensor]]:
+    """Distinct drafts ``(text, ids (T,))`` in sampling order: one batch of ``candidates``, or
+    with ``safety == "block"`` up to :data:`MAX_BLOCK_ROUNDS` batches (seed ``seed + 1000 * round``)
+    until ``n`` unflagged drafts are kept.
+
+    Raises:
+        ValueError: ``block`` mode finding no clean draft.
+    """
+    kept: list[tuple[str, torch.Tensor]] = []
+    seen: set[str] = set()
+    for round_ in range(MAX_BLOCK_ROUNDS if safety == "block" else 1):
+        ids = constrained_sample(gen, candidates, steps, proc, temperature=temperature, seed=seed + 1000 * round_)
+        for row, raw in zip(ids, tok.batch_decode(ids.tolist(), skip_special_tokens=True)):
+            text = poem_text(raw, language)
+            if text in seen:
+                continue
+            seen.add(text)
+            if safety == "block" and filt.check(text).flagged:
+                continue
+            kept.append((text, row))
+        if len(kept) >= n:
+            break
+    if not kept:
+        raise ValueError(f"--safety block: all drafts in {MAX_BLOCK_ROUNDS} rounds were flagged; try another --seed")
+    return kept
