@@ -285,17 +285,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str]) -> int:
     _register_optional_tools()
     if argv and argv[0] in TOOLS:
-        add, run = TOOLS[argv[0]]
-        parser = _ToolParser(prog=f"gan-writer {argv[0]}")
-        add(parser)
-        parser.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
-        args = parser.parse_args(argv[1:])
-        try:
-            return run(args) or 0
-        except Exception as err:  # noqa: BLE001 - only gan_writer's own errors are shortened
-            if user_cause(err) is None:
-                raise
-            return report(parser.prog, user_cause(err))
+        return _run_tool(argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(
             "usage: gan-writer {fit,validate,test} --config CONFIG.yaml [overrides] [--verbose]\n"
@@ -309,6 +299,27 @@ def _run(argv: list[str]) -> int:
         return 0
     if not argv[0].startswith("-") and argv[0] not in STAGE_COMMANDS:
         return _unknown_command(argv[0])
+    return _run_stage(argv)
+
+
+def _run_tool(argv: list[str]) -> int:
+    """``gan-writer TOOL ...``: its argparse parser and ``run``; gan_writer's own errors in one line."""
+    add, run = TOOLS[argv[0]]
+    parser = _ToolParser(prog=f"gan-writer {argv[0]}")
+    add(parser)
+    parser.add_argument("--verbose", action="store_true", help="show the full traceback of an error")
+    args = parser.parse_args(argv[1:])
+    try:
+        return run(args) or 0
+    except Exception as err:  # noqa: BLE001 - only gan_writer's own errors are shortened
+        if user_cause(err) is None:
+            raise
+        return report(parser.prog, user_cause(err))
+
+
+def _run_stage(argv: list[str]) -> int:
+    """``gan-writer fit|validate|test ...`` through LightningCLI: the config files checked first,
+    parse and user errors in one line, and what to resume from after an interruption."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     nested_help = [a for a in argv if a.removeprefix("--model.").removeprefix("init_args.") in ("generator.help", "discriminator.help")]
@@ -339,6 +350,12 @@ def _run(argv: list[str]) -> int:
     except SIGTERMException:
         print("gan-writer: stopped by SIGTERM; resume from the run's checkpoints/last.ckpt with --ckpt_path", file=sys.stderr)
         return 143
+    return _finish(cli, argv[0])
+
+
+def _finish(cli, command: str) -> int:
+    """After a stage: tear down DDP's process group; for ``fit``, say where the run is and, when a
+    callback stopped it early, what to resume from (exit 130)."""
     trainer = getattr(cli, "trainer", None)
     dist = sys.modules.get("torch.distributed")
     if dist is not None and dist.is_available() and dist.is_initialized():
@@ -347,7 +364,7 @@ def _run(argv: list[str]) -> int:
         dist.barrier()
         dist.destroy_process_group()
     log_dir = getattr(trainer, "log_dir", None)
-    if log_dir and argv[0] == "fit":
+    if log_dir and command == "fit":
         print(f"gan-writer: run saved in {log_dir}", file=sys.stderr)
         stopped = [cb for cb in trainer.callbacks if getattr(cb, "interrupted", None)]
         if stopped:
