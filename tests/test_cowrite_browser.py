@@ -132,15 +132,18 @@ def test_studio_in_a_real_browser(browser, tmp_path):
         server.server_close()
 
 
-@pytest.mark.skipif(not os.environ.get("GAN_WRITER_STUDIO_CKPT"), reason="set GAN_WRITER_STUDIO_CKPT to a real checkpoint")
-def test_real_checkpoint_wujue_screenshot(browser, tmp_path):
-    """Co-write a wujue line by line with a real checkpoint; the screenshot goes to GAN_WRITER_STUDIO_SHOT."""
+def test_real_checkpoint_wujue_screenshot(browser, tmp_path, tmp_path_factory, shared_data):
+    """Co-write a wujue line by line with a trained checkpoint: GAN_WRITER_STUDIO_CKPT, or else the
+    small `shi` MLE run the compare tests train (tests/test_compare.py); the screenshot goes to
+    GAN_WRITER_STUDIO_SHOT."""
     from selenium.webdriver.common.by import By
+    from test_compare import build_shared
 
     from gan_writer.checkpoint import load_artifacts
 
+    ckpt = os.environ.get("GAN_WRITER_STUDIO_CKPT") or build_shared(tmp_path_factory)["mle"]
     torch.manual_seed(0)
-    session, server, url = serve(load_artifacts(os.environ["GAN_WRITER_STUDIO_CKPT"]), tmp_path, seed=1)
+    session, server, url = serve(load_artifacts(ckpt), tmp_path, seed=1)
     try:
         browser.get(url + "/")
         browser.find_element(By.ID, "beginning").send_keys("白日依山尽")
