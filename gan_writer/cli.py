@@ -297,7 +297,9 @@ def _run(argv: list[str]) -> int:
               "       gan-writer fit --print-options {generator,discriminator,model,data} [--config X.yaml]\n"
               "       --verbose (or GAN_WRITER_DEBUG=1): the full traceback of an error")
         return 0
-    if not argv[0].startswith("-") and argv[0] not in STAGE_COMMANDS:
+    if argv[0].startswith("-"):
+        return _command_not_first(argv)
+    if argv[0] not in STAGE_COMMANDS:
         return _unknown_command(argv[0])
     return _run_stage(argv)
 
@@ -395,6 +397,25 @@ def _print_options(argv: list[str]) -> int:
     prefix = {"model": "--model.init_args.", "data": "--data.init_args."}.get(block, f"--model.init_args.{block}.")
     print(format_options(block, options, prefix))
     return 0
+
+
+def _command_not_first(argv: list[str]) -> int:
+    """``gan-writer --config X fit ...``: the options of a stage or tool go after its name (a
+    ``--config`` before it would be LightningCLI's top-level one, which expects ``fit:`` sections);
+    one line naming the command as it should be typed, exit 2."""
+    import shlex
+
+    commands = [*STAGE_COMMANDS, *TOOLS]
+    named = next((a for a in argv if a in commands), None)
+    if named is None:
+        print(f"gan-writer: error: {argv[0]} comes before any command; name one first "
+              f"({', '.join(commands)}), e.g. gan-writer fit --config CONFIG.yaml", file=sys.stderr)
+        return 2
+    rest = list(argv)
+    rest.remove(named)
+    print(f"gan-writer: error: the command comes first, then its options: "
+          f"gan-writer {shlex.join([named, *rest])}", file=sys.stderr)
+    return 2
 
 
 def _unknown_command(name: str) -> int:

@@ -137,6 +137,21 @@ def test_a_misspelled_command_suggests_the_closest_and_lists_the_tools(capsys):
     assert "did you mean" not in only_line(capsys)
 
 
+
+def test_options_before_the_command_get_the_command_as_it_should_be_typed(tmp_path, capsys):
+    """``gan-writer --config X fit``: LightningCLI would read X as a top-level config (``fit:``
+    sections) and report its first key as unknown; the command comes first."""
+    assert main(["--config", MLE, "fit", "--trainer.max_epochs=1"]) == 2
+    assert only_line(capsys) == ("gan-writer: error: the command comes first, then its options: "
+                                 f"gan-writer fit --config {MLE} --trainer.max_epochs=1")
+    assert main(["--ckpt", "x y.ckpt", "generate"]) == 2
+    assert only_line(capsys) == ("gan-writer: error: the command comes first, then its options: "
+                                 "gan-writer generate --ckpt 'x y.ckpt'")
+    assert main(["--config", MLE]) == 2
+    assert only_line(capsys).startswith("gan-writer: error: --config comes before any command; name one first (fit, ")
+    assert list(tmp_path.iterdir()) == []
+
+
 # 5. --print-options without a BLOCK
 
 @pytest.mark.parametrize("args", [["--print-options"], ["--print-options", "--config", MLE]])
