@@ -18,7 +18,14 @@ import warnings
 from typing import Callable
 
 from gan_writer.commands import generate
-from gan_writer.commands.errors import debug_enabled, describe_parse_error, one_line, report, user_cause
+from gan_writer.commands.errors import (
+    debug_enabled,
+    describe_error,
+    describe_parse_error,
+    one_line,
+    report,
+    user_cause,
+)
 
 #: the LightningCLI subcommands (training stages); there is no ``predict``: ``gan-writer generate``
 STAGE_COMMANDS = ("fit", "validate", "test")
@@ -344,7 +351,7 @@ def _run_stage(argv: list[str]) -> int:
         if isinstance(err, ArgumentError):
             message = describe_parse_error(str(err), argv)
         elif user_cause(err) is not None:
-            message = one_line(str(user_cause(err)))
+            message = one_line(describe_error(user_cause(err)))
         else:
             raise
         print(f"gan-writer {argv[0]}: error: {message}", file=sys.stderr)
@@ -435,16 +442,51 @@ def _unknown_command(name: str) -> int:
 
 
 class _ToolParser(argparse.ArgumentParser):
-    """argparse for the tools, with a one-line error that suggests the closest option."""
+    """argparse for the tools: options are never abbreviated (``--temp`` is not
+    ``--temperature``), and a one-line error suggests the closest option, also when a misspelled
+    option left a required one missing."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # also for the subcommands' parsers (write poem, ...)
+        super().__init__(*args, **kwargs)
+        self._given: list[str] = []
+
+    def parse_known_args(self, args=None, namespace=None):  # noqa: D102 - remembers what was typed
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):  # noqa: D102 - argparse's hook
-        import difflib
+        prog, options = self._chosen_parser()
+        unrecognized = message.startswith("unrecognized arguments")
+        if unrecognized:
+            typed = [t.split("=", 1)[0] for t in message.split() if t.startswith("--")]
+        else:  # e.g. "the following arguments are required: --out" after a misspelled --outt
+            typed = [t.split("=", 1)[0] for t in self._given if t.startswith("--") and t.split("=", 1)[0] not in options]
+        match = _closest_option(typed[0], options) if typed else None
+        hint = "" if match is None else f"; did you mean {match}?" if unrecognized else f"; did you mean {match} (not {typed[0]})?"
+        self.exit(2, f"{prog}: error: {message}{hint} (see {prog} --help)\n")
 
-        unknown = [t.split("=", 1)[0] for t in message.split() if t.startswith("--")
-                   and message.startswith("unrecognized arguments")]
-        match = difflib.get_close_matches(unknown[0], list(self._option_string_actions), n=1) if unknown else []
-        hint = f"; did you mean {match[0]}?" if match else ""
-        self.exit(2, f"{self.prog}: error: {message}{hint} (see {self.prog} --help)\n")
+    def _chosen_parser(self) -> tuple[str, list[str]]:
+        """The prog and option strings of the subcommand typed (``write poem``), else this parser's."""
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                chosen = next((t for t in self._given if t in action.choices), None)
+                if chosen is not None:
+                    sub = action.choices[chosen]
+                    return sub.prog, list(sub._option_string_actions)
+        return self.prog, list(self._option_string_actions)
+
+
+def _closest_option(typed: str, options: list[str]) -> str | None:
+    """The option ``typed`` most likely meant: one it begins (``--temp``: ``--temperature``), else
+    the closest spelling (difflib); None when nothing is close."""
+    import difflib
+
+    longer = [o for o in options if o.startswith(typed) and o != typed and o.startswith("--")]
+    if len(longer) == 1:
+        return longer[0]
+    match = difflib.get_close_matches(typed, longer or options, n=1, cutoff=0.0 if longer else 0.6)
+    return match[0] if match else None
 
 
 if __name__ == "__main__":

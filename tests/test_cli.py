@@ -182,3 +182,31 @@ def test_an_integer_batch_limit_stays_a_count_after_nltk_is_imported(capsys):
               "--print_config"])
     printed = capsys.readouterr().out
     assert "  limit_val_batches: 1\n" in printed and "  limit_train_batches: 0.5\n" in printed
+
+
+def test_tool_options_are_never_abbreviated_and_a_misspelling_beside_a_required_option_is_named(capsys, tmp_path):
+    from gan_writer.cli import main
+
+    with pytest.raises(SystemExit, match="2"):
+        main(["generate", "--ckpt", "x", "--temp", "0.5"])
+    assert "unrecognized arguments: --temp 0.5; did you mean --temperature?" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main(["write", "poem", "--ckpt", "x", "--form", "wujue", "--cand", "2"])
+    assert "gan-writer write poem: error: unrecognized arguments: --cand 2; did you mean --candidates?" in \
+        capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main(["export", "--ckpt", "x", "--outt", str(tmp_path / "o")])
+    assert "required: --out; did you mean --out (not --outt)?" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_system_error_is_one_line_naming_the_path(tmp_path):
+    import errno
+
+    from gan_writer.commands.errors import describe_error, user_cause
+
+    err = OSError(errno.EROFS, "Read-only file system", str(tmp_path / "out"))
+    assert user_cause(err) is err  # a user error wherever it was raised (pathlib's mkdir, say)
+    assert describe_error(err) == (f"{tmp_path / 'out'}: read-only file system: choose another path, or make it "
+                                   "writable (permissions, free space)")
+    assert user_cause(OSError(errno.EBADF, "Bad file descriptor")) is None  # a bug keeps its traceback

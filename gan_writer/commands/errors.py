@@ -7,15 +7,20 @@ traceback. ``--verbose`` or ``GAN_WRITER_DEBUG=1`` shows the traceback of every 
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
 
-__all__ = ["debug_enabled", "report", "user_cause", "describe_parse_error", "USER_ERRORS"]
+__all__ = ["debug_enabled", "report", "user_cause", "describe_error", "describe_parse_error", "USER_ERRORS"]
 
 #: exception types that, raised by gan_writer's own code, mean "bad input"
 USER_ERRORS = (ValueError, OSError, TypeError, KeyError, LookupError)
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # .../gan_writer/
+#: errors of the file system a user can fix (a read-only or full disk, a missing permission),
+#: user errors wherever they are raised
+_FILE_SYSTEM_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                       errno.EISDIR, errno.ENAMETOOLONG}
 
 
 def debug_enabled() -> bool:
@@ -27,8 +32,17 @@ def report(prog: str, err: BaseException) -> int:
     """Print ``prog: error: message`` on stderr and return 2; re-raise under :func:`debug_enabled`."""
     if debug_enabled():
         raise err
-    print(f"{prog}: error: {one_line(str(err))}", file=sys.stderr)
+    print(f"{prog}: error: {one_line(describe_error(err))}", file=sys.stderr)
     return 2
+
+
+def describe_error(err: BaseException) -> str:
+    """``str(err)``; a file-system error as ``PATH: reason: what to do`` instead of ``[Errno N] ...``."""
+    if isinstance(err, OSError) and err.filename and err.strerror and str(err).startswith("[Errno"):
+        writable = err.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
+        hint = "choose another path, or make it writable (permissions, free space)" if writable else "check the path"
+        return f"{err.filename}: {err.strerror.lower()}: {hint}"
+    return str(err)
 
 
 def one_line(message: str) -> str:
@@ -50,6 +64,8 @@ def user_cause(err: BaseException) -> BaseException | None:
     kinds = (*USER_ERRORS, CorpusError)
     seen = 0
     while err is not None and seen < 20:
+        if isinstance(err, OSError) and err.errno in _FILE_SYSTEM_ERRNOS and err.filename:
+            return err
         tb = err.__traceback__
         while tb is not None and tb.tb_next is not None:
             tb = tb.tb_next
