@@ -225,10 +225,13 @@ def test_dominated_and_not_dominated_points():
     base = pts("mle", (0.0, 1.0), (0.5, 0.5), (1.0, 0.0))  # (diversity, quality), T = 0, 1, 2
     below = qd.Point("gan", 9.0, quality=0.4, diversity=0.5)  # mle T=1 is as diverse and better
     above = qd.Point("gan", 9.0, quality=0.6, diversity=0.5)
-    tie = qd.Point("gan", 9.0, quality=0.5, diversity=0.5)  # "at least as good" includes equality
+    tie = qd.Point("gan", 9.0, quality=0.5, diversity=0.5)  # equal to mle T=1: not dominated by it
+    tie_q = qd.Point("gan", 9.0, quality=0.5, diversity=0.4)  # as good in quality, less diverse: dominated
     assert qd.dominating(below, base, Q_UP, D_UP) == [1.0]
     assert qd.dominating(above, base, Q_UP, D_UP) == []
-    assert qd.dominating(tie, base, Q_UP, D_UP) == [1.0]
+    assert qd.dominating(tie, base, Q_UP, D_UP) == []
+    assert qd.dominating(tie_q, base, Q_UP, D_UP) == [1.0]
+    assert qd.verdict({"gan": base, "mle": base}, "mle", Q_UP, D_UP)[0].num_dominated == 0  # a run vs itself
     # lower is better on both: the same numbers read the other way round
     assert qd.dominating(above, base, Q_DOWN, D_DOWN) == [1.0]
     assert qd.dominating(qd.Point("gan", 9.0, quality=0.6, diversity=1.0), base, Q_DOWN, D_DOWN) == [1.0, 2.0]

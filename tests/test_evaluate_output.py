@@ -65,6 +65,7 @@ def test_default_path_never_overwrites_within_one_second(tmp_path, monkeypatch, 
     runs within the same second (same timestamp) each get their own file."""
     monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _fake_result(tmp_path / "last.ckpt"))
     monkeypatch.setattr(evaluate_mod.time, "strftime", lambda fmt, *a: "20250101-120000")
+    (tmp_path / "last.ckpt").write_bytes(b"")
     first = tmp_path / "last.metrics.json"
     first.write_text("kept", encoding="utf-8")
     stamped = tmp_path / "last.metrics.20250101-120000.json"
@@ -78,11 +79,57 @@ def test_default_path_never_overwrites_within_one_second(tmp_path, monkeypatch, 
 
 def test_default_path_is_beside_the_checkpoint(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _fake_result(tmp_path / "last.ckpt"))
+    (tmp_path / "last.ckpt").write_bytes(b"")
     assert main(["evaluate", "--ckpt", str(tmp_path)]) == 0
     assert (tmp_path / "last.metrics.json").is_file()
     assert main(["evaluate", "--ckpt", str(tmp_path)]) == 0
     assert (tmp_path / "last.metrics.json").is_file() and len(list(tmp_path.glob("last.metrics.*.json"))) == 1
     capsys.readouterr()
+
+
+def _unwritable(monkeypatch, folder):
+    """Make creating files in ``folder`` fail as a read-only file system does (tests run as root,
+    for whom a chmod-ed folder stays writable)."""
+    import errno
+    import tempfile
+
+    real = tempfile.NamedTemporaryFile
+
+    def probe(*args, dir=None, **kwargs):
+        if dir is not None and str(dir) == str(folder):
+            raise OSError(errno.EROFS, "Read-only file system", str(folder))
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", probe)
+
+
+@pytest.mark.parametrize("with_json", [True, False])
+def test_an_unwritable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch, capsys, with_json):
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _no_work)
+    (tmp_path / "last.ckpt").write_bytes(b"")
+    _unwritable(monkeypatch, tmp_path)
+    target = ["--json", str(tmp_path / "m.json")] if with_json else []
+    assert main(["evaluate", "--ckpt", str(tmp_path), *target]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert f"cannot write in {tmp_path} (read-only file system); choose another path" in err
+    assert (f"--json {tmp_path / 'm.json'}" in err) == with_json and ("pass --json PATH" in err) != with_json
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_the_table_prints_units_and_counts_as_whole_numbers(tmp_path, monkeypatch, capsys):
+    def fake(*args, **kwargs):
+        return {"metrics": {"bleu_2": 0.51234, "unique_samples": 98.0, "empty_samples": 0.0, "nll_test": 4.25,
+                            "form_syllable_err": 1.5},
+                "setup": {"checkpoint": str(tmp_path / "last.ckpt")}, "samples": ["x"]}
+
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", fake)
+    (tmp_path / "last.ckpt").write_bytes(b"")
+    assert main(["evaluate", "--ckpt", str(tmp_path)]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[:6]]
+    assert rows == [["metric", "value", "unit"], ["bleu_2", "0.5123", "share", "(0-1)"],
+                    ["unique_samples", "98", "samples"], ["empty_samples", "0", "samples"],
+                    ["nll_test", "4.2500", "nats/token"], ["form_syllable_err", "1.5000", "syllables/line"]]
 
 
 @pytest.mark.parametrize("tool", ["evaluate", "compare"])

@@ -52,6 +52,34 @@ def test_story_and_script_json(ckpt, capsys):
     assert script["report"]["scenes"] == 2 and set(script["report"]["speakers"]) <= {"李白", "王伦"}
 
 
+def test_story_says_when_length_and_beginning_do_not_fit(ckpt, capsys):
+    assert main(["write", "story", "--ckpt", ckpt, "--beginning", "白日依山尽，", "--endings", "1", "--length", "40",
+                 "--candidates", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "--length 40 is cut to 26 tokens: the generator holds 32 positions and the beginning takes 6" in err
+    assert "left out" not in err
+    assert main(["write", "story", "--ckpt", ckpt, "--beginning", "白日依山尽" * 6, "--endings", "1", "--length", "20",
+                 "--candidates", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "--length 20 is cut to 16 tokens" in err
+    assert "the beginning's first 14 of 30 tokens are left out" in err and "its last 16)" in err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["poem", "--form", "wujue", "--candidates", "0"], "--candidates must be at least 1, got 0"),
+    (["poem", "--form", "wujue", "--n", "2000"], "--n must be at most 1024"),
+    (["story", "--beginning", "x", "--length", "0"], "--length must be at least 1, got 0"),
+    (["story", "--beginning", "x", "--candidates", "-3"], "--candidates must be at least 1, got -3"),
+    (["script", "--logline", "x", "--characters", "A: b", "--turns", "0"], "--turns must be at least 1, got 0"),
+    (["script", "--logline", "x", "--characters", "A: b", "--scenes", "51"], "--scenes must be at most 50"),
+])
+def test_counts_are_refused_before_any_note_or_load(tmp_path, capsys, argv, message):
+    missing = str(tmp_path / "no.ckpt")
+    assert main(["write", argv[0], "--ckpt", missing, *argv[1:]]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "note:" not in err and "no.ckpt" not in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("argv,message", [
     (["poem", "--form", "ode"], "unknown form 'ode'"),
     (["poem", "--form", "sonnet", "--rhyme", "ABAB"], "does not fit the sonnet form"),

@@ -1,5 +1,6 @@
 """Story endings (distinct, labelled) and Dramatron-style scripts (structure, speakers, Fountain)."""
 import pytest
+import torch
 from helpers import tiny_gpt2
 
 from gan_writer.checkpoint import Artifacts
@@ -7,7 +8,7 @@ from gan_writer.metrics.bleu import self_bleu
 from gan_writer.tokenization import word_tokenizer
 from gan_writer.writing.safety import SafetyFilter
 from gan_writer.writing.script import _loops, parse_characters, render, write_script
-from gan_writer.writing.story import select_diverse, write_endings
+from gan_writer.writing.story import fit_prompt, select_diverse, write_endings
 
 TEXT = ("once upon a time a fox met a crow in the wood . the crow had cheese and the fox was hungry . "
         "anna : where is the boat ? ben : by the river , under the old tree . the night was cold and dark \n")
@@ -38,6 +39,29 @@ def test_diverse_selection_skips_a_near_copy():
     toks = [["a", "b", "c", "d"], ["a", "b", "c", "d"], ["w", "x", "y", "z"]]
     assert select_diverse([1.0, 0.99, 0.5], toks, 2) == [0, 2]
     assert select_diverse([1.0, 0.99, 0.5], toks, 2, diversity_weight=0.0) == [0, 1]
+
+
+@pytest.mark.parametrize("prompt_len,length,window,kept,fitted", [
+    (10, 60, 64, 10, 54),   # a short beginning: the ending takes all the room after it (not half the window)
+    (10, 40, 64, 10, 40),   # fits: unchanged
+    (60, 60, 64, 32, 32),   # a long beginning: the ending keeps half the window, the beginning's start is cut
+    (60, 2, 64, 60, 2),
+    (5, 100, None, 5, 100),
+])
+def test_fit_prompt_keeps_the_whole_beginning_when_it_can(prompt_len, length, window, kept, fitted):
+    prompt = torch.arange(prompt_len)
+    cut, n = fit_prompt(prompt, length, window)
+    assert (cut.numel(), n) == (kept, fitted)
+    assert torch.equal(cut, prompt[prompt_len - kept:])
+    assert window is None or cut.numel() + n <= window
+
+
+def test_endings_report_the_length_that_fitted(art, filt):
+    out = write_endings(art, "once upon a time a fox", endings=1, length=100, candidates=2, safety_filter=filt)
+    stats = out[0]["report"]["set"]
+    assert (stats["beginning_tokens"], out[0]["report"]["prompt_tokens"]) == (6, 6)
+    assert (stats["length"], stats["max_positions"]) == (64 - 6, 64)
+    assert out[0]["report"]["tokens"] <= 58
 
 
 @pytest.mark.parametrize("beginning,match", [("", "empty"), ("a zebra", "outside the checkpoint's vocabulary")])

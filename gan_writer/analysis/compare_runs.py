@@ -29,7 +29,7 @@ __all__ = ["DEFINITIONS", "compare", "reference_key", "check_comparable", "check
 
 DEFINITIONS = (
     "Definitions: a point (run at temperature T) is *dominated* if some baseline temperature is at least as good "
-    "on both axes. The *signed area* is ∫ (quality of the run − quality of the baseline) d(diversity) between the "
+    "on both axes and better on one (a point equal to a baseline point is not dominated). The *signed area* is ∫ (quality of the run − quality of the baseline) d(diversity) between the "
     "two runs' Pareto fronts (their temperatures that no other temperature of the same run beats on both axes), "
     "over the diversity range both fronts cover, each front read as quality against diversity by piecewise-linear "
     "interpolation after sorting by diversity; it is negated when lower quality values are better, so positive "

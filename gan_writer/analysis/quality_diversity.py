@@ -15,7 +15,8 @@ axes, with their direction explicit (:class:`Axis`):
   (``nll_test``) does not depend on the sweep.
 
 The verdict (:func:`verdict`) is computed, never written by hand: a point of a compared
-run is *dominated* if some baseline (MLE) temperature is at least as good on both axes;
+run is *dominated* if some baseline (MLE) temperature is at least as good on both axes and
+better on one (Pareto dominance: a point equal to a baseline point is not dominated);
 the *signed area* between the curves integrates the quality gap over the diversity range
 both curves cover (piecewise-linear interpolation of quality as a function of diversity),
 signed so that positive means the compared run is better. The area is taken between the
@@ -171,10 +172,12 @@ def read_sample_texts(path: str | Path) -> dict[float, dict[str, list[str]]]:
 
 # ---------------------------------------------------------------- dominance and area
 def dominating(point: Point, baseline: Sequence[Point], quality: Axis, diversity: Axis) -> list[float]:
-    """Temperatures of the baseline points at least as good as ``point`` on both axes."""
+    """Temperatures of the baseline points that Pareto-dominate ``point``: at least as good on
+    both axes and strictly better on one (a baseline point equal to ``point`` does not)."""
     return [b.temperature for b in baseline
             if quality.at_least_as_good(b.quality, point.quality)
-            and diversity.at_least_as_good(b.diversity, point.diversity)]
+            and diversity.at_least_as_good(b.diversity, point.diversity)
+            and (b.quality, b.diversity) != (point.quality, point.diversity)]
 
 
 def pareto_front(points: Sequence[Point], quality: Axis, diversity: Axis) -> list[Point]:

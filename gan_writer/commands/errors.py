@@ -12,7 +12,8 @@ import os
 import re
 import sys
 
-__all__ = ["debug_enabled", "report", "user_cause", "describe_error", "describe_parse_error", "USER_ERRORS"]
+__all__ = ["debug_enabled", "report", "user_cause", "describe_error", "describe_parse_error", "check_writable",
+           "USER_ERRORS"]
 
 #: exception types that, raised by gan_writer's own code, mean "bad input"
 USER_ERRORS = (ValueError, OSError, TypeError, KeyError, LookupError)
@@ -43,6 +44,26 @@ def describe_error(err: BaseException) -> str:
         hint = "choose another path, or make it writable (permissions, free space)" if writable else "check the path"
         return f"{err.filename}: {err.strerror.lower()}: {hint}"
     return str(err)
+
+
+def check_writable(folder: str | os.PathLike, what: str) -> None:
+    """Refuse, before any work, a ``folder`` that a file cannot be created in.
+
+    A real probe (a hidden temporary file, created and removed), so a read-only file system, a
+    full disk or a missing permission are found up front, not after minutes of sampling.
+
+    Raises:
+        PermissionError: naming ``what`` (e.g. ``"--json out/m.json"``), the folder and the reason.
+    """
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".gan-writer-probe-"):
+            pass
+    except OSError as err:
+        reason = (err.strerror or str(err)).lower()
+        raise PermissionError(f"{what}: cannot write in {folder} ({reason}); choose another path, or make it "
+                              "writable (permissions, free space)") from None
 
 
 def one_line(message: str) -> str:

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from gan_writer.checkpoint import load_artifacts
+from gan_writer.checkpoint import load_artifacts, resolve_checkpoint
 from gan_writer.data.datamodule import EncodedTexts, pad_batch
 from gan_writer.metrics.bleu import BleuReference
 from gan_writer.metrics.forms import form_metrics
@@ -147,20 +147,44 @@ def write_beside(ckpt: Path, text: str) -> Path:
     raise FileExistsError(f"{first.parent} holds too many {first.stem}.{stamp}-N.json files; pass --json PATH")
 
 
+#: metrics that count samples (printed as whole numbers)
+COUNT_METRICS = ("unique_samples", "empty_samples")
+
+
+def metric_unit(key: str) -> str:
+    """The unit of an evaluate metric, as printed in its table."""
+    if key.startswith("nll_"):
+        return "nats/token"
+    if key in COUNT_METRICS:
+        return "samples"
+    if key == "form_syllable_err":
+        return "syllables/line"
+    return "share (0-1)"
+
+
+def print_table(metrics: dict[str, float]) -> None:
+    """The metric table: one ``key  value  unit`` row per metric, counts as whole numbers."""
+    width = max(len(k) for k in metrics)
+    print(f"{'metric':<{width}}  {'value':>9}  unit")
+    for key, value in metrics.items():
+        shown = f"{int(value):>9d}" if key in COUNT_METRICS else f"{value:>9.4f}"
+        print(f"{key:<{width}}  {shown}  {metric_unit(key)}")
+
+
 def run(args: argparse.Namespace) -> int:
-    from gan_writer.commands.errors import report
+    from gan_writer.commands.errors import check_writable, report
 
     try:
         if args.json:
-            check_json_path(args.json)
+            check_writable(check_json_path(args.json).parent, f"--json {args.json}")
+        else:
+            ckpt = resolve_checkpoint(args.ckpt)
+            check_writable(ckpt.parent, f"the metrics file beside {ckpt} (pass --json PATH to write it elsewhere)")
         result = evaluate_checkpoint(args.ckpt, args.n, args.references, args.temperature, args.seed, args.data_dir,
                                      args.nll_texts, args.nll_batch_size, args.form)
-    except (FileNotFoundError, FileExistsError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, PermissionError, ValueError) as err:
         return report("gan-writer evaluate", err)
-    width = max(len(k) for k in result["metrics"])
-    print(f"{'metric':<{width}}  value")
-    for key, value in result["metrics"].items():
-        print(f"{key:<{width}}  {value:.4f}")
+    print_table(result["metrics"])
     print("setup: " + ", ".join(f"{k}={v}" for k, v in result["setup"].items()))
     text = json.dumps(result, ensure_ascii=False, indent=2)
     try:

@@ -101,8 +101,28 @@ def _note_raised_candidates(args: argparse.Namespace) -> None:
               f"{wanted[1]} (every piece printed is a draft)", file=sys.stderr)
 
 
+def _check_counts(args: argparse.Namespace) -> None:
+    """Refuse counts below 1 or above their bounds before any note or load."""
+    from gan_writer.writing.script import MAX_SCENES, MAX_TURNS
+    from gan_writer.writing.story import MAX_DRAFTS
+
+    counts = {"poem": ("--n", "--candidates"), "story": ("--endings", "--candidates", "--length"),
+              "script": ("--scenes", "--turns")}[args.what]
+    for option in counts:
+        value = getattr(args, option[2:])
+        if value is not None and value < 1:
+            raise ValueError(f"{option} must be at least 1, got {value}")
+        if value is not None and option in ("--n", "--endings", "--candidates") and value > MAX_DRAFTS:
+            raise ValueError(f"{option} must be at most {MAX_DRAFTS} (drafts are sampled in one batch), got {value}")
+    if args.what == "script" and (args.scenes > MAX_SCENES or args.turns > MAX_TURNS):
+        raise ValueError(f"--scenes must be at most {MAX_SCENES} and --turns at most {MAX_TURNS} (each turn is one "
+                         f"generator call), got {args.scenes} and {args.turns}; write a longer script scene by "
+                         "scene with gan-writer cowrite")
+
+
 def _check_early(args: argparse.Namespace) -> None:
     """Refuse bad options before the (slow) checkpoint load."""
+    _check_counts(args)
     if args.what == "poem":
         from gan_writer.writing.forms import get_form
 
@@ -163,6 +183,22 @@ def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _note_fitted(args: argparse.Namespace, results: list[dict]) -> None:
+    """One line on stderr when the beginning and ``--length`` did not fit the generator's window."""
+    if args.what != "story" or not results:
+        return
+    rep = results[0]["report"]
+    stats, window = rep["set"], rep["set"].get("max_positions")
+    if stats["length"] < args.length:
+        print(f"gan-writer write story: note: --length {args.length} is cut to {stats['length']} tokens: the "
+              f"generator holds {window} positions and the beginning takes {stats['beginning_tokens']}", file=sys.stderr)
+    dropped = stats["beginning_tokens"] - rep["prompt_tokens"]
+    if dropped > 0:
+        print(f"gan-writer write story: note: the beginning's first {dropped} of {stats['beginning_tokens']} tokens "
+              f"are left out (the generator holds {window} positions; the endings follow its last "
+              f"{rep['prompt_tokens']})", file=sys.stderr)
+
+
 def _print_human(what: str, results: list[dict]) -> None:
     for i, res in enumerate(results):
         rep = res["report"]
@@ -195,6 +231,7 @@ def run(args: argparse.Namespace) -> int:
         from gan_writer.commands.errors import report
 
         return report(f"gan-writer write {args.what}", err)
+    _note_fitted(args, results)
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=1))
     else:

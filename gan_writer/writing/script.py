@@ -25,6 +25,7 @@ from gan_writer.writing.safety import SafetyFilter, check_mode
 from gan_writer.writing.story import clean
 
 MAX_RETRIES = 3
+MAX_SCENES, MAX_TURNS = 50, 100  # write script's bounds (each turn is one generator call)
 
 
 def parse_characters(spec: str) -> list[tuple[str, str]]:
@@ -145,7 +146,8 @@ def write_script(art, logline: str, characters: list[tuple[str, str]], scenes: i
         score is the geometric-mean token probability of the speeches, in (0, 1].
 
     Raises:
-        ValueError: an empty logline or character list, ``scenes``/``turns`` < 1, a bad mode.
+        ValueError: an empty logline or character list, ``scenes``/``turns`` < 1 or above
+            ``MAX_SCENES``/``MAX_TURNS``, a bad mode.
     """
     check_mode(safety)
     if not logline.strip():
@@ -154,6 +156,10 @@ def write_script(art, logline: str, characters: list[tuple[str, str]], scenes: i
         raise ValueError("the character list is empty; give at least one character")
     if scenes < 1 or turns < 1:
         raise ValueError(f"--scenes and --turns must be at least 1, got {scenes} and {turns}")
+    if scenes > MAX_SCENES or turns > MAX_TURNS:
+        raise ValueError(f"--scenes must be at most {MAX_SCENES} and --turns at most {MAX_TURNS} (each turn is one "
+                         f"generator call), got {scenes} and {turns}; write a longer script scene by scene with "
+                         "gan-writer cowrite")
     filt = safety_filter or SafetyFilter()
     w = _Writer(art, temperature, seed)
     names = [n for n, _ in characters]

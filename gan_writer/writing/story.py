@@ -46,10 +46,20 @@ def clean(text: str) -> str:
 
 
 def fit_prompt(prompt: torch.Tensor, length: int, max_positions: int | None) -> tuple[torch.Tensor, int]:
-    """Keep the prompt's last tokens so ``prompt + length`` fits ``max_positions``; returns ``(prompt, length)``."""
-    if max_positions is None:
+    """``(prompt, length)`` cut so that ``prompt + length`` tokens fit ``max_positions``.
+
+    When they do not fit, the ending is first shortened to the room left after the whole
+    prompt, but not below half the window; past that, the prompt's first tokens are dropped
+    (its last ones are the context that matters for what comes next).
+
+    Args:
+        prompt: ``(P,)`` ids.
+        length: tokens asked for.
+        max_positions: the generator's window, ``None`` for unbounded.
+    """
+    if max_positions is None or prompt.numel() + length <= max_positions:
         return prompt, length
-    length = min(length, max(1, max_positions // 2))
+    length = min(length, max(max_positions - prompt.numel(), max(1, max_positions // 2)))
     return prompt[-(max_positions - length):], length
 
 
@@ -84,7 +94,9 @@ def write_endings(art, beginning: str, endings: int = 3, length: int = 120, cand
     Returns:
         One ``{"text", "report", "score"}`` per ending; ``report`` has ``label`` (A, B, ...),
         ``tokens``, ``mean_log_prob`` (nats/token), ``safety``, and ``set`` (``distinct_2``,
-        ``self_bleu_2`` among the chosen endings, ``drafts``).
+        ``self_bleu_2`` among the chosen endings, ``drafts``, ``length`` (tokens per ending at
+        most, after :func:`fit_prompt`), ``beginning_tokens`` (the whole beginning's),
+        ``max_positions``), ``prompt_tokens`` (those of the beginning the generator saw).
 
     Raises:
         ValueError: ``endings`` < 1 or ``length`` < 1, an empty beginning or one outside the
@@ -98,7 +110,8 @@ def write_endings(art, beginning: str, endings: int = 3, length: int = 120, cand
         raise ValueError(f"--endings and --candidates must be at most {MAX_DRAFTS} (drafts are sampled in one batch), "
                          f"got {endings} and {candidates}")
     tok, gen = art.tokenizer, art.generator
-    prompt, length = fit_prompt(encode_prompt(tok, beginning), length, gen.max_positions)
+    full_prompt = encode_prompt(tok, beginning)
+    prompt, length = fit_prompt(full_prompt, length, gen.max_positions)
     ids = constrained_sample(gen, candidates, length, None, prompt, temperature=temperature, seed=seed)
     texts = [clean(t) for t in tok.batch_decode(ids.tolist(), skip_special_tokens=True)]
     filt = safety_filter or SafetyFilter()
@@ -121,7 +134,8 @@ def write_endings(art, beginning: str, endings: int = 3, length: int = 120, cand
     toks = [mt(texts[i]) for i in keep]
     order = [keep[j] for j in select_diverse([quality[i] for i in keep], toks, endings)]
     chosen = [mt(texts[i]) for i in order]
-    stats = {"drafts": candidates,
+    stats = {"drafts": candidates, "length": length, "beginning_tokens": int(full_prompt.numel()),
+             "max_positions": gen.max_positions,
              "distinct_2": float(distinct_n(chosen, 2)),
              "self_bleu_2": float(self_bleu(chosen, 2)) if len(chosen) >= 2 else 0.0}
     out = []
