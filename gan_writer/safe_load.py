@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import pickle
 import re
 from pathlib import Path
@@ -66,6 +67,28 @@ def _refused_object(err: BaseException) -> str | None:
     return found.group(1) if found else None
 
 
+def unreadable_reason(path: str | Path) -> str:
+    """Why ``torch.load`` could not read ``path``, from its first bytes, in words a user can act on."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as err:
+        return f"it cannot be read ({err.strerror or err})"
+    again = "copy it again, or save it again from the run that wrote it"
+    if size == 0:
+        return f"the file is empty (0 bytes): it was not written completely; {again}"
+    if head.startswith(b"PK"):
+        return f"a zip archive as torch.save writes, but damaged or cut short ({size:,} bytes); {again}"
+    if head[:1] == b"\x80":
+        return f"a pickle, but damaged, cut short or not written by torch.save ({size:,} bytes); {again}"
+    shown = head.decode("utf-8", "replace")
+    text = shown.isprintable() and "\ufffd" not in shown
+    start = f"it starts with {shown[:12]!r}" if text else "it starts with binary data"
+    return (f"neither a zip archive nor a pickle as torch.save writes ({start}); "
+            "give a .ckpt written by a gan_writer stage (gan-writer fit writes them under checkpoints/)")
+
+
 def load_checkpoint(path: str | Path, map_location: str = "cpu", mmap: bool = False, check: bool = True) -> dict:
     """A checkpoint as a dict, read without running code, verified by :func:`verify`.
 
@@ -86,17 +109,15 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu", mmap: bool = Fa
         except pickle.UnpicklingError as err:
             needed = _refused_object(err)
             if needed is None:
-                reason = re.search(r"(Unpickler error: [^\n]*\S[^\n]*|invalid load key[^\n]*)", str(err))
-                raise ValueError(f"{path} is not a readable PyTorch checkpoint: "
-                                 + (reason.group(1) if reason else "neither a zip archive nor a pickle torch.save writes")
-                                 ) from None
+                raise ValueError(f"{path} is not a readable PyTorch checkpoint: {unreadable_reason(path)}") from None
             raise UnsafeFileError(
                 f"{path}: refused to load: it needs {needed}, which is not data "
                 "(checkpoints hold tensors and plain values only; nothing in a file is run)"
             ) from None
-        except Exception as err:  # noqa: BLE001 - re-raised with the file name
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ValueError(f"{path} is not a readable PyTorch checkpoint: {first}") from None
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except Exception:  # noqa: BLE001 - torch's own text (miniz, EOFError, a bare byte) names neither file nor fix
+            raise ValueError(f"{path} is not a readable PyTorch checkpoint: {unreadable_reason(path)}") from None
     if isinstance(ckpt, dict):
         check_structure(ckpt, path)
         if check:

@@ -86,10 +86,20 @@ def word_tokenizer(texts: Iterable[str], lowercase: bool = True, min_frequency: 
         texts,
         normalizers.Sequence(norms),
         pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation("isolated")]),
-        decoders.Sequence([decoders.WordPiece(prefix="\x00##", cleanup=False), decoders.Replace(f" {NEWLINE}", "\n")]),
+        _word_decoder(),
         min_frequency,
         "word",
     )
+
+
+def _word_decoder() -> decoders.Decoder:
+    """Words joined by single spaces, each ``␤`` (with the spaces beside it) a bare line break:
+    ``["sat", ",", "␤", "upon"]`` decodes to ``"sat ,\nupon"`` (no line starts with a space)."""
+    return decoders.Sequence([
+        decoders.WordPiece(prefix="\x00##", cleanup=False),
+        decoders.Fuse(),
+        decoders.Replace(Regex(f" ?{NEWLINE} ?"), "\n"),
+    ])
 
 
 def bpe_tokenizer(texts: Sequence[str], vocab_size: int = 8000, min_frequency: int = 2) -> PreTrainedTokenizerFast:
@@ -187,6 +197,8 @@ def tokenizer_from_dict(files: dict[str, str]) -> PreTrainedTokenizerBase:
 
         refuse_remote_code(tmp)
         tok = AutoTokenizer.from_pretrained(tmp, trust_remote_code=False)
+    if tok.init_kwargs.get("gan_writer_kind") == "word" and hasattr(tok, "backend_tokenizer"):
+        tok.backend_tokenizer.decoder = _word_decoder()  # checkpoints before 2026-12 left a space after each break
     if tok.pad_token is None and tok.eos_token is not None:
         tok.pad_token = tok.eos_token
     return tok

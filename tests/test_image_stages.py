@@ -2,6 +2,7 @@
 multi-adversarial stages (fast_dev_run and short runs), and poems for a photo from the
 resulting checkpoints (the ``--image`` path)."""
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -163,8 +164,16 @@ def test_image_path_errors_say_what_is_needed(mle_run, setup, tmp_path, capsys):
     text_ckpt = tmp_path / "text.ckpt"
     torch.save({"gan_writer": payload(gen, char_tokenizer(["abc"]), stage="MLEModule"),
                 "state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()}}, text_ckpt)
-    with pytest.raises(NoImageConditioningError, match="has no image conditioning"):
+    with pytest.raises(NoImageConditioningError, match="has no image conditioning.*: drop --image, or train"):
         load_for_image(text_ckpt, photo, clip)
+    assert main(["image-poem", "--ckpt", str(text_ckpt), "--image", str(photo), "--image-encoder", str(clip)]) == 2
+    assert f"for text-only poems use gan-writer generate --ckpt {text_ckpt}, or train" in capsys.readouterr().err
+    # --image that is no photo: a text file, a folder (each named, with what to give instead; no "drop the line")
+    for image, says in ((REPO / "README.md", "cannot read image .*README.md \\(--image\\): .*; give a photo file"),
+                        (tmp_path, "is a folder; give a photo file")):
+        assert main(["image-poem", "--ckpt", str(mle_run), "--image", str(image), "--image-encoder", str(clip)]) == 2
+        err = capsys.readouterr().err
+        assert re.search(says, err) and "drop the line" not in err and len(err.strip().splitlines()) == 1, err
     # another encoder architecture than the one trained with
     other = tiny_clip_dir(tmp_path / "clip16", hidden=16)
     with pytest.raises(ValueError, match="feature_dim=32.*feature_dim=16"):

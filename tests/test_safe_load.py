@@ -149,3 +149,34 @@ def test_a_file_that_is_not_a_checkpoint_says_why_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"gan-writer generate: error: {bad} is not a readable PyTorch checkpoint: ")
     assert err[0].split("checkpoint: ", 1)[1].strip() not in ("", "Unpickler error:")
+
+
+def _cut_short(tmp_path, name, **save):
+    whole = tmp_path / f"whole_{name}"
+    torch.save({"state_dict": {"w": torch.arange(4096.0)}}, whole, **save)
+    data = whole.read_bytes()
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize("content, reason", [
+    (b"", "the file is empty (0 bytes): it was not written completely"),
+    (b"hello, world", "neither a zip archive nor a pickle as torch.save writes (it starts with 'hello, world')"),
+    (bytes(range(200, 256)) * 20,
+     "neither a zip archive nor a pickle as torch.save writes (it starts with binary data)"),
+    ("zip", "a zip archive as torch.save writes, but damaged or cut short"),
+    ("pickle", "a pickle, but damaged, cut short or not written by torch.save"),
+])
+def test_each_kind_of_unreadable_file_gets_its_own_reason(tmp_path, capsys, content, reason):
+    """Empty, text, random bytes, a zip or legacy pickle checkpoint cut in half: one line naming the
+    file, what it is and what to do; none of torch's own text (miniz, EOFError, a bare byte value)."""
+    if content == "zip":
+        content = _cut_short(tmp_path, "zip")
+    elif content == "pickle":
+        content = _cut_short(tmp_path, "pickle", _use_new_zipfile_serialization=False)
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(content)
+    assert main(["generate", "--ckpt", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"gan-writer generate: error: {bad} is not a readable PyTorch checkpoint: {reason}")
+    assert not any(word in err[0] for word in ("miniz", "EOFError", "Unpickler"))

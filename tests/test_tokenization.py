@@ -51,6 +51,31 @@ def test_word_tokenizer_keeps_line_breaks():
     assert tok.decode(ids).splitlines()[0].strip() == "shall i compare thee"
 
 
+def test_word_tokenizer_lines_after_a_break_start_without_a_space(shared_data):
+    """A sonnet read line by line decodes to its own lines: no leading space after each ``␤``."""
+    text = (shared_data / "poetry_en" / "sonnets" / "sonnet_valid.txt").read_text(encoding="utf-8").splitlines()[0]
+    lines = [ln.strip() for ln in text.split("<eos>") if ln.strip()][:14]
+    poem = "\n".join(lines)
+    tok = word_tokenizer([poem])
+    decoded = tok.decode(tok(poem, add_special_tokens=False).input_ids)
+    words = [" ".join(tok.convert_ids_to_tokens(tok(ln, add_special_tokens=False).input_ids)) for ln in lines]
+    assert decoded.split("\n") == words and words[1] == "once reigned o ' er happy realms of long ago"
+    assert tok.decode(tok(f"\n{lines[0]}\n", add_special_tokens=False).input_ids) == f"\n{lines[0]}\n"
+
+
+def test_word_tokenizer_from_an_older_checkpoint_decodes_the_new_way():
+    """Checkpoints saved with the old decoder (``" ␤"`` → line break, next word keeping its space)
+    are read back with today's decoder."""
+    from tokenizers import decoders
+
+    tok = word_tokenizer(["shall i compare thee\nto a summer's day"])
+    tok.backend_tokenizer.decoder = decoders.Sequence(
+        [decoders.WordPiece(prefix="\x00##", cleanup=False), decoders.Replace(f" {NEWLINE}", "\n")])
+    ids = tok("shall i compare thee\nto a summer's day", add_special_tokens=False).input_ids
+    assert tok.decode(ids) == "shall i compare thee\n to a summer ' s day"
+    assert tokenizer_from_dict(tokenizer_to_dict(tok)).decode(ids) == "shall i compare thee\nto a summer ' s day"
+
+
 def test_bpe_round_trips_exactly(coco_lines):
     tok = bpe_tokenizer(coco_lines, vocab_size=600)
     assert 300 < len(tok) <= 600

@@ -87,6 +87,7 @@ def test_counts_are_refused_before_any_note_or_load(tmp_path, capsys, argv, mess
     (["poem", "--form", "quatrain"], "cannot write a line break"),
     (["script", "--logline", "江", "--characters", " ; "], "--characters is empty"),
     (["story", "--beginning", "@/nonexistent/file.txt"], "no such file"),
+    (["story", "--beginning", "@/tmp"], "--beginning @/tmp: /tmp is a folder; give @FILE, a UTF-8 text file"),
 ])
 def test_bad_input_is_a_clear_error(ckpt, capsys, argv, message):
     assert main(["write", argv[0], "--ckpt", ckpt, *argv[1:]]) == 2

@@ -34,7 +34,8 @@ def poems_for_image(
 
     if n < 1:
         raise ValueError(f"--n must be at least 1, got {n}")
-    gen, tok = load_for_image(ckpt, image, image_encoder)
+    gen, tok = load_for_image(ckpt, image, image_encoder,
+                              text_only=f"for text-only poems use gan-writer generate --ckpt {ckpt}")
     steps = max_new_tokens or 64
     if max_new_tokens is None and gen.max_positions is not None:
         steps = min(steps, gen.max_positions)

@@ -68,6 +68,8 @@ def read_text_option(option: str, value: str) -> str:
     if not value.startswith("@"):
         return value
     path = Path(value[1:])
+    if path.is_dir():
+        raise ValueError(f"{option} {value}: {path} is a folder; give @FILE, a UTF-8 text file")
     if not path.is_file():
         raise FileNotFoundError(f"{option} {value}: no such file {path}")
     try:

@@ -145,7 +145,9 @@ class ImagePoemDataModule(L.LightningDataModule):
         self.encoder_identity = encoder.identity
         self.features, patches = [], []
         for i in range(0, len(images), encoder_batch_size):
-            chunk = [load_image(img, f"line {first_line[img]} of {pairs}") for img in images[i:i + encoder_batch_size]]
+            fix = "replace it with a JPEG/PNG file or drop the line"
+            chunk = [load_image(img, f"line {first_line[img]} of {pairs}", fix)
+                     for img in images[i:i + encoder_batch_size]]
             pooled, patch = encoder.encode_images(chunk, encoder_batch_size)
             self.features.append(pooled)
             if patch_features:

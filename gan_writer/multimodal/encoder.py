@@ -115,28 +115,31 @@ def check_same_encoder(recorded: dict[str, Any], directory: str | Path, what: st
         )
 
 
-def load_image(path: str | Path, where: str = ""):
+def load_image(path: str | Path, where: str = "", fix: str = "give a photo file (JPEG, PNG, ...)"):
     """Open an image as RGB ``PIL.Image``.
 
     Args:
         path: image file.
-        where: context for errors (e.g. ``"line 3 of pairs.jsonl"``).
+        where: context for errors (e.g. ``"line 3 of pairs.jsonl"``, ``"--image"``).
+        fix: what the user should do when the file is a folder or not an image.
 
     Raises:
         FileNotFoundError: the file does not exist (names it and ``where``).
-        ValueError: PIL cannot read it (not an image, truncated).
+        ValueError: a folder, or PIL cannot read it (not an image, truncated).
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     ctx = f" ({where})" if where else ""
+    if path.is_dir():
+        raise ValueError(f"image {path}{ctx} is a folder; {fix}")
     if not path.is_file():
         raise FileNotFoundError(f"image {path}{ctx} not found: fix the path or add the file")
     try:
         with Image.open(path) as img:
             return img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise ValueError(f"cannot read image {path}{ctx}: {err}; replace it with a JPEG/PNG file or drop the line") from err
+        raise ValueError(f"cannot read image {path}{ctx}: {err}; {fix}") from err
 
 
 class ImageEncoder(nn.Module):

@@ -12,7 +12,8 @@ class NoImageConditioningError(ValueError):
     """The checkpoint's generator reads no image."""
 
 
-def load_for_image(ckpt: str | Path, image_path: str | Path, encoder_dir: str | Path | None):
+def load_for_image(ckpt: str | Path, image_path: str | Path, encoder_dir: str | Path | None,
+                   text_only: str = "drop --image"):
     """The generator of ``ckpt`` conditioned on the photo ``image_path``, and its tokenizer.
 
     The returned :class:`~gan_writer.multimodal.generator.ConditionedGenerator` is a full
@@ -25,6 +26,7 @@ def load_for_image(ckpt: str | Path, image_path: str | Path, encoder_dir: str | 
         image_path: the photo (any format PIL reads).
         encoder_dir: the local vision model directory the checkpoint was trained with
             (``--image-encoder``).
+        text_only: what to do with a text-only ``ckpt``, ending its error.
 
     Returns:
         ``(conditioned generator, tokenizer)``.
@@ -35,12 +37,13 @@ def load_for_image(ckpt: str | Path, image_path: str | Path, encoder_dir: str | 
             checkpoint's encoder; an unreadable image.
         FileNotFoundError: missing checkpoint, image or encoder directory.
     """
+    photo = load_image(image_path, "--image")  # before the (slow) checkpoint load
     art = load_artifacts(ckpt)
     gen = art.generator
     if not isinstance(gen, ImagePrefixGenerator):
         raise NoImageConditioningError(
             f"{art.meta.get('path')} has no image conditioning (its {art.meta.get('stage', 'stage')} generator reads text only): "
-            "drop --image, or train an image-conditioned generator first "
+            f"{text_only}, or train an image-conditioned generator first "
             "(gan-writer fit --config experiments/image_poem/mle.yaml)"
         )
     rec = gen.encoder_identity
@@ -53,7 +56,7 @@ def load_for_image(ckpt: str | Path, image_path: str | Path, encoder_dir: str | 
     if rec:
         check_same_encoder(rec, encoder_dir, what=str(art.meta.get("path")))
     encoder = ImageEncoder(encoder_dir)
-    pooled, patches = encoder.encode_images([load_image(image_path)])
+    pooled, patches = encoder.encode_images([photo])
     features = pooled if gen.prefix_config.feature == "pooled" else patches
     conditioned: ConditionedGenerator = gen.condition(features).eval()
     return conditioned, art.tokenizer
