@@ -12,7 +12,9 @@ An error the user can fix is one line (``gan_writer.commands.errors``); ``--verb
 from __future__ import annotations
 
 import argparse
+import logging
 import os
+import re
 import sys
 import warnings
 from typing import Callable
@@ -88,6 +90,13 @@ def _build_cli_class() -> type:
             # callback holds this parser
             parser.link_arguments("data", "model.init_args.tokenizer", compute_fn=data_tokenizer, apply_on="instantiate")
             parser.link_arguments("data", "model.init_args.max_length", compute_fn=data_max_length, apply_on="instantiate")
+
+        def instantiate_trainer(self, **kwargs):
+            from gan_writer.callbacks.progress import quiet_default_bar
+
+            trainer = super().instantiate_trainer(**kwargs)
+            quiet_default_bar(trainer.callbacks)
+            return trainer
 
         def parse_arguments(self, parser, args) -> None:
             # before Lightning reads --ckpt_path's hyperparameters (which would swap the model class).
@@ -311,6 +320,23 @@ def _run(argv: list[str]) -> int:
     return _run_stage(argv)
 
 
+class _DropNotice(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger (a tip on every run, nothing to act on)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102 - logging's hook
+        return "litlogger" not in str(record.msg)
+
+
+def _quiet_library_notices() -> None:
+    """What the libraries print on every run that a user cannot act on: Lightning's LitLogger
+    tip, and torch's FutureWarning about ``LeafSpec``, which Lightning 2.6's own pytree code
+    triggers (lightning/pytorch/utilities/_pytree.py), not gan_writer's. Idempotent."""
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _DropNotice) for f in log.filters):
+        log.addFilter(_DropNotice())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+
+
 def _run_tool(argv: list[str]) -> int:
     """``gan-writer TOOL ...``: its argparse parser and ``run``; gan_writer's own errors in one line."""
     add, run = TOOLS[argv[0]]
@@ -331,6 +357,7 @@ def _run_stage(argv: list[str]) -> int:
     parse and user errors in one line, and what to resume from after an interruption."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+    _quiet_library_notices()
     nested_help = [a for a in argv if a.removeprefix("--model.").removeprefix("init_args.") in ("generator.help", "discriminator.help")]
     if nested_help:  # LightningCLI cannot show the help of a nested block in subclass mode: ours does
         block = nested_help[0].split(".")[-2]
@@ -441,6 +468,9 @@ def _unknown_command(name: str) -> int:
     return 2
 
 
+NEGATIVE_VALUE = re.compile(r"-(\d|\.\d|inf|nan)", re.IGNORECASE)
+
+
 class _ToolParser(argparse.ArgumentParser):
     """argparse for the tools: options are never abbreviated (``--temp`` is not
     ``--temperature``), and a one-line error suggests the closest option, also when a misspelled
@@ -452,8 +482,22 @@ class _ToolParser(argparse.ArgumentParser):
         self._given: list[str] = []
 
     def parse_known_args(self, args=None, namespace=None):  # noqa: D102 - remembers what was typed
-        self._given = list(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
+        self._given = self._negative_values_joined(list(sys.argv[1:] if args is None else args))
+        return super().parse_known_args(self._given, namespace)
+
+    def _negative_values_joined(self, args: list[str]) -> list[str]:
+        """``--temperatures -1,1`` as ``--temperatures=-1,1``: argparse takes only plain negative
+        numbers (``-1``, ``-.5``) for values and reads ``-1,1`` or ``-1e-3`` as an unknown option,
+        so the option's own check (all > 0) never got to say what is wrong."""
+        out: list[str] = []
+        for token in args:
+            action = self._option_string_actions.get(out[-1]) if out else None
+            if (action is not None and action.nargs is None and NEGATIVE_VALUE.match(token)
+                    and token not in self._option_string_actions):
+                out[-1] = f"{out[-1]}={token}"
+            else:
+                out.append(token)
+        return out
 
     def error(self, message: str):  # noqa: D102 - argparse's hook
         prog, options = self._chosen_parser()

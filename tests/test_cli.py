@@ -210,3 +210,55 @@ def test_a_file_system_error_is_one_line_naming_the_path(tmp_path):
     assert describe_error(err) == (f"{tmp_path / 'out'}: read-only file system: choose another path, or make it "
                                    "writable (permissions, free space)")
     assert user_cause(OSError(errno.EBADF, "Bad file descriptor")) is None  # a bug keeps its traceback
+
+
+def test_a_negative_value_that_is_no_plain_number_reaches_the_options_own_check(capsys, tmp_path):
+    """argparse reads ``-1,1`` and ``-1e-3`` as unknown options ("expected one argument"); they are
+    values, and the option's own range check names what is wrong."""
+    from gan_writer.cli import main
+
+    ckpt = str(tmp_path / "missing.ckpt")
+    assert main(["compare", "--run", f"a={ckpt}", "--temperatures", "-1,1"]) == 2
+    assert "--temperatures '-1,1': give at least one temperature, all > 0" in capsys.readouterr().err
+    assert main(["generate", "--ckpt", ckpt, "--temperature", "-1e-3"]) == 2
+    assert "--temperature must be > 0, got -0.001" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):
+        main(["write", "poem", "--ckpt", ckpt, "--form", "wujue", "--temperature", "-1,2"])
+    assert "argument --temperature: invalid float value: '-1,2'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="2"):  # an option after a value-taking one is still an option
+        main(["generate", "--ckpt", "--n", "2"])
+    assert "argument --ckpt: expected one argument" in capsys.readouterr().err
+
+
+def test_a_fit_run_prints_no_library_noise(tmp_path, capfd, recwarn):
+    """With its progress bar on, a stage run shows the losses but not Lightning's LitLogger tip,
+    the bar's ``v_num`` or torch's LeafSpec FutureWarning (raised inside Lightning's pytree code)."""
+    from tiny_runs import mle_args
+
+    argv = [a for a in mle_args(tmp_path) if not a.startswith("--trainer.enable_progress_bar")]
+    assert main(argv + ["--trainer.enable_progress_bar=true", "--trainer.max_steps=2"]) == 0
+    out, err = capfd.readouterr()
+    shown = out + err
+    assert "train/nll" in shown and "run saved in" in shown
+    assert "litlogger" not in shown and "v_num" not in shown and "LeafSpec" not in shown
+    assert not [w for w in recwarn if "LeafSpec" in str(w.message)]
+
+
+def test_the_default_progress_bar_loses_only_its_version_number():
+    from lightning.pytorch.callbacks import RichProgressBar, TQDMProgressBar
+
+    from gan_writer.callbacks.progress import QuietRichProgressBar, QuietTQDMProgressBar, quiet_default_bar
+
+    mine = RichProgressBar(leave=True, refresh_rate=3)
+    custom = type("MyBar", (TQDMProgressBar,), {})()
+    callbacks = [mine, "other", TQDMProgressBar(), custom]
+    quiet_default_bar(callbacks)
+    assert [type(c) for c in callbacks] == [QuietRichProgressBar, str, QuietTQDMProgressBar, type(custom)]
+    assert callbacks[0] is mine and mine._leave and mine.refresh_rate == 3  # the same bar, its arguments kept
+
+    class Trainer:
+        loggers = [type("Logger", (), {"version": 7})()]
+        progress_bar_metrics = {"train/nll": 2.5}
+
+    assert TQDMProgressBar().get_metrics(Trainer(), None) == {"v_num": 7, "train/nll": 2.5}
+    assert callbacks[2].get_metrics(Trainer(), None) == {"train/nll": 2.5}

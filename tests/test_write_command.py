@@ -32,7 +32,34 @@ def test_poem_json_schema(ckpt, capsys):
         lines = p["text"].split("\n")
         assert [len(ln) for ln in lines] == [6] * 4 and lines[0].endswith("，") and lines[3].endswith("。")
         assert p["report"]["line_ok"] and "keywords" in p["report"]["score_parts"]
+        found = "月" in p["text"]
+        assert p["report"]["keywords"] == {"found": ["月"] * found, "missing": ["月"] * (not found)}
+        assert p["report"]["score_parts"]["keywords"] == float(found)
     assert [p["score"] for p in poems] == sorted((p["score"] for p in poems), reverse=True)
+
+
+def test_human_output_names_the_keywords_found_and_missing(ckpt, capsys):
+    assert main(["write", "poem", "--ckpt", ckpt, "--form", "wujue", "--n", "4", "--candidates", "8",
+                 "--keywords", "月,江", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    poems = [block for block in out.split("== poem ")[1:]]
+    assert len(poems) == 4
+    for block in poems:
+        text = "\n".join(block.splitlines()[1:5])
+        expected = "; ".join(part for part in (
+            "found " + ", ".join(k for k in ("月", "江") if k in text) if any(k in text for k in ("月", "江")) else "",
+            "missing " + ", ".join(k for k in ("月", "江") if k not in text) if not all(k in text for k in ("月", "江"))
+            else "") if part)
+        assert f"keywords: {expected}\n" in block
+
+
+def test_english_keywords_match_whole_words():
+    from gan_writer.writing.rerank import keyword_score, keywords_found
+
+    line = "My heart is smart, its own Summer, and the summer-time is short"
+    assert keywords_found(line, ["art", "summer", "heart", "time", "sum", "夏"]) == [False, True, True, True, False, False]
+    assert keywords_found("春江潮水连海平", ["江", "海平", "月"]) == [True, True, False]
+    assert keyword_score(line, ["summer", "sum"]) == 0.5 and keyword_score(line, []) == 1.0
 
 
 def test_qijue_human_output(ckpt, capsys):

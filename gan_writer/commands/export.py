@@ -9,6 +9,8 @@ saved beside them. ``DIR`` must not exist: nothing is ever written into an exist
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -38,6 +40,9 @@ def export(ckpt: str, out: str, merge: bool = False) -> Path:
     model = getattr(art.generator, "model", None)
     if model is None or not hasattr(model, "save_pretrained"):
         raise ValueError(f"{ckpt} holds a {type(art.generator).__name__}, not a transformer: nothing to export")
+    if merge and not has_adapter(art.generator):
+        print(f"note: {ckpt} has no adapter: --merge has nothing to merge; its weights are saved as they are",
+              file=sys.stderr)
     if has_adapter(art.generator) and merge:
         if art.generator.adapter.options.method == "prefix":
             raise ValueError(
@@ -47,16 +52,42 @@ def export(ckpt: str, out: str, merge: bool = False) -> Path:
         model = model.merge_and_unload()
     target.mkdir(parents=True)
     try:
-        if has_adapter(art.generator) and not merge:
-            model.save_pretrained(target, selected_adapters=[TRAINED], safe_serialization=True)
-        else:
-            _without_gguf_quantizer(model).save_pretrained(target, safe_serialization=True)
+        with _no_progress_bars():
+            if has_adapter(art.generator) and not merge:
+                model.save_pretrained(target, selected_adapters=[TRAINED], safe_serialization=True)
+            else:
+                _without_gguf_quantizer(model).save_pretrained(target, safe_serialization=True)
         if art.tokenizer is not None:
             art.tokenizer.save_pretrained(target)
+        _usual_permissions(target)
     except BaseException:
         shutil.rmtree(target, ignore_errors=True)  # the folder is ours (it did not exist): no half export left
         raise
     return target
+
+
+@contextlib.contextmanager
+def _no_progress_bars():
+    """transformers' "Writing model shards" bar off while saving (one small file, no terminal noise)."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
+def _usual_permissions(folder: Path) -> None:
+    """Every exported file readable as the umask allows: safetensors writes its weights file
+    with mode 0600 (through a private temporary file), the other files get 0644 under umask 022."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.chmod(0o666 & ~mask)
 
 
 def _without_gguf_quantizer(model):

@@ -209,6 +209,11 @@ def _print_human(what: str, results: list[dict]) -> None:
             print(head)
             print(res["text"])
             print(format_report(rep))
+            if "keywords" in rep:
+                kw = rep["keywords"]
+                print("keywords: " + "; ".join(part for part in (
+                    "found " + ", ".join(kw["found"]) if kw["found"] else "",
+                    "missing " + ", ".join(kw["missing"]) if kw["missing"] else "") if part))
         elif what == "story":
             print(f"== ending {chr(ord('A') + i)} (score {res['score']:.3f}; {rep['tokens']} tokens, "
                   f"mean log-prob {rep['mean_log_prob']:.2f} nats/token)")

@@ -13,7 +13,7 @@ import torch
 
 from gan_writer.writing.constraints import FormProcessor, constrained_sample, max_tokens, mean_log_prob
 from gan_writer.writing.forms import form_report, format_chinese, get_form, split_lines
-from gan_writer.writing.rerank import discriminator_probs, rerank
+from gan_writer.writing.rerank import discriminator_probs, keywords_found, rerank
 from gan_writer.writing.safety import SafetyFilter, check_mode
 from gan_writer.writing.story import MAX_DRAFTS
 
@@ -108,6 +108,10 @@ def write_poems(
     out = []
     for r in ranked[:n]:
         report = {**reports[r.index], "title": title, "safety": checks[r.index].to_dict(), "score_parts": r.parts}
+        if keywords:
+            hits = keywords_found(texts[r.index], keywords)
+            report["keywords"] = {"found": [k for k, h in zip(keywords, hits) if h],
+                                  "missing": [k for k, h in zip(keywords, hits) if not h]}
         out.append({"text": texts[r.index], "report": report, "score": r.score})
     return out
 

@@ -15,6 +15,8 @@ is ranked after every clean draft.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,12 +38,25 @@ def form_score(report: dict) -> float:
     return 0.5 * rhyme + 0.5 * syll
 
 
+def keywords_found(text: str, keywords: Sequence[str]) -> list[bool]:
+    """For each keyword, whether ``text`` contains it (case-insensitive): a keyword of Latin
+    letters as a whole word ("art" is not found in "heart"), any other (Chinese) as a substring."""
+    low = text.lower()
+    found = []
+    for k in keywords:
+        k = k.lower()
+        if re.fullmatch(r"[a-z][a-z'-]*", k):
+            found.append(re.search(rf"(?<![a-z]){re.escape(k)}(?![a-z])", low) is not None)
+        else:
+            found.append(k in low)
+    return found
+
+
 def keyword_score(text: str, keywords: Sequence[str]) -> float:
-    """Fraction of ``keywords`` found in ``text`` (case-insensitive); 1.0 without keywords."""
+    """Fraction of ``keywords`` found in ``text`` (:func:`keywords_found`); 1.0 without keywords."""
     if not keywords:
         return 1.0
-    low = text.lower()
-    return sum(k.lower() in low for k in keywords) / len(keywords)
+    return sum(keywords_found(text, keywords)) / len(keywords)
 
 
 def minmax(values: Sequence[float]) -> list[float]:
