@@ -50,7 +50,7 @@ def test_human_output_names_the_keywords_found_and_missing(ckpt, capsys):
             "found " + ", ".join(k for k in ("月", "江") if k in text) if any(k in text for k in ("月", "江")) else "",
             "missing " + ", ".join(k for k in ("月", "江") if k not in text) if not all(k in text for k in ("月", "江"))
             else "") if part)
-        assert f"keywords: {expected}\n" in block
+        assert f"\n  keywords: {expected}\n" in block
 
 
 def test_english_keywords_match_whole_words():

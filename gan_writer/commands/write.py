@@ -211,7 +211,7 @@ def _print_human(what: str, results: list[dict]) -> None:
             print(format_report(rep))
             if "keywords" in rep:
                 kw = rep["keywords"]
-                print("keywords: " + "; ".join(part for part in (
+                print("  keywords: " + "; ".join(part for part in (
                     "found " + ", ".join(kw["found"]) if kw["found"] else "",
                     "missing " + ", ".join(kw["missing"]) if kw["missing"] else "") if part))
         elif what == "story":
