@@ -73,6 +73,34 @@ def test_discriminator_pretraining_options_are_checked(kwargs, message):
         DiscriminatorPretraining(init_checkpoint="does/not/exist.ckpt", **kwargs)
 
 
+def test_a_width_its_heads_do_not_divide_is_refused_naming_both_keys():
+    """n_embd=32 with n_head=3 used to end in torch's "embed_dim must be divisible by num_heads"
+    under a 127-line jsonargparse traceback."""
+    with pytest.raises(OptionError, match=r"model.init_args.generator.n_embd=32 is not divisible by "
+                                          r"model.init_args.generator.n_head=3 .*choose n_head from \[1, 2, 4, 8, 16\]"):
+        MLEModule(GeneratorConfig(n_embd=32, n_head=3))
+    with pytest.raises(OptionError, match=r"model.init_args.discriminator.n_embd=30 is not divisible by "
+                                          r"model.init_args.discriminator.n_head=4 .*\[1, 2, 3, 5, 6, 10, 15\]"):
+        DiscriminatorPretraining(init_checkpoint="does/not/exist.ckpt",
+                                 discriminator=DiscriminatorConfig(kind="transformer", n_embd=30, n_head=4))
+    from gan_writer.models.generator import Generator
+
+    with pytest.raises(OptionError, match="generator.n_embd=12 is not divisible by generator.n_head=5"):
+        Generator.from_config(20, 1, 2, 0, n_embd=12, n_head=5)
+    assert Generator.from_config(20, 1, 2, 0, n_layer=1, n_embd=12, n_head=4, n_positions=8).max_positions == 8
+
+
+def test_a_bad_trainer_value_is_one_line(capsys, tmp_path):
+    for arg, message in (("--trainer.max_steps=-5", "`max_steps` must be a non-negative integer or -1"),
+                         ("--trainer.max_epochs=-2", "`max_epochs` must be a non-negative integer or -1")):
+        assert main(["fit", "--config", str(REPO / "experiments/poetry_zh/mle.yaml"),
+                     f"--trainer.logger.init_args.save_dir={tmp_path}", arg]) == 2
+        err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip() and "Seed set" not in ln]
+        assert err == [f"gan-writer fit: error: {message} (infinite steps). You passed in -5."
+                       if "steps" in arg else f"gan-writer fit: error: {message}. You passed in -2."]
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
 def test_the_generator_and_discriminator_blocks_are_checked_field_by_field():
     with pytest.raises(OptionError, match=r"model.init_args.generator.dropout must be in \[0, 1\), got 1.5"):
         MLEModule(GeneratorConfig(dropout=1.5))

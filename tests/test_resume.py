@@ -83,7 +83,30 @@ def test_mle_ctrl_c_then_resume_is_exact(straight, tmp_path):
     assert rc == 130
     last = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
     assert load_checkpoint(last)["global_step"] == 5
+    # Lightning validates on its way out of the Ctrl-C (after last.ckpt was written): that score
+    # is logged but does not replace the best file, which last.ckpt names and resumes track
+    folder = last.parent
+    assert sorted(p.name for p in folder.glob("best*.ckpt")) == ["best-epoch=0-step=4.ckpt"]
+    state = [v for k, v in load_checkpoint(last)["callbacks"].items() if k.startswith("BestCheckpoint")][0]
+    assert state["best_model_path"] == str(folder / "best-epoch=0-step=4.ckpt")
     resumed_equals_straight(straight, tmp_path, last, 5)
+
+
+def test_an_epoch_cut_short_by_max_steps_is_not_saved_as_best(tmp_path, cfg):
+    """max_steps=6 stops epoch 1 (4 batches each) without a validation: its weights would be
+    saved among the top 3 with epoch 0's stale val/nll; only validated weights become best."""
+    import yaml
+
+    conf = yaml.safe_load(open(cfg["mle"], encoding="utf-8"))
+    for cb in conf["trainer"]["callbacks"]:
+        if cb["class_path"].endswith("BestCheckpoint"):
+            cb["init_args"]["save_top_k"] = 3
+    path = tmp_path / "top3.yaml"
+    path.write_text(yaml.safe_dump(conf, allow_unicode=True), encoding="utf-8")
+    assert main(mle_args(tmp_path, *MLE, "--trainer.max_steps=6", config=str(path))) == 0
+    folder = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints"
+    assert sorted(p.name for p in folder.glob("best*.ckpt")) == ["best-epoch=0-step=4.ckpt"]
+    assert load_checkpoint(folder / "last.ckpt")["global_step"] == 6
 
 
 def test_mle_killed_after_a_scheduled_checkpoint_resumes_exactly(straight, tmp_path):

@@ -74,7 +74,7 @@ class ResumeCheckpoint(ModelCheckpoint):
         done = trainer.fit_loop.epoch_loop.batch_progress.total.processed
         if self._stop_requested:
             self._write(trainer, force=True)
-            self.interrupted = "SIGINT"
+            self.interrupted = "SIGINT"  # the BestCheckpoint leaves the validation Lightning runs on the way out
             trainer.should_stop = True
         elif self.every_n_train_batches and done % self.every_n_train_batches == 0:
             self._write(trainer)
@@ -107,6 +107,14 @@ class ResumeCheckpoint(ModelCheckpoint):
             self._previous_handler = None
 
 
+def _stopping(trainer) -> bool:
+    """Whether a :class:`ResumeCheckpoint` of ``trainer`` is stopping the run for a Ctrl-C or SIGTERM."""
+    return any(isinstance(cb, ResumeCheckpoint) and (cb._stop_requested or cb.interrupted) for cb in trainer.callbacks)
+
+
+VALIDATION_NAMESPACES = ("val/", "metrics/")  # metric keys logged by a validation (README: metric keys)
+
+
 class BestCheckpoint(ModelCheckpoint):
     """Lightning's ``ModelCheckpoint`` that keeps tracking the best score across a resume.
 
@@ -115,7 +123,27 @@ class BestCheckpoint(ModelCheckpoint):
     validation after the resume as "best" however bad. This one restores the best score and
     paths from the checkpoint, so only a better model becomes ``best-*.ckpt`` in the new
     folder (the earlier best files stay where they are: Lightning never deletes outside its folder).
+    A monitored ``val/`` or ``metrics/`` key saves only the weights its validation scored.
     """
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        """Lightning's save after a validation, except the one Lightning runs on its way out of a
+        Ctrl-C / SIGTERM: ``last.ckpt`` was written before it, at the batch boundary (so resuming
+        is exact), and names the best file it knew; saving a new best now would delete that file."""
+        self._validated_step = trainer.global_step
+        if not _stopping(trainer):
+            super().on_validation_end(trainer, pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        """Lightning's save at the end of a training epoch, only with a score of these weights: an
+        epoch cut short (Ctrl-C, SIGTERM, ``max_steps``) ends without a validation, and its
+        ``val/`` or ``metrics/`` value is still the previous validation's, which would make the
+        unvalidated weights "best" (and delete the file that earned the score)."""
+        fresh = getattr(self, "_validated_step", None) == trainer.global_step
+        if _stopping(trainer):
+            return
+        if fresh or not str(self.monitor or "").startswith(VALIDATION_NAMESPACES):
+            super().on_train_epoch_end(trainer, pl_module)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         mine, self.dirpath = self.dirpath, state_dict.get("dirpath", self.dirpath)

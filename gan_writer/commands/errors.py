@@ -78,7 +78,8 @@ def user_cause(err: BaseException) -> BaseException | None:
     "Does not validate against any of the Union subtypes" message; the user needs only ours:
     the first exception along the ``__cause__`` / ``__context__`` chain whose innermost frame
     is gan_writer code (not a test, not the CLI's own frames) and whose type is a
-    :data:`USER_ERRORS`.
+    :data:`USER_ERRORS`; or Lightning's ``MisconfigurationException`` (``--trainer.max_steps=-5``),
+    or a file-system error naming its path.
     """
     from gan_writer.data.readers import CorpusError
 
@@ -86,6 +87,8 @@ def user_cause(err: BaseException) -> BaseException | None:
     seen = 0
     while err is not None and seen < 20:
         if isinstance(err, OSError) and err.errno in _FILE_SYSTEM_ERRNOS and err.filename:
+            return err
+        if type(err).__name__ == "MisconfigurationException":  # Lightning's word for a bad trainer value
             return err
         tb = err.__traceback__
         while tb is not None and tb.tb_next is not None:

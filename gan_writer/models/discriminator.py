@@ -313,6 +313,9 @@ class TransformerDiscriminator(Discriminator):
             if config is None:
                 if vocab_size is None:
                     raise ValueError("vocab_size is required when neither pretrained nor config is given")
+                from gan_writer.systems.options import check_heads
+
+                check_heads("discriminator", n_embd, n_head)
                 config = self._small_config(model_type, vocab_size, n_layer, n_embd, n_head, max_length, pad_token_id)
             config.num_labels = 1
             model = AutoModelForSequenceClassification.from_config(config)

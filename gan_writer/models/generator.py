@@ -106,7 +106,14 @@ class Generator(CausalGenerator):
         n_positions: int = 128,
         dropout: float = 0.1,
     ) -> "Generator":
-        """A fresh GPT-2 (Radford et al. 2019) of the given sizes, randomly initialised."""
+        """A fresh GPT-2 (Radford et al. 2019) of the given sizes, randomly initialised.
+
+        Raises:
+            OptionError: ``n_embd`` not divisible by ``n_head`` (naming the ``generator.*`` keys).
+        """
+        from gan_writer.systems.options import check_heads
+
+        check_heads("generator", n_embd, n_head)
         config = GPT2Config(
             vocab_size=vocab_size, n_layer=n_layer, n_embd=n_embd, n_head=n_head,
             n_positions=n_positions, resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,

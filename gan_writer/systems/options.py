@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping
 
-__all__ = ["OptionError", "check_option", "check_options", "GENERATOR_RANGES",
+__all__ = ["OptionError", "check_heads", "check_option", "check_options", "GENERATOR_RANGES",
            "DISCRIMINATOR_RANGES", "PEFT_RANGES", "PREFIX_RANGES"]
 
 #: ``model.init_args.generator.peft`` (:class:`~gan_writer.models.adapters.PeftOptions`)
@@ -107,4 +107,20 @@ def check_options(prefix: str, values: Mapping[str, object], ranges: Mapping[str
                 check_options(key, value if isinstance(value, Mapping) else vars(value), spec)
         else:
             check_option(key, values[name], spec)
+    if "n_embd" in ranges and "n_head" in ranges:
+        check_heads(prefix, values.get("n_embd"), values.get("n_head"))
+
+
+def check_heads(prefix: str, n_embd: object, n_head: object) -> None:
+    """Refuse a transformer width that its heads do not divide (each attention head takes
+    ``n_embd / n_head`` dimensions); ``None`` or non-integers pass (other checks name them).
+
+    Raises:
+        OptionError: naming ``prefix.n_embd`` and ``prefix.n_head`` and the head counts that fit.
+    """
+    if not (isinstance(n_embd, int) and isinstance(n_head, int)) or n_embd < 1 or n_head < 1 or n_embd % n_head == 0:
+        return
+    fits = [h for h in range(1, min(n_embd, 16) + 1) if n_embd % h == 0]
+    raise OptionError(f"{prefix}.n_embd={n_embd} is not divisible by {prefix}.n_head={n_head} (each attention head "
+                      f"takes n_embd / n_head dimensions); choose n_head from {fits} or change n_embd")
 
