@@ -83,8 +83,8 @@ def unreadable_reason(path: str | Path) -> str:
     if head[:1] == b"\x80":
         return f"a pickle, but damaged, cut short or not written by torch.save ({size:,} bytes); {again}"
     shown = head.decode("utf-8", "replace")
-    text = shown.isprintable() and "\ufffd" not in shown
-    start = f"it starts with {shown[:12]!r}" if text else "it starts with binary data"
+    text = "".join(shown.split()).isprintable() and "\ufffd" not in shown  # line breaks and tabs are text too
+    start = f"it starts with {shown[:12].strip()!r}" if text else "it starts with binary data"
     return (f"neither a zip archive nor a pickle as torch.save writes ({start}); "
             "give a .ckpt written by a gan_writer stage (gan-writer fit writes them under checkpoints/)")
 

@@ -159,7 +159,7 @@ def build_tokenizer(
     """Build the tokenizer named by ``kind`` (``char``, ``word``, ``bpe``, or a pretrained path).
 
     Raises:
-        ValueError: if a built-in kind gets no ``texts``.
+        ValueError: if a built-in kind gets no ``texts``, or ``kind`` is a misspelled one (``wordz``).
     """
     if kind in BUILTIN_KINDS and not texts:
         raise ValueError(f"tokenizer {kind!r} is trained on the corpus: pass the training texts")
@@ -169,7 +169,26 @@ def build_tokenizer(
         return word_tokenizer(texts, lowercase, min_frequency)
     if kind == "bpe":
         return bpe_tokenizer(texts, vocab_size, max(2, min_frequency))
+    _refuse_misspelled_kind(kind)
     return pretrained_tokenizer(kind, gguf_file)
+
+
+def _refuse_misspelled_kind(kind: str) -> None:
+    """``wordz`` or ``Char``: a built-in kind mistyped, refused at once (as a hub name it would
+    spend a minute on network retries before failing).
+
+    Raises:
+        ValueError: ``kind`` is close to a built-in kind and is no existing file or folder.
+    """
+    import difflib
+
+    if "/" in kind or os.path.exists(os.path.expanduser(kind)):
+        return
+    close = difflib.get_close_matches(kind.lower(), BUILTIN_KINDS, n=1, cutoff=0.6)
+    if close:
+        raise ValueError(f"data.tokenizer={kind!r} is not a tokenizer: did you mean {close[0]!r}? "
+                         f"(the built-in kinds are {', '.join(BUILTIN_KINDS)}; anything else is a local "
+                         "folder, a .gguf file, a gan_writer checkpoint or a Hugging Face model name)")
 
 
 def tokenizer_to_dict(tokenizer: PreTrainedTokenizerBase) -> dict[str, str]:

@@ -143,3 +143,17 @@ def test_temperature_is_checked_before_the_session_starts(ckpt, tmp_path, monkey
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "--temperature" in err and temperature in err
     assert not session.exists()  # refused before the session was created
+
+
+def test_temp_names_the_value_typed(ckpt, tmp_path, monkeypatch, capsys):
+    """`:temp nan` / `inf` / a word used to say "got -1.0"; `1e9` was refused though finite."""
+    out, err = run(ckpt, tmp_path / "s.json", ":temp nan\n:temp inf\n:temp warm\n:temp 0\n:temp 1e9\n:temp 0.7\n",
+                   monkeypatch, capsys, status=2)
+    assert err.splitlines() == [
+        "gan-writer cowrite: line 1: error: temperature must be a finite number > 0, got nan",
+        "gan-writer cowrite: line 2: error: temperature must be a finite number > 0, got inf",
+        "gan-writer cowrite: line 3: error: :temp needs a number > 0, e.g. :temp 0.8; got 'warm'",
+        "gan-writer cowrite: line 4: error: temperature must be a finite number > 0, got 0.0",
+    ]
+    assert "temperature 1000000000.0" in out and "temperature 0.7" in out
+    assert json.loads((tmp_path / "s.json").read_text())["states"][-1]["temperature"] == 0.7

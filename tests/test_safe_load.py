@@ -161,6 +161,7 @@ def _cut_short(tmp_path, name, **save):
 @pytest.mark.parametrize("content, reason", [
     (b"", "the file is empty (0 bytes): it was not written completely"),
     (b"hello, world", "neither a zip archive nor a pickle as torch.save writes (it starts with 'hello, world')"),
+    (b"hello\n", "neither a zip archive nor a pickle as torch.save writes (it starts with 'hello')"),
     (bytes(range(200, 256)) * 20,
      "neither a zip archive nor a pickle as torch.save writes (it starts with binary data)"),
     ("zip", "a zip archive as torch.save writes, but damaged or cut short"),

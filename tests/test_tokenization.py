@@ -96,3 +96,24 @@ def test_checkpoint_serialisation_round_trip(kind, coco_lines):
 def test_builtin_kind_without_texts_is_an_error():
     with pytest.raises(ValueError, match="training texts"):
         build_tokenizer("char", [])
+
+
+@pytest.mark.parametrize("kind, meant", [("wordz", "word"), ("Char", "char"), ("bpee", "bpe")])
+def test_a_misspelled_builtin_kind_is_refused_without_the_network(kind, meant, monkeypatch):
+    """As a hub name it used to spend ~50 s on retries; now refused at once, the kind suggested."""
+    import transformers
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("the hub was asked")
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", no_hub)
+    with pytest.raises(ValueError, match=f"data.tokenizer='{kind}' is not a tokenizer: did you mean '{meant}'"):
+        build_tokenizer(kind, ["some text"])
+
+
+def test_a_local_folder_named_like_a_kind_is_still_loaded(tmp_path, monkeypatch, coco_lines):
+    folder = tmp_path / "words"
+    word_tokenizer(coco_lines[:50]).save_pretrained(folder)
+    monkeypatch.chdir(tmp_path)
+    tok = build_tokenizer("words", coco_lines[:5])
+    assert tok.decode(tok("a man on a horse", add_special_tokens=False).input_ids) == "a man on a horse"

@@ -218,3 +218,14 @@ def test_script_human_summary_counts_scenes_in_words(ckpt, capsys):
                  "--scenes", "1", "--turns", "2"]) == 0
     err = capsys.readouterr().err
     assert "-- 1 scene, 2 turns, speakers " in err and "1 scenes" not in err
+
+
+def test_ending_labels_go_on_past_z(ckpt, capsys):
+    from gan_writer.commands.write import ending_label
+
+    assert [ending_label(i) for i in (0, 1, 25, 26, 27, 51, 52, 701, 702)] == \
+        ["A", "B", "Z", "AA", "AB", "AZ", "BA", "ZZ", "AAA"]
+    assert main(["write", "story", "--ckpt", ckpt, "--beginning", "白日依山尽，", "--endings", "28",
+                 "--candidates", "40", "--length", "4"]) == 0
+    labels = [ln.split()[2] for ln in capsys.readouterr().out.splitlines() if ln.startswith("== ending ")]
+    assert labels == [ending_label(i) for i in range(len(labels))] and len(labels) > 26

@@ -201,6 +201,16 @@ def _note_fitted(args: argparse.Namespace, results: list[dict]) -> None:
               f"{rep['prompt_tokens']})", file=sys.stderr)
 
 
+def ending_label(i: int) -> str:
+    """The label of the ``i``-th ending (0-based), as spreadsheet columns: A … Z, AA, AB, …"""
+    label = ""
+    i += 1
+    while i:
+        i, rest = divmod(i - 1, 26)
+        label = chr(ord("A") + rest) + label
+    return label
+
+
 def _print_human(what: str, results: list[dict]) -> None:
     for i, res in enumerate(results):
         rep = res["report"]
@@ -215,7 +225,7 @@ def _print_human(what: str, results: list[dict]) -> None:
                     "found " + ", ".join(kw["found"]) if kw["found"] else "",
                     "missing " + ", ".join(kw["missing"]) if kw["missing"] else "") if part))
         elif what == "story":
-            print(f"== ending {chr(ord('A') + i)} (score {res['score']:.3f}; {rep['tokens']} tokens, "
+            print(f"== ending {ending_label(i)} (score {res['score']:.3f}; {rep['tokens']} tokens, "
                   f"mean log-prob {rep['mean_log_prob']:.2f} nats/token)")
             print(res["text"])
         else:

@@ -126,7 +126,11 @@ def handle(s: Session, line: str) -> str | None:
         s.ban(words(arg))
         return f"banned: {', '.join(s.state['ban']) or '(nothing)'}"
     if cmd == "temp":
-        s.set_temperature(float(arg) if arg.replace(".", "", 1).isdigit() else -1.0)
+        try:
+            value = float(arg)
+        except ValueError:
+            raise SessionError(f":temp needs a number > 0, e.g. :temp 0.8; got {arg.strip()!r}") from None
+        s.set_temperature(value)
         return f"temperature {s.state['temperature']}"
     if cmd in ("undo", "redo"):
         getattr(s, cmd)()
