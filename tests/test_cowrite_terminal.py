@@ -157,3 +157,26 @@ def test_temp_names_the_value_typed(ckpt, tmp_path, monkeypatch, capsys):
     ]
     assert "temperature 1000000000.0" in out and "temperature 0.7" in out
     assert json.loads((tmp_path / "s.json").read_text())["states"][-1]["temperature"] == 0.7
+
+
+def test_an_english_checkpoint_gets_an_english_form(tmp_path, monkeypatch, capsys):
+    """It used to default to wujue, append a Chinese comma to the first line, fail at :next, and
+    keep the session stuck with that form."""
+    from gan_writer.tokenization import word_tokenizer
+
+    tok = word_tokenizer(["the sea is wide and the sky\nis grey above me\nthe day is long and free\nwe sail away"])
+    gen = tiny_gpt2(vocab=len(tok), seed=0, n_positions=48)
+    ckpt = tmp_path / "en.ckpt"
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
+                "gan_writer": payload(gen, tok, max_length=40, metric_tokenization="word")}, ckpt)
+    session = tmp_path / "s.json"
+    monkeypatch.setattr("sys.stdin", io.StringIO("the sea is wide\n:quit\n"))
+    assert main(["cowrite", "--ckpt", str(ckpt), "--session", str(session)]) == 0
+    captured = capsys.readouterr()
+    assert "note: the checkpoint cannot write Chinese verse: a quatrain session" in captured.err
+    data = json.loads(session.read_text())
+    assert data["form"] == "quatrain" and "，" not in json.dumps(data, ensure_ascii=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(":quit\n"))
+    assert main(["cowrite", "--ckpt", str(ckpt), "--session", str(tmp_path / "t.json"), "--form", "wujue"]) == 2
+    assert "--form wujue: the checkpoint's tokenizer has no token for '，'" in capsys.readouterr().err
+    assert not (tmp_path / "t.json").exists()

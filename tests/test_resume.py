@@ -2,6 +2,7 @@
 and from outside), or killed after a checkpoint, and resumed with ``--ckpt_path``, the MLE and
 discriminator-pretraining stages end with bit-identical weights and the same logged metrics
 as the uninterrupted run (CPU)."""
+import json
 import os
 import signal
 import subprocess
@@ -64,13 +65,18 @@ def resumed_equals_straight(straight, root, ckpt, start_step):
     return run
 
 
-def test_mle_sigterm_then_resume_is_exact(straight, tmp_path):
+def test_mle_sigterm_then_resume_is_exact(straight, tmp_path, capsys, recwarn):
     run, _, cfg = straight
     rc = main(mle_args(tmp_path, *MLE, callback("SignalAt", step=6, signum="SIGTERM"), config=cfg["mle"]))
     assert rc == 143
     last = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
     assert load_checkpoint(last)["global_step"] == 6
+    capsys.readouterr()
     resumed = resumed_equals_straight(straight, tmp_path, last, 6)
+    # the resumed run says so, and records what it resumed; Lightning's "dirpath has changed" is not shown
+    assert f"gan-writer: resuming {last}; this run writes to {resumed}" in capsys.readouterr().err
+    assert json.loads((resumed / "run_info.json").read_text())["ckpt_path"] == str(last)
+    assert not [w for w in recwarn if "dirpath has changed" in str(w.message)]
     # the best checkpoint is tracked across the resume: the resumed run keeps the earlier best's score
     best = load_checkpoint(resumed / "checkpoints" / "last.ckpt")["callbacks"]
     score = [v["best_model_score"] for k, v in best.items() if k.startswith("BestCheckpoint")][0]

@@ -50,6 +50,11 @@ class ResumeCheckpoint(ModelCheckpoint):
     def state_key(self) -> str:
         return self._generate_state_key(every_n_train_batches=self.every_n_train_batches)
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Nothing to restore: this callback tracks no best score, and a resumed run writes its
+        ``last.ckpt`` in its own new folder (Lightning's version would warn that the folder
+        changed and "best_model_score won't be reloaded", which the BestCheckpoint does restore)."""
+
     def _write(self, trainer, force: bool = False) -> None:
         if trainer.fast_dev_run or trainer.sanity_checking or trainer.state.fn != "fit":
             return

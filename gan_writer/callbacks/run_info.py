@@ -85,12 +85,14 @@ class RunConfigCallback(SaveConfigCallback):
             self.config_filename = _free(log_dir, self.config_filename)
             info_name = _free(log_dir, info_name)
         super().setup(trainer, pl_module, stage)
-        if trainer.is_global_zero and stage == "fit" and getattr(trainer, "ckpt_path", None):
-            print(f"gan-writer: resuming {trainer.ckpt_path}; this run writes to {log_dir} "
+        # Lightning sets trainer.ckpt_path only after the setup hooks: the CLI's value is the one
+        resumed = getattr(trainer, "ckpt_path", None) or (self.config.get("ckpt_path") if self.config else None)
+        if trainer.is_global_zero and stage == "fit" and resumed:
+            print(f"gan-writer: resuming {resumed}; this run writes to {log_dir} "
                   "(the best checkpoint so far stays tracked)", file=sys.stderr)
         if trainer.is_global_zero and log_dir and stage == "fit":
             os.makedirs(log_dir, exist_ok=True)
             path = os.path.join(log_dir, _free(log_dir, info_name))
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump({**run_info(self.command), "config_file": self.config_filename,
-                           "ckpt_path": getattr(trainer, "ckpt_path", None)}, fh, indent=2)
+                           "ckpt_path": str(resumed) if resumed else None}, fh, indent=2)

@@ -15,7 +15,7 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
                    help="session JSON file: opened if it exists, else created; written after every operation")
     p.add_argument("--kind", choices=("poem", "story", "script"), default=None,
                    help="document kind of a new session (default poem)")
-    p.add_argument("--form", default=None, help=f"poem form of a new session, one of {', '.join(FORMS)} (default wujue for poems)")
+    p.add_argument("--form", default=None, help=f"poem form of a new session, one of {', '.join(FORMS)} (default: wujue for a Chinese checkpoint, quatrain for an English one)")
     p.add_argument("--seed", type=int, default=None,
                    help="base seed of a new session (model step j draws with seed + j; default 0)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature of a new session (default 1.0)")
@@ -54,7 +54,9 @@ def open_session(args: argparse.Namespace):
     if art.tokenizer is None:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); co-writing needs a text model")
     kind = args.kind or "poem"
-    form = args.form or ("wujue" if kind == "poem" else None)
+    form = args.form
+    if kind == "poem" and not (args.session and Path(args.session).exists()):
+        form = form_for(art, form)
     kwargs = dict(kind=kind, form=form, seed=args.seed or 0, title=args.title or "",
                   temperature=1.0 if args.temperature is None else args.temperature)
     gen = ModelGenerator(art, strict_rhyme=args.strict_rhyme)
@@ -65,6 +67,34 @@ def open_session(args: argparse.Namespace):
     if existed:
         check_new_session_options(args, session)
     return session
+
+
+def form_for(art, form: str | None) -> str:
+    """The poem form of a new session: ``form`` when the checkpoint's tokenizer can write it,
+    else by default ``wujue`` for a Chinese checkpoint and ``quatrain`` for any other (noted on stderr).
+
+    Raises:
+        ValueError: ``--form`` the tokenizer cannot write (no ``，``/``。``, no line break), or unknown.
+    """
+    from gan_writer.writing.constraints import FormProcessor
+    from gan_writer.writing.forms import get_form
+
+    def check(name: str) -> None:
+        FormProcessor(get_form(name, None)[0], art.tokenizer, art.generator.eos_token_id)
+
+    if form is not None:
+        try:
+            check(form)
+        except ValueError as err:
+            raise ValueError(f"--form {form}: {err}; choose a form in the checkpoint's language") from None
+        return form
+    try:
+        check("wujue")
+        return "wujue"
+    except ValueError:
+        print("gan-writer cowrite: note: the checkpoint cannot write Chinese verse: a quatrain session "
+              "(--form chooses another)", file=sys.stderr)
+        return "quatrain"
 
 
 def check_new_session_options(args: argparse.Namespace, session) -> None:
