@@ -220,6 +220,12 @@ def check_config_files(argv: list[str]) -> None:
             path = arg.split("=", 1)[1]
         else:
             continue
+        if os.path.isdir(path):
+            found = sorted(f for f in os.listdir(path) if f.endswith((".yaml", ".yml")))
+            raise ValueError(f"--config {path} is a folder; give one of its config files"
+                             + (f": {', '.join(os.path.join(path, f) for f in found[:6])}"
+                                + (f" and {len(found) - 6} more" if len(found) > 6 else "") if found else
+                                " (it holds none; the stages' configs are under experiments/)"))
         if not os.path.isfile(path):
             continue
         with open(path, "rb") as fh:
@@ -352,12 +358,29 @@ def _run_tool(argv: list[str]) -> int:
         return report(parser.prog, user_cause(err))
 
 
+def configs_first(argv: list[str]) -> list[str]:
+    """``argv`` (command first) with every ``--config FILE`` moved, in order, right after the
+    command: jsonargparse applies arguments left to right, so an override typed before
+    ``--config`` was overwritten by the file or, for ``--model.init_args.*``, refused as unknown
+    (the model's class not known yet). Every other argument keeps its place."""
+    configs, rest, i = [], [], 1
+    while i < len(argv):
+        if argv[i] == "--config" and i + 1 < len(argv):
+            configs += argv[i:i + 2]
+            i += 2
+            continue
+        (configs if argv[i].startswith("--config=") else rest).append(argv[i])
+        i += 1
+    return argv[:1] + configs + rest
+
+
 def _run_stage(argv: list[str]) -> int:
     """``gan-writer fit|validate|test ...`` through LightningCLI: the config files checked first,
     parse and user errors in one line, and what to resume from after an interruption."""
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     _quiet_library_notices()
+    argv = configs_first(argv)
     nested_help = [a for a in argv if a.removeprefix("--model.").removeprefix("init_args.") in ("generator.help", "discriminator.help")]
     if nested_help:  # LightningCLI cannot show the help of a nested block in subclass mode: ours does
         block = nested_help[0].split(".")[-2]

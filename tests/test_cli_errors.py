@@ -115,6 +115,12 @@ def test_broken_yaml_names_the_file_and_line_and_an_empty_config_says_so(tmp_pat
         assert main(["fit", f"--config={empty}"]) == 2
         assert only_line(capsys).startswith(f"gan-writer fit: error: --config {empty}: the file is empty")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.yaml", "empty.yaml"]
+    assert main(["fit", "--config", str(tmp_path)]) == 2
+    assert only_line(capsys) == (f"gan-writer fit: error: --config {tmp_path} is a folder; give one of its config "
+                                 f"files: {tmp_path / 'broken.yaml'}, {tmp_path / 'empty.yaml'}")
+    folder = REPO / "experiments" / "poetry_zh"
+    assert main(["fit", "--config", str(folder)]) == 2
+    assert f"{folder / 'disc.yaml'}, " in only_line(capsys)
 
 
 # 4. predict is not a command; a misspelled command lists the tools and suggests the closest
@@ -239,3 +245,19 @@ def test_validate_into_an_existing_version_folder_is_one_line_too(shared_data, t
     line = only_line(capsys)
     assert line.startswith("gan-writer validate: error: --trainer.logger.init_args.version=0: ") and "already exists" in line
     assert snapshot(save) == before
+
+
+def test_overrides_typed_before_config_apply_after_it(tmp_path, capsys):
+    """`fit --model.init_args.lr=0.05 --config X` said "unknown option --model.init_args.lr; did you mean
+    --model.init_args.lr?", and a --trainer override before --config was overwritten by the file."""
+    import yaml
+
+    from gan_writer.cli import configs_first
+
+    assert configs_first(["fit", "--a=1", "--config", "x.yaml", "--b", "2", "--config=y.yaml"]) == \
+        ["fit", "--config", "x.yaml", "--config=y.yaml", "--a=1", "--b", "2"]
+    argv = ["fit", "--model.init_args.lr=0.05", *TINY, f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--config", MLE]
+    assert main(argv) == 0
+    saved = yaml.safe_load((tmp_path / "poetry_zh" / "mle" / "version_0" / "config.yaml").read_text())
+    assert saved["model"]["init_args"]["lr"] == 0.05 and saved["trainer"]["max_steps"] == 2
