@@ -24,7 +24,8 @@ def poems_for_image(
     ckpt: str, image: str, image_encoder: str | None, n: int = 3, temperature: float = 1.0, top_k: int = 0,
     top_p: float = 1.0, max_new_tokens: int | None = None, seed: int = 0,
 ) -> list[str]:
-    """Sample ``n`` poems for the photo ``image``.
+    """Sample ``n`` poems for the photo ``image``, as a writer reads them
+    (:func:`gan_writer.writing.readable.readable_for`).
 
     Raises:
         FileNotFoundError, ValueError: from :func:`gan_writer.multimodal.load_for_image`
@@ -41,7 +42,9 @@ def poems_for_image(
         steps = min(steps, gen.max_positions)
     ids = gen.sample(n, steps, temperature=temperature, top_k=top_k, top_p=top_p,
                      generator=torch.Generator().manual_seed(seed))
-    return tok.batch_decode(ids.tolist(), skip_special_tokens=True)
+    from gan_writer.writing.readable import readable_for
+
+    return [readable_for(tok, text) for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True)]
 
 
 def run(args: argparse.Namespace) -> int:

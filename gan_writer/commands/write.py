@@ -163,6 +163,9 @@ def _results(args: argparse.Namespace) -> list[dict]:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); write needs a text model")
     disc = _discriminator(args, art)
     _note_raised_candidates(args)
+    from gan_writer.writing.readable import readable_for
+
+    args.readable = lambda text: readable_for(art.tokenizer, text)  # what the human output shows
     if args.what == "poem":
         from gan_writer.writing.poem import write_poems
 
@@ -211,9 +214,10 @@ def ending_label(i: int) -> str:
     return label
 
 
-def _print_human(what: str, results: list[dict]) -> None:
+def _print_human(what: str, results: list[dict], readable=lambda text: text) -> None:
     for i, res in enumerate(results):
         rep = res["report"]
+        res = {**res, "text": readable(res["text"])}
         if what == "poem":
             head = f"== poem {i + 1} (score {res['score']:.3f})" + (f": {rep['title']}" if rep.get("title") else "")
             print(head)
@@ -252,5 +256,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=1))
     else:
-        _print_human(args.what, results)
+        _print_human(args.what, results, getattr(args, "readable", lambda text: text))
     return 0

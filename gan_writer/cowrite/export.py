@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 
+from gan_writer.writing.readable import readable_in
+
 FORMATS = ("text", "markdown", "fountain", "json")
 EXTENSIONS = {".txt": "text", ".md": "markdown", ".fountain": "fountain", ".json": "json"}
 
@@ -50,19 +52,20 @@ def export_document(session, fmt: str) -> str:
     """
     if fmt not in FORMATS:
         raise ValueError(f"export format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    text = session.text
+    if fmt == "json":  # the session's own text, as the model and the writer wrote it
+        return json.dumps({**session.to_dict(), "text": session.text, "spans": session.spans}, ensure_ascii=False,
+                          indent=1) + "\n"
+    text = readable_in(session, session.text)  # the others as a writer reads them
     if fmt == "text":
         return text + "\n"
-    if fmt == "json":
-        return json.dumps({**session.to_dict(), "text": text, "spans": session.spans}, ensure_ascii=False, indent=1) + "\n"
     if fmt == "fountain":
         if session.kind != "script":
             raise ValueError(f"Fountain is for scripts; this session is a {session.kind} (export text or markdown)")
-        return fountain([s["text"] for s in session.spans], session.title)
+        return fountain([readable_in(session, s["text"]) for s in session.spans], session.title)
     head = f"# {session.title}\n\n" if session.title else ""
     if session.kind == "story":
         body = text
     else:
-        body = "\n".join(s["text"] + "  " for s in session.spans)
+        body = "\n".join(readable_in(session, s["text"]) + "  " for s in session.spans)
     who = sum(s["author"] == "model" for s in session.spans)
     return f"{head}{body}\n\n*{who} of {len(session.spans)} spans written by the model (gan-writer cowrite).*\n"

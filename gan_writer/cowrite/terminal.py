@@ -12,6 +12,7 @@ from typing import TextIO
 from gan_writer.cowrite.decoding import Cancelled
 from gan_writer.cowrite.export import format_for
 from gan_writer.cowrite.session import Session, SessionError
+from gan_writer.writing.readable import readable_in
 
 HELP = """commands (anything else is your own text, appended):
   :more N            N alternatives for the next line / passage      :pick I     keep alternative I
@@ -33,10 +34,11 @@ def show_document(s: Session) -> str:
     """The document, one numbered span a line, ``*`` marking the model's."""
     if not s.spans:
         return "(empty document)"
-    return "\n".join(f"{i + 1:>3}{'*' if sp['author'] == 'model' else ' '} {sp['text'].strip()}" for i, sp in enumerate(s.spans))
+    return "\n".join(f"{i + 1:>3}{'*' if sp['author'] == 'model' else ' '} {readable_in(s, sp['text']).strip()}"
+                     for i, sp in enumerate(s.spans))
 
 
-def show_candidates(cands: list[dict]) -> str:
+def show_candidates(cands: list[dict], readable=lambda text: text) -> str:
     """Numbered candidates with score, form and safety reports."""
     out = []
     for i, c in enumerate(cands):
@@ -50,7 +52,7 @@ def show_candidates(cands: list[dict]) -> str:
                 notes.append(f"syllable error {form['syllable_err']:.2f}")
         spans = rep.get("safety", {}).get("spans") or []
         notes.append("safety: flagged " + ", ".join(repr(x["text"]) for x in spans) if spans else "safety: ok")
-        text = c["text"].replace("\n", " / ")
+        text = readable(c["text"]).replace("\n", " / ")
         out.append(f"  [{i + 1}] {text}   (score {c['score']:.3f}; {'; '.join(notes)})")
     return "\n".join(out)
 
@@ -98,7 +100,7 @@ def handle(s: Session, line: str) -> str | None:
     if cmd in ("quit", "q"):
         return None
     if cmd == "more":
-        return show_candidates(s.alternatives(_int(arg, 3)))
+        return show_candidates(s.alternatives(_int(arg, 3)), lambda text: readable_in(s, text))
     if cmd == "pick":
         s.choose(_int(arg) - 1)
         return show_document(s)
@@ -108,9 +110,9 @@ def handle(s: Session, line: str) -> str | None:
     if cmd == "rewrite":
         rng, _, kw = arg.partition(" ")
         a, b = _range(rng)
-        return show_candidates(s.rewrite(a, b, words(kw)))
+        return show_candidates(s.rewrite(a, b, words(kw)), lambda text: readable_in(s, text))
     if cmd == "infill":
-        return show_candidates(s.infill(_int(arg) - 1))
+        return show_candidates(s.infill(_int(arg) - 1), lambda text: readable_in(s, text))
     if cmd == "ending":
         s.branch(_int(arg, 3))
         sibs = s.state["branch"]["siblings"]
