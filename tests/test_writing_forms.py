@@ -175,3 +175,30 @@ def test_format_report_reads_cleanly_with_and_without_a_rhyme():
     assert good.splitlines()[3] == "  4. 更上一层楼  5 chars  中仄仄平平"
     short = format_report(form_report("白日依山尽", form, scheme)).splitlines()[-1]
     assert "; rhyme no; " in short and "  ;" not in short and short == short.rstrip()
+
+
+LONG_WORDS = WORDS + ("beautiful remembering everlasting melody of harmony , tenderly unforgettable "
+                      "imagination ; the evening came again and then the rain \n")
+
+
+@pytest.mark.parametrize("form_name,rhyme", [("quatrain", "ABAB"), ("sonnet", None)])
+def test_english_lines_stay_within_their_syllables_plus_the_rhyme_word(form_name, rhyme):
+    """A user trial saw 13/10 syllables in a quatrain: a long word could pass the line's target
+    before the rhyme word was forced. Now only the rhyme word may go past it."""
+    tok = word_tokenizer([LONG_WORDS])
+    form, scheme = get_form(form_name, rhyme)
+    steps = max_tokens(form, 0)
+    seen_long = 0
+    for seed in range(4):
+        gen = tiny_gpt2(vocab=len(tok), seed=seed, n_positions=steps).eval()
+        proc = FormProcessor(form, tok, gen.eos_token_id, scheme, steps=steps)
+        ids = constrained_sample(gen, 6, steps, proc, seed=seed)
+        for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True):
+            r = form_report(text, form, scheme)
+            assert r["line_ok"] and r["rhyme_ok"], text
+            for line, target in zip(text.split("\n"), form.syllables):
+                words = R.WORD_RE.findall(line)
+                syl = [R.syllables(w)[0] for w in words]
+                seen_long += max(syl) >= 3
+                assert sum(syl[:-1]) <= target, (line, syl)
+    assert seen_long  # the long words were drawn

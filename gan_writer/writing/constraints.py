@@ -68,6 +68,14 @@ class TokenTable:
                             if self.word[i] and (self.spaced or s.startswith(" "))}
         self._rhyme_index: dict[str, set[int]] | None = None
 
+    @functools.cached_property
+    def word_syllables(self) -> torch.Tensor:
+        """``(V,)`` int64: syllables of each whole-word token of a word-level vocabulary (0 for
+        other tokens, and for every token of a BPE one, whose words span several tokens)."""
+        if not self.spaced:
+            return torch.zeros(len(self.strings), dtype=torch.long)
+        return torch.tensor([R.syllables(s.strip())[0] if self.word[i] else 0 for i, s in enumerate(self.strings)])
+
     @property
     def rhyme_index(self) -> dict[str, set[int]]:
         """Rhyming part (CMU phones from the last stressed vowel) -> ids of the word tokens with it."""
@@ -240,6 +248,8 @@ class FormProcessor:
         if not last:
             brk[self.newline_ids] = True
         normal = self.table.clean & ~self.table.newline
+        if by_syl and size < most:  # a word may not carry the line past its syllables: only the rhyme word may
+            normal = normal & (self.table.word_syllables <= most - size)
         cap = (max(self.form.syllables) if self.form.syllables else self.max_words) + 5  # tokens a line may use
         if size >= most or line_tokens >= cap or tight:
             if can_end:
