@@ -12,6 +12,7 @@ An error the user can fix is one line (``gan_writer.commands.errors``); ``--verb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -291,6 +292,32 @@ def main(argv: list[str] | None = None) -> int:
     otherwise an error the user can fix is one line on stderr and the exit status is 2.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    with _one_line_warnings():
+        return _main(argv)
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """gan_writer's own warnings (a corpus's cut samples, removed control characters) as one
+    ``gan_writer: warning: ...`` line, without Python's source path and ``warnings.warn(`` echo;
+    other libraries' warnings as Python shows them."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if os.path.abspath(filename).startswith(package):
+            print(f"gan_writer: warning: {message}", file=file or sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def _main(argv: list[str]) -> int:
     if "--verbose" not in argv:
         return _run(argv)
     before = os.environ.get("GAN_WRITER_DEBUG")

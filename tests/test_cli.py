@@ -262,3 +262,18 @@ def test_the_default_progress_bar_loses_only_its_version_number():
 
     assert TQDMProgressBar().get_metrics(Trainer(), None) == {"v_num": 7, "train/nll": 2.5}
     assert callbacks[2].get_metrics(Trainer(), None) == {"train/nll": 2.5}
+
+
+def test_gan_writers_own_warnings_are_one_line_and_others_untouched(capsys):
+    import warnings
+
+    import gan_writer.data.datamodule as dm
+    from gan_writer.cli import _one_line_warnings
+
+    with _one_line_warnings():
+        warnings.warn_explicit("13 of 50 training samples were cut", UserWarning, dm.__file__, 246)
+        warnings.warn_explicit("from elsewhere", UserWarning, "/some/lib/x.py", 3)
+    err = capsys.readouterr().err
+    assert "gan_writer: warning: 13 of 50 training samples were cut\n" in err
+    assert "datamodule.py" not in err and "gan_writer: warning: from elsewhere" not in err  # left to Python/pytest
+    assert warnings.showwarning.__module__ != "gan_writer.cli"  # restored

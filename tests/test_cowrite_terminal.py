@@ -180,3 +180,23 @@ def test_an_english_checkpoint_gets_an_english_form(tmp_path, monkeypatch, capsy
     assert main(["cowrite", "--ckpt", str(ckpt), "--session", str(tmp_path / "t.json"), "--form", "wujue"]) == 2
     assert "--form wujue: the checkpoint's tokenizer has no token for '，'" in capsys.readouterr().err
     assert not (tmp_path / "t.json").exists()
+
+
+def test_infill_ban_and_steer_say_what_is_wrong(ckpt, tmp_path, monkeypatch, capsys):
+    """`:infill 0` said "span range 0--1"; `:ban` of a word the model cannot write was silently
+    kept; `:steer` towards a banned word was accepted."""
+    script = "白日依山尽\n:infill 0\n:infill 9\n:ban 鑫\n:ban 月\n:steer 月\n:steer 鑫\n:steer 江\n:ban\n:steer 月\n"
+    out, err = run(ckpt, tmp_path / "s.json", script, monkeypatch, capsys, status=2)
+    assert err.splitlines() == [
+        "gan-writer cowrite: line 2: error: cannot insert before span 0: choose 1 to 2 "
+        "(the document has 1 span; 2 adds at the end)",
+        "gan-writer cowrite: line 3: error: cannot insert before span 9: choose 1 to 2 "
+        "(the document has 1 span; 2 adds at the end)",
+        "gan-writer cowrite: line 4: error: :ban: the model's vocabulary has no '鑫', so it never writes it; "
+        "check the spelling or choose another word",
+        "gan-writer cowrite: line 6: error: :steer: '月' is banned (:ban); `:ban` with no words clears the banned list",
+        "gan-writer cowrite: line 7: error: :steer: the model's vocabulary has no '鑫', so it never writes it; "
+        "check the spelling or choose another word",
+    ]
+    assert "banned: 月" in out and "steering towards: 江" in out and "banned: (nothing)" in out
+    assert "steering towards: 月" in out

@@ -127,6 +127,13 @@ class ModelGenerator:
         prefix = req.prefix.replace("\n", "") if zh else (req.prefix + "\n" if req.prefix else "")
         return form, scheme, zh, PrefixedForm(proc, self.tok, prefix, units, self.gen.eos_token_id), steps, prefix
 
+    def unknown_words(self, words) -> list[str]:
+        """The ``words`` the tokenizer can only write with its unknown token (none for BPE)."""
+        unk = self.tok.unk_token_id
+        if unk is None:
+            return []
+        return [w for w in words if unk in self.tok(w, add_special_tokens=False)["input_ids"]]
+
     def propose(self, req: Request) -> list[dict]:
         """See :meth:`CandidateGenerator.propose`."""
         if not 1 <= req.k <= MAX_CANDIDATES:

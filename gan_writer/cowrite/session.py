@@ -241,7 +241,10 @@ class Session:
 
     def infill(self, at: int, k: int = 3, units: int = 1, seed: int | None = None, progress=None, cancel=None) -> list[dict]:
         """Candidates to insert before span ``at`` (ranked with the text after them); choose one."""
-        self._check_range(at, at)
+        if not 0 <= at <= len(self.spans):
+            n = len(self.spans)
+            raise SessionError(f"cannot insert before span {at + 1}: choose 1 to {n + 1} (the document has "
+                               f"{n} span{'' if n == 1 else 's'}; {n + 1} adds at the end)")
         seed = self._next_seed() if seed is None else seed
         cands = self._request(self.spans[:at], self.spans[at:], units, k, seed, progress=progress, cancel=cancel)
         new = self._copy()
@@ -249,14 +252,35 @@ class Session:
         self._commit(new, "infill", {"at": at, "k": k, "units": units}, seed)
         return cands
 
+    def _check_known(self, words, what: str) -> None:
+        """Refuse words the model's vocabulary cannot write (when the generator can tell)."""
+        unknown = getattr(self.generator, "unknown_words", lambda ws: [])([w for w in words if w.strip()])
+        if unknown:
+            raise SessionError(f"{what}: the model's vocabulary has no {', '.join(map(repr, unknown))}, so it "
+                               "never writes it; check the spelling or choose another word")
+
     def steer(self, keywords) -> dict:
-        """Steer every later generation towards ``keywords`` (logit bias; an empty list clears it)."""
+        """Steer every later generation towards ``keywords`` (logit bias; an empty list clears it).
+
+        Raises:
+            SessionError: a keyword outside the model's vocabulary, or one that is banned.
+        """
+        self._check_known(keywords, ":steer")
+        banned = [w for w in keywords if w.strip() and w in self.state["ban"]]
+        if banned:
+            raise SessionError(f":steer: {', '.join(map(repr, banned))} is banned (:ban); `:ban` with no words "
+                               "clears the banned list")
         new = self._copy()
         new["steer"] = [w for w in keywords if w.strip()]
         return self._commit(new, "steer", {"keywords": list(keywords)})
 
     def ban(self, words) -> dict:
-        """Never draw ``words`` again (added to the banned list; an empty list clears it)."""
+        """Never draw ``words`` again (added to the banned list; an empty list clears it).
+
+        Raises:
+            SessionError: a word outside the model's vocabulary (it is never drawn anyway).
+        """
+        self._check_known(words, ":ban")
         new = self._copy()
         new["ban"] = sorted(set(new["ban"]) | {w for w in words if w.strip()}) if words else []
         return self._commit(new, "ban", {"words": list(words)})
