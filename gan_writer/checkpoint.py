@@ -56,6 +56,7 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
     Raises:
         FileNotFoundError: if nothing matches, naming the path searched.
+        ValueError: a folder of several ``.ckpt`` files, none of them best or last (ambiguous).
     """
     path = Path(path)
     if path.is_file():
@@ -96,9 +97,16 @@ def _checkpoint_in(folder: Path) -> Path | None:
     """The preferred ``.ckpt`` of a version folder's ``checkpoints/``, else of the folder, or None."""
     for where in (folder / "checkpoints", folder):
         best = sorted(where.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
-        for candidate in [*reversed(best), where / "last.ckpt", *sorted(where.glob("*.ckpt"))]:
+        for candidate in [*reversed(best), where / "last.ckpt"]:
             if candidate.is_file():
                 return candidate
+        loose = sorted(p for p in where.glob("*.ckpt") if p.is_file())
+        if len(loose) == 1:
+            return loose[0]
+        if loose:
+            shown = ", ".join(p.name for p in loose[:5]) + (f" and {len(loose) - 5} more" if len(loose) > 5 else "")
+            raise ValueError(f"{where} holds {len(loose)} .ckpt files and none is best*.ckpt or last.ckpt: "
+                             f"pass one of them ({shown})")
     return None
 
 

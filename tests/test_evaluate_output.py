@@ -142,3 +142,27 @@ def test_a_data_dir_that_is_not_a_folder_is_refused(tmp_path, monkeypatch, capsy
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"--data-dir: {missing} is not a folder" in err
+
+
+def test_json_that_is_a_folder_and_a_huge_n_are_refused(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(evaluate_mod, "evaluate_checkpoint", _no_work)
+    assert main(["evaluate", "--ckpt", str(tmp_path / "run"), "--json", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"gan-writer evaluate: error: --json {tmp_path} is a folder; give a file path "
+                                       f"such as {tmp_path / 'metrics.json'}\n")
+    monkeypatch.undo()
+    assert main(["evaluate", "--ckpt", str(tmp_path / "missing.ckpt"), "--n", "1000000000"]) == 2
+    assert "--n must be at most 100,000 (Self-BLEU scores every sample against all the others" in \
+        capsys.readouterr().err
+
+
+def test_a_folder_of_loose_checkpoints_is_ambiguous(tmp_path):
+    from gan_writer.checkpoint import resolve_checkpoint
+
+    (tmp_path / "a.ckpt").write_bytes(b"x")
+    assert resolve_checkpoint(tmp_path) == tmp_path / "a.ckpt"  # one: that one
+    (tmp_path / "b.ckpt").write_bytes(b"x")
+    with pytest.raises(ValueError, match=r"holds 2 .ckpt files and none is best\*.ckpt or last.ckpt: pass one of "
+                                         r"them \(a.ckpt, b.ckpt\)"):
+        resolve_checkpoint(tmp_path)
+    (tmp_path / "last.ckpt").write_bytes(b"x")
+    assert resolve_checkpoint(tmp_path) == tmp_path / "last.ckpt"

@@ -66,8 +66,7 @@ def evaluate_checkpoint(
     """
     from gan_writer.data.corpora import load_corpus
 
-    if n < 2:
-        raise ValueError(f"--n must be at least 2 (Self-BLEU scores each sample against the others), got {n}")
+    check_sample_count(n)
     check_option("--temperature", temperature, "> 0")
     for flag, value in (("--nll-texts", nll_texts), ("--nll-batch-size", nll_batch_size)):
         if value is not None and value < 1:
@@ -111,10 +110,24 @@ def evaluate_checkpoint(
     }
 
 
+MAX_SAMPLES = 100_000  #: ``--n`` bound: Self-BLEU's cost grows with its square
+
+
+def check_sample_count(n: int) -> None:
+    """Refuse ``--n`` below 2 or above :data:`MAX_SAMPLES`. Raises: ValueError naming ``--n``."""
+    if n < 2:
+        raise ValueError(f"--n must be at least 2 (Self-BLEU scores each sample against the others), got {n}")
+    if n > MAX_SAMPLES:
+        raise ValueError(f"--n must be at most {MAX_SAMPLES:,} (Self-BLEU scores every sample against all the "
+                         f"others: the time grows with the square of --n), got {n:,}")
+
+
 def check_json_path(value: str) -> Path:
     """The ``--json`` path, refused up front (before any work) when its folder does not exist or
     the file exists already (a user's file is never overwritten)."""
     out = Path(value)
+    if out.is_dir():
+        raise ValueError(f"--json {value} is a folder; give a file path such as {out / 'metrics.json'}")
     if out.exists():
         raise FileExistsError(f"--json {value} already exists; choose another path or remove it (it is never overwritten)")
     if not out.parent.is_dir():
@@ -175,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
     from gan_writer.commands.errors import check_writable, report
 
     try:
+        check_sample_count(args.n)  # before any path is resolved
         if args.json:
             check_writable(check_json_path(args.json).parent, f"--json {args.json}")
         else:
