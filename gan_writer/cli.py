@@ -17,6 +17,7 @@ import logging
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Callable
 
 from gan_writer.commands import generate
@@ -451,6 +452,10 @@ def _finish(cli, command: str) -> int:
         dist.destroy_process_group()
     log_dir = getattr(trainer, "log_dir", None)
     if log_dir and command == "fit":
+        if trainer.global_step == 0 and not list(Path(log_dir).glob("checkpoints/*.ckpt")):
+            print(f"gan-writer: no training step was taken (trainer.max_steps or max_epochs is 0, or no batches): "
+                  f"no checkpoint was written; the run's config is in {log_dir}", file=sys.stderr)
+            return 0
         print(f"gan-writer: run saved in {log_dir}", file=sys.stderr)
         stopped = [cb for cb in trainer.callbacks if getattr(cb, "interrupted", None)]
         if stopped:

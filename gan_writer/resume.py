@@ -69,7 +69,8 @@ def on_save(checkpoint: dict[str, Any]) -> None:
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise NonFiniteError(
                 f"refusing to save a checkpoint at step {checkpoint.get('global_step')}: weight {name} holds NaN or "
-                "inf (training diverged); resume from the last checkpoint with a lower learning rate"
+                "inf (training diverged); lower the learning rate (model.init_args.lr) and start again, or resume "
+                "from an earlier last.ckpt of this run if one was written"
             )
     checkpoint[RNG_KEY] = rng_state()
     seal(checkpoint)

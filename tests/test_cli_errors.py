@@ -261,3 +261,12 @@ def test_overrides_typed_before_config_apply_after_it(tmp_path, capsys):
     assert main(argv) == 0
     saved = yaml.safe_load((tmp_path / "poetry_zh" / "mle" / "version_0" / "config.yaml").read_text())
     assert saved["model"]["init_args"]["lr"] == 0.05 and saved["trainer"]["max_steps"] == 2
+
+
+def test_a_run_of_zero_steps_says_no_checkpoint_was_written(tmp_path, capsys):
+    argv = ["fit", "--config", MLE, *TINY, f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.max_steps=0"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "gan-writer: no training step was taken (trainer.max_steps or max_epochs is 0, or no batches): no " \
+           f"checkpoint was written; the run's config is in {tmp_path / 'poetry_zh' / 'mle' / 'version_0'}" in err
+    assert "run saved in" not in err and not list(tmp_path.rglob("*.ckpt"))
