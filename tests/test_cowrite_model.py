@@ -105,3 +105,29 @@ def test_strict_rhyme_line_by_line(art):
 
     rep = form_report(s.text, "wujue")
     assert rep["line_ok"] and rep["rhyme_ok"], s.text
+
+
+EN_WORDS = ("the night was bright and the light was white , a day in may to play and stay . "
+            "my heart will start apart from art ; the sea and me are free to be \n")
+
+
+@pytest.mark.parametrize("a, b", [(0, 1), (0, 2), (1, 2)])
+def test_rewriting_english_lines_rhymes_with_the_fixed_lines_after_them(a, b):
+    """ABAB quatrain, lines 3-4 fixed: rewritten lines 1 (and 2) must rhyme with lines 3 (and 4);
+    a user trial saw line 1 rewritten to end in "pleased" while line 3 kept "he"."""
+    from gan_writer.tokenization import word_tokenizer
+    from gan_writer.writing import rhyme as R
+
+    tok = word_tokenizer([EN_WORDS])
+    gen = tiny_gpt2(vocab=len(tok), seed=1, n_positions=96).eval()
+    s = Session(ModelGenerator(Artifacts(gen, tok, {"metric_tokenization": "word"})), "poem", "quatrain", seed=2)
+    for line in ("the night was bright and white", "a day in may to play", "my heart and me are free",
+                 "the sea to play and stay"):
+        s.write(line)
+    ends = [R.last_word(sp["text"]) for sp in s.spans]
+    for cand in s.rewrite(a, b, k=4):
+        new = cand["text"].split("\n")
+        assert len(new) == b - a
+        for i, line in enumerate(new, start=a):
+            partner = ends[i + 2]  # ABAB: line i rhymes with line i + 2, which stays
+            assert R.english_rhymes(partner, R.last_word(line)), (line, partner)

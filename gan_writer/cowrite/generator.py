@@ -19,6 +19,7 @@ from gan_writer.cowrite.decoding import PrefixedForm, SteerBan, Watch, chain, wo
 from gan_writer.writing.constraints import FormProcessor, constrained_sample, max_tokens, mean_log_prob
 from gan_writer.writing.forms import LINE_END, form_report, get_form
 from gan_writer.writing.rerank import rerank
+from gan_writer.writing import rhyme as R
 from gan_writer.writing.safety import SafetyFilter
 from gan_writer.writing.story import select_diverse
 
@@ -124,6 +125,8 @@ class ModelGenerator:
             steps = max(2, steps * units // form.lines + 2)
         proc = FormProcessor(form, self.tok, self.gen.eos_token_id, scheme, strict_rhyme=self.strict_rhyme and zh)
         proc.steps = None  # the budget is this draw's, not the whole poem's
+        if not zh and req.suffix.strip() and units is not None:  # a rewrite: rhyme with the fixed lines after it
+            proc.after = {done + units + k: R.last_word(line) for k, line in enumerate(lines_of(req.suffix, zh))}
         prefix = req.prefix.replace("\n", "") if zh else (req.prefix + "\n" if req.prefix else "")
         return form, scheme, zh, PrefixedForm(proc, self.tok, prefix, units, self.gen.eos_token_id), steps, prefix
 

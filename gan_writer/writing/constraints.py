@@ -145,6 +145,7 @@ class FormProcessor:
                  strict_rhyme: bool = False) -> None:
         self.form, self.tok, self.eos, self.scheme = form, tokenizer, eos_token_id, scheme
         self.steps, self._drawn, self.strict_rhyme = steps, 0, strict_rhyme
+        self.after: dict[int, str] = {}  # line index -> end word of the fixed lines after a rewrite (English)
         self.table = token_table(tokenizer)
         if form.language == "zh":
             self.ends = []
@@ -207,11 +208,18 @@ class FormProcessor:
         return new if bool((new & ends_line).any()) else mask
 
     def _partner(self, lines: list[str]) -> str | None:
+        """The end word line ``len(lines) - 1`` must rhyme with: an earlier line's of its rhyme
+        letter, else a later fixed line's (:attr:`after`, a rewrite), else ``""`` (any word with
+        a rhyme in the vocabulary); None for an unrhymed line."""
         i = len(lines) - 1
         if not self.scheme or i >= len(self.scheme) or self.scheme[i] == "X":
             return None
         j = self.scheme.find(self.scheme[i])
-        return R.last_word(lines[j]) if j < i else ""
+        if j < i:
+            return R.last_word(lines[j])
+        later = [w for k, w in sorted(self.after.items()) if k > i and k < len(self.scheme) and w
+                 and self.scheme[k] == self.scheme[i]]
+        return later[0] if later else ""
 
     def _end_ok(self, word: str | None, partner: str | None) -> bool:
         if partner is None:
