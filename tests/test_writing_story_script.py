@@ -115,3 +115,12 @@ def test_block_mode_drops_flagged_endings(filt):
     assert any(e["report"]["safety"]["flagged"] for e in flagged)
     blocked = write_endings(art, "the fox", endings=3, length=10, candidates=12, safety="block", safety_filter=filt)
     assert blocked and not any(e["report"]["safety"]["flagged"] or "shit" in e["text"] for e in blocked)
+
+
+def test_fountain_cues_are_names_not_any_text_before_a_colon():
+    from gan_writer.cowrite.export import fountain
+
+    text = fountain(["ANNA: I am home.", "old mary: where were you?", "李白: 去", "the are as said ‘ hair: a wind",
+                     "at 9: the bell", "BEN:"], "T")
+    assert "\nANNA\nI am home.\n" in text and "\nOLD MARY\nwhere were you?\n" in text and "\n@李白\n去\n" in text
+    assert "\nthe are as said ‘ hair: a wind\n" in text and "\nat 9: the bell\n" in text and "\nBEN:\n" in text

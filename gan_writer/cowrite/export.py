@@ -32,12 +32,20 @@ def _cue(name: str) -> str:
     return name.upper() if re.fullmatch(r"[A-Za-z][A-Za-z .'-]*", name) else "@" + name
 
 
+def _is_name(text: str) -> bool:
+    """Whether the text before a ``:`` can be a speaker: one to three words of letters (``ANNA``,
+    ``OLD MARY``, ``李白``), at most 30 characters; a passage that merely holds a colon
+    (``the are as said ‘ hair: ...``) stays action."""
+    words = text.split()
+    return 0 < len(words) <= 3 and len(text) <= 30 and all(re.fullmatch(r"[^\W\d_][\w.'-]*", w) for w in words)
+
+
 def fountain(lines: list[str], title: str = "") -> str:
     """Fountain text of script lines (see the module docstring)."""
     out = [f"Title: {title or 'Untitled'}", "Credit: written with gan-writer", ""]
     for line in lines:
         name, sep, speech = line.partition(":")
-        if sep and name.strip() and len(name) <= 30 and speech.strip():
+        if sep and speech.strip() and _is_name(name.strip()):
             out += [_cue(name.strip()), speech.strip(), ""]
         else:
             out += [line.strip(), ""]
