@@ -106,18 +106,25 @@ WORDS = ("the night was bright and the light was white , a day in may to play an
          "my heart will start apart from art ; the sea and me are free to be \n")
 
 
-@pytest.mark.parametrize("form_name,rhyme", [("quatrain", "ABAB"), ("couplet", None), ("sonnet", None), ("quatrain", "AABB")])
-def test_english_rhyme_scheme_is_hard(form_name, rhyme):
-    tok = word_tokenizer([WORDS])
+def english_drafts(corpus: str, form_name: str, rhyme, seeds: int):
+    """``(form, scheme, texts)``: 6 constrained drafts of each of ``seeds`` tiny random models."""
+    tok = word_tokenizer([corpus])
     form, scheme = get_form(form_name, rhyme)
     steps = max_tokens(form, 0)
-    for seed in range(3):
+    texts = []
+    for seed in range(seeds):
         gen = tiny_gpt2(vocab=len(tok), seed=seed, n_positions=steps).eval()
         proc = FormProcessor(form, tok, gen.eos_token_id, scheme, steps=steps)
-        ids = constrained_sample(gen, 6, steps, proc, seed=seed)
-        for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True):
-            r = form_report(text, form, scheme)
-            assert r["line_ok"] and r["rhyme_ok"], (text, r["rhyme_pairs"])
+        texts += tok.batch_decode(constrained_sample(gen, 6, steps, proc, seed=seed).tolist(), skip_special_tokens=True)
+    return form, scheme, texts
+
+
+@pytest.mark.parametrize("form_name,rhyme", [("quatrain", "ABAB"), ("couplet", None), ("sonnet", None), ("quatrain", "AABB")])
+def test_english_rhyme_scheme_is_hard(form_name, rhyme):
+    form, scheme, texts = english_drafts(WORDS, form_name, rhyme, 3)
+    for text in texts:
+        r = form_report(text, form, scheme)
+        assert r["line_ok"] and r["rhyme_ok"], (text, r["rhyme_pairs"])
 
 
 def test_decode_applies_the_logits_processor_before_every_draw():
@@ -185,20 +192,13 @@ LONG_WORDS = WORDS + ("beautiful remembering everlasting melody of harmony , ten
 def test_english_lines_stay_within_their_syllables_plus_the_rhyme_word(form_name, rhyme):
     """A user trial saw 13/10 syllables in a quatrain: a long word could pass the line's target
     before the rhyme word was forced. Now only the rhyme word may go past it."""
-    tok = word_tokenizer([LONG_WORDS])
-    form, scheme = get_form(form_name, rhyme)
-    steps = max_tokens(form, 0)
+    form, scheme, texts = english_drafts(LONG_WORDS, form_name, rhyme, 4)
     seen_long = 0
-    for seed in range(4):
-        gen = tiny_gpt2(vocab=len(tok), seed=seed, n_positions=steps).eval()
-        proc = FormProcessor(form, tok, gen.eos_token_id, scheme, steps=steps)
-        ids = constrained_sample(gen, 6, steps, proc, seed=seed)
-        for text in tok.batch_decode(ids.tolist(), skip_special_tokens=True):
-            r = form_report(text, form, scheme)
-            assert r["line_ok"] and r["rhyme_ok"], text
-            for line, target in zip(text.split("\n"), form.syllables):
-                words = R.WORD_RE.findall(line)
-                syl = [R.syllables(w)[0] for w in words]
-                seen_long += max(syl) >= 3
-                assert sum(syl[:-1]) <= target, (line, syl)
+    for text in texts:
+        r = form_report(text, form, scheme)
+        assert r["line_ok"] and r["rhyme_ok"], text
+        for line, target in zip(text.split("\n"), form.syllables):
+            syl = [R.syllables(w)[0] for w in R.WORD_RE.findall(line)]
+            seen_long += max(syl) >= 3
+            assert sum(syl[:-1]) <= target, (line, syl)
     assert seen_long  # the long words were drawn
