@@ -76,6 +76,12 @@ class RunConfigCallback(SaveConfigCallback):
         super().__init__(*args, **kwargs)
         self.command = command
 
+    def on_fit_start(self, trainer, pl_module) -> None:
+        """Once the checkpoint is restored (not before: a refused resume says only why)."""
+        if trainer.is_global_zero and trainer.ckpt_path:
+            print(f"gan-writer: resuming {trainer.ckpt_path}; this run writes to {trainer.log_dir} "
+                  "(the best checkpoint so far stays tracked)", file=sys.stderr)
+
     def setup(self, trainer, pl_module, stage: str) -> None:
         if self.already_saved:
             return
@@ -87,9 +93,6 @@ class RunConfigCallback(SaveConfigCallback):
         super().setup(trainer, pl_module, stage)
         # Lightning sets trainer.ckpt_path only after the setup hooks: the CLI's value is the one
         resumed = getattr(trainer, "ckpt_path", None) or (self.config.get("ckpt_path") if self.config else None)
-        if trainer.is_global_zero and stage == "fit" and resumed:
-            print(f"gan-writer: resuming {resumed}; this run writes to {log_dir} "
-                  "(the best checkpoint so far stays tracked)", file=sys.stderr)
         if trainer.is_global_zero and log_dir and stage == "fit":
             os.makedirs(log_dir, exist_ok=True)
             path = os.path.join(log_dir, _free(log_dir, info_name))
