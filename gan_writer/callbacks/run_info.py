@@ -78,8 +78,9 @@ class RunConfigCallback(SaveConfigCallback):
 
     def on_fit_start(self, trainer, pl_module) -> None:
         """Once the checkpoint is restored (not before: a refused resume says only why)."""
+        log_dir = trainer.log_dir  # on every rank: under DDP it is a broadcast (a collective)
         if trainer.is_global_zero and trainer.ckpt_path:
-            print(f"gan-writer: resuming {trainer.ckpt_path}; this run writes to {trainer.log_dir} "
+            print(f"gan-writer: resuming {trainer.ckpt_path}; this run writes to {log_dir} "
                   "(the best checkpoint so far stays tracked)", file=sys.stderr)
 
     def setup(self, trainer, pl_module, stage: str) -> None:
