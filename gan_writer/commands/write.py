@@ -163,9 +163,7 @@ def _results(args: argparse.Namespace) -> list[dict]:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); write needs a text model")
     disc = _discriminator(args, art)
     _note_raised_candidates(args)
-    from gan_writer.writing.readable import readable_for
-
-    args.readable = lambda text: readable_for(art.tokenizer, text)  # what the human output shows
+    args.tokenizer = art.tokenizer  # the human output shows its text as a writer reads it
     if args.what == "poem":
         from gan_writer.writing.poem import write_poems
 
@@ -214,10 +212,12 @@ def ending_label(i: int) -> str:
     return label
 
 
-def _print_human(what: str, results: list[dict], readable=lambda text: text) -> None:
+def _print_human(what: str, results: list[dict], tokenizer=None) -> None:
+    from gan_writer.writing.readable import readable_for
+
     for i, res in enumerate(results):
         rep = res["report"]
-        res = {**res, "text": readable(res["text"])}
+        res = {**res, "text": readable_for(tokenizer, res["text"])}
         if what == "poem":
             head = f"== poem {i + 1} (score {res['score']:.3f})" + (f": {rep['title']}" if rep.get("title") else "")
             print(head)
@@ -256,5 +256,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, ensure_ascii=False, indent=1))
     else:
-        _print_human(args.what, results, getattr(args, "readable", lambda text: text))
+        _print_human(args.what, results, getattr(args, "tokenizer", None))
     return 0

@@ -38,8 +38,8 @@ def show_document(s: Session) -> str:
                      for i, sp in enumerate(s.spans))
 
 
-def show_candidates(cands: list[dict], readable=lambda text: text) -> str:
-    """Numbered candidates with score, form and safety reports."""
+def show_candidates(cands: list[dict], s: Session | None = None) -> str:
+    """Numbered candidates with score, form and safety reports (as ``s``'s writer reads them)."""
     out = []
     for i, c in enumerate(cands):
         rep = c["report"]
@@ -52,7 +52,7 @@ def show_candidates(cands: list[dict], readable=lambda text: text) -> str:
                 notes.append(f"syllable error {form['syllable_err']:.2f}")
         spans = rep.get("safety", {}).get("spans") or []
         notes.append("safety: flagged " + ", ".join(repr(x["text"]) for x in spans) if spans else "safety: ok")
-        text = readable(c["text"]).replace("\n", " / ")
+        text = (readable_in(s, c["text"]) if s is not None else c["text"]).replace("\n", " / ")
         out.append(f"  [{i + 1}] {text}   (score {c['score']:.3f}; {'; '.join(notes)})")
     return "\n".join(out)
 
@@ -100,7 +100,7 @@ def handle(s: Session, line: str) -> str | None:
     if cmd in ("quit", "q"):
         return None
     if cmd == "more":
-        return show_candidates(s.alternatives(_int(arg, 3)), lambda text: readable_in(s, text))
+        return show_candidates(s.alternatives(_int(arg, 3)), s)
     if cmd == "pick":
         s.choose(_int(arg) - 1)
         return show_document(s)
@@ -110,9 +110,9 @@ def handle(s: Session, line: str) -> str | None:
     if cmd == "rewrite":
         rng, _, kw = arg.partition(" ")
         a, b = _range(rng)
-        return show_candidates(s.rewrite(a, b, words(kw)), lambda text: readable_in(s, text))
+        return show_candidates(s.rewrite(a, b, words(kw)), s)
     if cmd == "infill":
-        return show_candidates(s.infill(_int(arg) - 1), lambda text: readable_in(s, text))
+        return show_candidates(s.infill(_int(arg) - 1), s)
     if cmd == "ending":
         s.branch(_int(arg, 3))
         sibs = s.state["branch"]["siblings"]
