@@ -187,3 +187,30 @@ def test_progress_and_cancel_on_the_page(browser, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_word_level_text_reads_as_written_on_the_page(browser, tmp_path):
+    """A word-level model's text ("the sea , and ' truth '") is shown as a writer reads it
+    ("the sea, and 'truth'") in the document and the candidates; the session keeps the model's."""
+    from selenium.webdriver.common.by import By
+
+    from gan_writer.tokenization import word_tokenizer
+    from gan_writer.writing.readable import readable
+
+    tok = word_tokenizer(["the sea , and the sky ; o ' er the day . what ? a ( long ) way !"])
+    art = Artifacts(tiny_gpt2(vocab=len(tok), seed=0, n_positions=96).eval(), tok, {"metric_tokenization": "word"})
+    session = Session(ModelGenerator(art), "story", None, path=tmp_path / "story.json", seed=3)
+    server, url = serve_in_thread(session)
+    try:
+        browser.get(url + "/")
+        click(browser, "more")
+        wait_for(browser, lambda d: len(candidates(d)) >= 2)
+        raw = [c["text"] for c in session.candidates]
+        assert any(readable(t) != t for t in raw)  # the model's spacing differs from a writer's
+        assert candidates(browser) == [readable(t) for t in raw]
+        browser.find_elements(By.CSS_SELECTOR, "#candidates .pick")[0].click()
+        wait_for(browser, lambda d: len(spans(d)) == 1)
+        assert spans(browser) == [readable(raw[0])] and session.spans[0]["text"] == raw[0]
+    finally:
+        server.shutdown()
+        server.server_close()

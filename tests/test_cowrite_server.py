@@ -35,7 +35,9 @@ def test_flow_through_the_api(studio, tmp_path):
     assert len(st["candidates"]) == 3 and [c["score"] for c in st["candidates"]] == [1.0, 0.9, 0.8]
     picked = st["candidates"][1]["text"] + "。"
     st = client.op("choose", i=1)
-    assert st["spans"][1] == {"text": picked, "author": "model", "seed": 1, "op": "choose"}
+    assert st["spans"][1] == {"text": picked, "author": "model", "seed": 1, "op": "choose", "display": picked}
+    assert "display" not in session.spans[1]  # the page's view only: not in the session or its file
+    assert '"display"' not in (tmp_path / "s.json").read_text()
     st = client.op("undo")
     assert len(st["spans"]) == 1 and len(st["candidates"]) == 3 and st["can_redo"]
     st = client.op("redo")

@@ -335,12 +335,32 @@ def test_windowed_conv_max_chunks_rows_without_gradients_only():
 
 
 def test_window_max_backward_passes_gradcheck():
-    """The fast path's hand-written backward (argmax scatter, recomputed windows, slice-add fold)
-    against finite differences in float64."""
-    from gan_writer.models.cnn_layers import _WindowMax
+    """The fast path's hand-written backward (argmax scatter, recomputed windows, one slice-add
+    fold for all widths) against finite differences in float64."""
+    from gan_writer.models.cnn_layers import _WindowMaxBank
 
     torch.manual_seed(0)
     x = torch.randn(3, 7, 4, dtype=torch.double, requires_grad=True)
-    w = torch.randn(5, 3 * 4, dtype=torch.double, requires_grad=True)
-    b = torch.randn(5, dtype=torch.double, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x, w, b: _WindowMax.apply(x, w, b, 3), (x, w, b))
+    w3 = torch.randn(5, 3 * 4, dtype=torch.double, requires_grad=True)
+    b3 = torch.randn(5, dtype=torch.double, requires_grad=True)
+    w1 = torch.randn(2, 1 * 4, dtype=torch.double, requires_grad=True)
+    b1 = torch.randn(2, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *t: _WindowMaxBank.apply(t[0], (3, 1), *t[1:]), (x, w3, b3, w1, b1))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_first_argmax_equals_max_indices_with_ties(dtype):
+    """Same positions as ``Tensor.max(dim=1)`` (the first maximum), on scores with many exact ties."""
+    from gan_writer.models.cnn_layers import first_argmax
+
+    gen = torch.Generator().manual_seed(0)
+    for p in (1, 2, 7, 20):
+        y = torch.randint(0, 3, (6, p, 11), generator=gen).to(dtype)  # three values: ties everywhere
+        y[0] = -4.5  # a row where every position ties
+        y[1, :, 0] = torch.linspace(-1, 1, p, dtype=dtype)  # the last position alone is the maximum
+        expected_values, expected = y.max(dim=1)
+        values = y.amax(dim=1)
+        idx = first_argmax(y.clone(), values)
+        assert torch.equal(values, expected_values)
+        assert torch.equal(idx, expected) and idx.dtype == torch.int64
+        assert idx[0].eq(0).all() and idx[1, 0].item() == p - 1

@@ -4,7 +4,8 @@ Standard library only (``http.server``): ``GET /`` serves ``static/studio.html``
 JavaScript); the API is
 
 * ``GET /api/state`` — the document, candidates (with form and safety reports), endings,
-  steering, temperature, whether undo/redo are possible;
+  steering, temperature, whether undo/redo are possible; texts both as the model wrote them
+  (``text``) and as a writer reads them (``display``, see :meth:`Studio.state`);
 * ``POST /api/op`` with ``{"op": NAME, ...arguments}`` — one session operation (see
   :data:`OPS`); answers the new state, or ``{"error"}`` with status 400 (bad request) or
   409 (cancelled);
@@ -28,6 +29,7 @@ from urllib.parse import parse_qs, urlparse
 from gan_writer.cowrite.decoding import Cancelled
 from gan_writer.cowrite.export import FORMATS
 from gan_writer.cowrite.session import Session, SessionError
+from gan_writer.writing.readable import readable_in
 
 PAGE = Path(__file__).with_name("static") / "studio.html"
 EXT = {"text": "txt", "markdown": "md", "fountain": "fountain", "json": "json"}
@@ -48,15 +50,26 @@ class Studio:
         self.progress.update(step=step, steps=steps)
 
     def state(self) -> dict:
+        """The page's view of the session. Each span and candidate has its ``text`` (the model's,
+        as the session stores it) and a ``display`` (as a writer reads it:
+        :func:`gan_writer.writing.readable.readable_in`); the endings likewise ``texts`` and
+        ``displays``. The session's own state is not modified."""
         s = self.session
         st = s.state
         br = st["branch"]
-        return {"kind": s.kind, "form": s.form, "title": s.title, "text": s.text, "spans": st["spans"],
-                "candidates": st["candidates"], "target": st["target"], "steer": st["steer"], "ban": st["ban"],
+
+        def shown(items: list[dict]) -> list[dict]:
+            return [{**item, "display": readable_in(s, item["text"])} for item in items]
+
+        endings = None
+        if br is not None:
+            texts = [s.join(x) for x in br["siblings"]]
+            endings = {"count": len(texts), "active": br["active"], "texts": texts,
+                       "displays": [readable_in(s, t) for t in texts]}
+        return {"kind": s.kind, "form": s.form, "title": s.title, "text": s.text, "spans": shown(st["spans"]),
+                "candidates": shown(st["candidates"]), "target": st["target"], "steer": st["steer"], "ban": st["ban"],
                 "temperature": st["temperature"], "can_undo": s.pos > 0, "can_redo": s.pos + 1 < len(s.states),
-                "endings": None if br is None else {"count": len(br["siblings"]), "active": br["active"],
-                                                    "texts": [s.join(x) for x in br["siblings"]]},
-                "operations": len(s.log), "session_file": str(s.path) if s.path else None}
+                "endings": endings, "operations": len(s.log), "session_file": str(s.path) if s.path else None}
 
     def run(self, body: dict) -> dict:
         """Apply one operation (queued behind the lock). Raises SessionError / ValueError / Cancelled / KeyError."""

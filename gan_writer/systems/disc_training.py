@@ -14,7 +14,9 @@ peak memory) and reads four Python floats per minibatch. Here:
   statistics on the device and reads them back once per call;
 * :func:`discriminator_optimizer` is Adam with the fused kernel where the device has one
   (on CPU about 6x faster than the per-tensor loop for the SeqGAN CNN's 7.6 M parameters;
-  :mod:`gan_writer.systems.optim`).
+  :mod:`gan_writer.systems.optim`);
+* :func:`train_discriminator` runs with denormals flushed to zero on the CPU
+  (:mod:`gan_writer.denormals`; ~6% of a late epoch).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from gan_writer.denormals import flush_denormals
 from gan_writer.models.base import CausalGenerator
 from gan_writer.models.discriminator import Discriminator
 from gan_writer.sampling import mask_after_eos
@@ -218,19 +221,20 @@ def train_discriminator(
     device = real["ids"].device
     disc.train()
     sums, steps = None, 0
-    for _ in range(epochs):
-        order = torch.randperm(n, device=device)
-        sums, steps = torch.zeros(4, device=device), 0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            loss, bce, acc_r, acc_f = discriminator_loss(
-                disc, {k: v[idx] for k, v in real.items()}, {k: v[idx] for k, v in fake.items()}
-            )
-            optimizer.zero_grad()
-            backward(loss)
-            optimizer.step()
-            sums += torch.stack([loss.detach(), bce, acc_r, acc_f])
-            steps += 1
+    with flush_denormals():  # the highway's dead ReLU units: Adam moments decaying into denormals
+        for _ in range(epochs):
+            order = torch.randperm(n, device=device)
+            sums, steps = torch.zeros(4, device=device), 0
+            for start in range(0, n, batch_size):
+                idx = order[start:start + batch_size]
+                loss, bce, acc_r, acc_f = discriminator_loss(
+                    disc, {k: v[idx] for k, v in real.items()}, {k: v[idx] for k, v in fake.items()}
+                )
+                optimizer.zero_grad()
+                backward(loss)
+                optimizer.step()
+                sums += torch.stack([loss.detach(), bce, acc_r, acc_f])
+                steps += 1
     if sums is None:
         return {}
     loss, bce, acc_r, acc_f = (sums / steps).tolist()  # the one host sync

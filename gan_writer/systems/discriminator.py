@@ -17,16 +17,16 @@ from gan_writer.models.prefix_discriminator import PREFIX_KINDS, PrefixDiscrimin
 from gan_writer.models.discriminator import (
     CNN_IMPLS, DEFAULT_FILTER_SIZES, DEFAULT_NUM_FILTERS, Discriminator, build_discriminator,
 )
+from gan_writer.denormals import flush_denormals
 from gan_writer.systems.common import GeneratorStage
+from gan_writer.systems.disc_training import (
+    DEFAULT_MAX_SAMPLE_BATCH, PaddedRows, discriminator_loss, discriminator_optimizer, draw_negatives,
+)
+from gan_writer.systems.optim import trainer_precision
 from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
 
 _RANGES = {"max_length": ">= 2", "lr": "> 0", "num_negatives": ">= 1", "negatives_every_n_epochs": ">= 1",
            "sample_temperature": "> 0", "discriminator": DISCRIMINATOR_RANGES}
-
-from gan_writer.systems.optim import trainer_precision
-from gan_writer.systems.disc_training import (
-    DEFAULT_MAX_SAMPLE_BATCH, PaddedRows, discriminator_loss, discriminator_optimizer, draw_negatives,
-)
 
 __all__ = ["DiscriminatorConfig", "DiscriminatorStage", "DiscriminatorPretraining", "discriminator_loss",
            "load_discriminator", "saved_config", "NoDiscriminatorError"]
@@ -306,6 +306,14 @@ class DiscriminatorPretraining(DiscriminatorStage):
         self.generator.eval().requires_grad_(False)
         self.setup_discriminator(discriminator, discriminator_checkpoint)
         self._pool: dict[str, torch.Tensor] | None = None
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        """Lightning's step (the closure runs the forward and backward passes) with denormals
+        flushed, as in :func:`train_discriminator`: the highway's dead ReLU units' Adam moments
+        decay into denormals, slow on a CPU (:mod:`gan_writer.denormals`). Only the training
+        step: validation and the negatives are drawn in the mode the process has."""
+        with flush_denormals():
+            super().optimizer_step(*args, **kwargs)
 
     def on_train_epoch_start(self) -> None:
         every = max(1, self.hparams.negatives_every_n_epochs)
