@@ -13,8 +13,10 @@ three epochs ~760,000 of the transform weight's moments were denormal and an epo
 only values below ``1.18e-38``, which become ``0``: an Adam update of ``~1e-38 / (sqrt(v) + eps)``
 against one of ``0``, far below the float32 resolution of the weight it is added to. Measured:
 1,000 steps of the SeqGAN CNN (2,000 + 2,000 rows, 16 epochs; 572,619 denormal moments at the
-end without the flush) give bit-identical weights with and without it. The modes belong to the calling thread: with ``torch.get_num_threads() > 1``
-the other intra-op threads keep theirs (they are flushed or not as the process set them).
+end without the flush) give bit-identical weights with and without it.
+
+The modes belong to the calling thread: with ``torch.get_num_threads() > 1`` the other
+intra-op threads keep theirs (they are flushed or not as the process set them).
 """
 from __future__ import annotations
 
