@@ -14,12 +14,18 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--session", default=None,
                    help="session JSON file: opened if it exists, else created; written after every operation")
     p.add_argument("--kind", choices=("poem", "story", "script"), default=None,
-                   help="document kind of a new session (default poem)")
+                   help="document kind of a new session (default poem; script when --characters or --logline is given)")
     p.add_argument("--form", default=None, help=f"poem form of a new session, one of {', '.join(FORMS)} (default: wujue for a Chinese checkpoint, quatrain for an English one)")
     p.add_argument("--seed", type=int, default=None,
                    help="base seed of a new session (model step j draws with seed + j; default 0)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature of a new session (default 1.0)")
     p.add_argument("--title", default=None, help="title of a new session, shown in exports")
+    p.add_argument("--logline", default=None,
+                   help="a new script session's plot in one sentence: in every prompt above the script, and on the "
+                        "Fountain title page")
+    p.add_argument("--characters", default=None,
+                   help='a new script session\'s cast, "NAME: description; NAME: description": every model line is '
+                        "then NAME: speech by one of them (not the previous speaker; the least heard first)")
     p.add_argument("--strict-rhyme", action="store_true",
                    help="Chinese forms: the even lines must rhyme (平水韵 level tone, hard); default: reranked")
 
@@ -45,20 +51,26 @@ def open_session(args: argparse.Namespace):
     from gan_writer.cowrite.session import Session
 
     from gan_writer.systems.options import check_option
+    from gan_writer.writing.script import parse_characters
 
     if args.temperature is not None:  # before the checkpoint loads, not at the first draw
         check_option("--temperature", args.temperature, "> 0")
     if args.session:
         check_session_path(args.session)
+    kind = args.kind or ("script" if args.characters or args.logline else "poem")
+    characters = parse_characters(args.characters) if args.characters is not None else []
+    if (characters or args.logline) and kind != "script":
+        raise ValueError(f"--logline and --characters are for script sessions, not --kind {kind}; "
+                         "use --kind script or drop them")
     art = load_artifacts(args.ckpt)
     if art.tokenizer is None:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); co-writing needs a text model")
-    kind = args.kind or "poem"
     form = args.form
     if kind == "poem" and not (args.session and Path(args.session).exists()):
         form = form_for(art, form)
     kwargs = dict(kind=kind, form=form, seed=args.seed or 0, title=args.title or "",
-                  temperature=1.0 if args.temperature is None else args.temperature)
+                  temperature=1.0 if args.temperature is None else args.temperature,
+                  logline=args.logline or "", characters=characters)
     gen = ModelGenerator(art, strict_rhyme=args.strict_rhyme)
     if not args.session:
         return Session(gen, **kwargs)
@@ -98,16 +110,27 @@ def form_for(art, form: str | None) -> str:
 
 
 def check_new_session_options(args: argparse.Namespace, session) -> None:
-    """Refuse ``--kind/--form/--seed/--temperature/--title`` given with an existing ``--session``
-    whose saved value differs: they apply to new sessions only, and must not be silently ignored.
+    """Refuse ``--kind/--form/--seed/--temperature/--title/--logline/--characters`` given with
+    an existing ``--session`` whose saved value differs: they apply to new sessions only, and
+    must not be silently ignored.
 
     Raises:
         ValueError: naming the session file, the option and both values.
     """
+    from gan_writer.writing.script import parse_characters
+
+    def cast(pairs) -> str:
+        return "; ".join(f"{n}: {d}" if d else f"{n}:" for n, d in pairs)
+
     saved = {"kind": session.kind, "form": session.form, "seed": session.seed, "title": session.title,
-             "temperature": session.states[0]["temperature"]}  # as created (":temperature" changes later states)
+             "temperature": session.states[0]["temperature"],  # as created (":temperature" changes later states)
+             "logline": session.logline, "characters": cast(session.characters)}
     for key, value in saved.items():
         given = getattr(args, key)
+        if given is not None and key == "characters":
+            given = cast(parse_characters(given))
+        elif given is not None and key == "logline":
+            given = given.strip()
         if given is not None and given != value:
             raise ValueError(f"--session {args.session} exists and was written with {key} {value!r}; --{key} {given!r} "
                              f"sets a new session only: drop --{key} to continue it (the file was left as it is), "

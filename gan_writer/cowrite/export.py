@@ -40,12 +40,20 @@ def _is_name(text: str) -> bool:
     return 0 < len(words) <= 3 and len(text) <= 30 and all(re.fullmatch(r"[^\W\d_][\w.'-]*", w) for w in words)
 
 
-def fountain(lines: list[str], title: str = "") -> str:
-    """Fountain text of script lines (see the module docstring)."""
-    out = [f"Title: {title or 'Untitled'}", "Credit: written with gan-writer", ""]
+def fountain(lines: list[str], title: str = "", logline: str = "", characters=()) -> str:
+    """Fountain text of script lines (see the module docstring); a ``logline`` goes on the
+    title page as its ``Notes``, the ``characters`` ``[(NAME, description), ...]`` into a
+    note after it, and a line spoken by one of them is a cue whatever the name's length."""
+    out = [f"Title: {title or 'Untitled'}", "Credit: written with gan-writer"]
+    out += [f"Notes: {logline}"] if logline else []
+    out += [""]
+    if characters:
+        cast = "; ".join(f"{_cue(n)} - {d}" if d else _cue(n) for n, d in characters)
+        out += [f"[[Characters: {cast}]]", ""]
+    names = {n.upper() for n, _ in characters}
     for line in lines:
         name, sep, speech = line.partition(":")
-        if sep and speech.strip() and _is_name(name.strip()):
+        if sep and speech.strip() and (name.strip().upper() in names or _is_name(name.strip())):
             out += [_cue(name.strip()), speech.strip(), ""]
         else:
             out += [line.strip(), ""]
@@ -69,8 +77,12 @@ def export_document(session, fmt: str) -> str:
     if fmt == "fountain":
         if session.kind != "script":
             raise ValueError(f"Fountain is for scripts; this session is a {session.kind} (export text or markdown)")
-        return fountain([readable_in(session, s["text"]) for s in session.spans], session.title)
+        return fountain([readable_in(session, s["text"]) for s in session.spans], session.title,
+                        session.logline, session.characters)
     head = f"# {session.title}\n\n" if session.title else ""
+    head += f"*{session.logline}*\n\n" if session.logline else ""
+    if session.characters:
+        head += "".join(f"- **{n}**{': ' + d if d else ''}\n" for n, d in session.characters) + "\n"
     if session.kind == "story":
         body = text
     else:

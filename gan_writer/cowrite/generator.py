@@ -21,6 +21,7 @@ from gan_writer.writing.forms import LINE_END, form_report, get_form
 from gan_writer.writing.rerank import rerank
 from gan_writer.writing import rhyme as R
 from gan_writer.writing.safety import SafetyFilter
+from gan_writer.writing.script import likeliest_speaker, speaker_of, speaker_options, tidy
 from gan_writer.writing.story import select_diverse
 
 MAX_CANDIDATES = 64  # per request: each draws draft_factor x k samples at once
@@ -40,6 +41,11 @@ class Request:
         keywords: steering keywords (logit bias, and reranked as in ``write``).
         bans: words never drawn; diverse: pick the ``k`` by maximal marginal relevance (endings).
         progress: ``progress(step, steps)`` while drawing; cancel: set to stop (raises Cancelled).
+        header: text above the document in the prompt, never written (a script's title,
+            logline and cast, :func:`gan_writer.writing.script.cast_header`).
+        cast: a script's character names: each line is then ``NAME: speech``, the speaker
+            chosen by :func:`gan_writer.writing.script.speaker_options` and
+            :func:`~gan_writer.writing.script.likeliest_speaker`.
     """
 
     kind: str
@@ -55,6 +61,8 @@ class Request:
     diverse: bool = False
     progress: Callable[[int, int], None] | None = field(default=None, repr=False)
     cancel: threading.Event | None = field(default=None, repr=False)
+    header: str = ""
+    cast: tuple = ()
 
 
 class CandidateGenerator(Protocol):
@@ -141,13 +149,17 @@ class ModelGenerator:
         """See :meth:`CandidateGenerator.propose`."""
         if not 1 <= req.k <= MAX_CANDIDATES:
             raise ValueError(f"ask for 1 to {MAX_CANDIDATES} candidates, got {req.k}")
-        form = None
+        form, speaker = None, None
         if req.kind == "poem" and req.form:
             form, scheme, zh, form_proc, steps, context = self._poem_setup(req)
         else:
             form_proc, zh = None, False
             steps = self.passage_tokens * (req.units or 3)
-            context = req.prefix
+            context = req.header + req.prefix
+            if req.kind == "script" and req.cast:
+                context += "\n" if req.prefix else ""
+                speaker = self._speaker(req, context)
+                context += f"{speaker}:"
         steer = word_ids(self.tok, req.keywords)
         procs = chain(form_proc, SteerBan(steer, word_ids(self.tok, req.bans)) if (steer or req.bans) else None,
                       Watch(steps, req.progress, req.cancel))
@@ -155,7 +167,7 @@ class ModelGenerator:
         n = max(req.k, req.k * self.draft_factor)
         ids = constrained_sample(self.gen, n, steps, procs, prompt, temperature=req.temperature, seed=req.seed)
         raw = self.tok.batch_decode(ids.tolist(), skip_special_tokens=True)
-        texts = [self._piece(t, req, zh, form is not None) for t in raw]
+        texts = [self._piece(t, req, zh, form is not None, speaker) for t in raw]
         lp = mean_log_prob(self.gen, ids, prompt).tolist()
         if req.suffix.strip():
             lp = [(a + b) / 2 for a, b in zip(lp, self._suffix_log_probs(prompt, ids, req.suffix))]
@@ -168,11 +180,27 @@ class ModelGenerator:
             raise ValueError("every draft was empty; try another seed or a higher temperature")
         return self._rank(req, form, scheme if form else None, [texts[i] for i in keep], [lp[i] for i in keep])
 
-    def _piece(self, raw: str, req: Request, zh: bool, poem: bool) -> str:
+    def _speaker(self, req: Request, context: str) -> str:
+        """The next line's speaker: among :func:`speaker_options` (not the previous line's
+        speaker nor the next one's, fewest lines in the document so far), the likeliest."""
+        lines = [ln for ln in req.prefix.split("\n") if ln.strip()]
+        turns: dict[str, int] = {}
+        for ln in lines:
+            who = speaker_of(ln, req.cast)
+            turns[who] = turns.get(who, 0) + 1
+        last = speaker_of(lines[-1], req.cast) if lines else None
+        after = next((ln for ln in req.suffix.split("\n") if ln.strip()), "")
+        options = speaker_options(list(req.cast), last, turns, speaker_of(after, req.cast))
+        return likeliest_speaker(self.gen, self.tok, self._prompt(context, 8), options)
+
+    def _piece(self, raw: str, req: Request, zh: bool, poem: bool, speaker: str | None = None) -> str:
         if poem:
             return "\n".join(lines_of(raw, zh))
         if req.kind == "script":
-            return raw.strip().split("\n")[0].strip()
+            if speaker is None:
+                return raw.strip().split("\n")[0].strip()
+            speech = tidy(raw.split("\n")[0])  # the rest of the speaker's line, not the next one's
+            return f"{speaker}: {speech}" if speech else ""
         return raw.strip() if zh else raw.rstrip()
 
     def _suffix_log_probs(self, prompt: torch.Tensor, ids: torch.Tensor, suffix: str) -> list[float]:

@@ -66,7 +66,9 @@ class Studio:
             texts = [s.join(x) for x in br["siblings"]]
             endings = {"count": len(texts), "active": br["active"], "texts": texts,
                        "displays": [readable_in(s, t) for t in texts]}
-        return {"kind": s.kind, "form": s.form, "title": s.title, "text": s.text, "spans": shown(st["spans"]),
+        return {"kind": s.kind, "form": s.form, "title": s.title, "logline": s.logline,
+                "characters": [{"name": n, "description": d} for n, d in s.characters],
+                "text": s.text, "spans": shown(st["spans"]),
                 "candidates": shown(st["candidates"]), "target": st["target"], "steer": st["steer"], "ban": st["ban"],
                 "temperature": st["temperature"], "can_undo": s.pos > 0, "can_redo": s.pos + 1 < len(s.states),
                 "endings": endings, "operations": len(s.log), "session_file": str(s.path) if s.path else None}

@@ -33,7 +33,9 @@ from pathlib import Path
 
 from gan_writer.cowrite.export import export_document
 from gan_writer.cowrite.generator import MAX_CANDIDATES, CandidateGenerator, Request, lines_of
+from gan_writer.cowrite.session_file import FORMAT, KINDS, SessionError, check_cast, empty_state, validate
 from gan_writer.writing.forms import LINE_END, get_form
+from gan_writer.writing.script import cast_header
 
 #: a passage starting with one of these follows the previous one without a space
 _NO_SPACE_BEFORE = set(",.;:!?)]}'\"’”…%、，。；：！？）】》」』")
@@ -59,21 +61,6 @@ def join_passages(passages: list[str]) -> str:
     return out
 
 
-FORMAT = "gan_writer.cowrite.session/1"
-KINDS = ("poem", "story", "script")
-AUTHORS = ("writer", "model")
-
-
-class SessionError(ValueError):
-    """A session file that cannot be used, or an operation that does not fit the session's state."""
-
-
-def empty_state(temperature: float = 1.0) -> dict:
-    """The state of a new document (JSON-able)."""
-    return {"spans": [], "candidates": [], "target": None, "steer": [], "ban": [], "branch": None,
-            "temperature": temperature}
-
-
 class Session:
     """See the module docstring.
 
@@ -83,15 +70,23 @@ class Session:
         path: JSON file saved after every operation (must not exist yet: use :meth:`open`).
         seed: base seed; the model step number ``j`` draws with ``seed + j``.
         temperature: sampling temperature; title: shown in exports.
+        logline, characters: a script's plot in one sentence and its cast ``[(NAME,
+            description), ...]``: both go into every prompt above the document, never into
+            it, and with a cast every model line is ``NAME: speech`` by a listed character
+            (see :class:`~gan_writer.cowrite.generator.Request`); the Fountain export puts
+            them on its title page.
 
     Raises:
-        SessionError: unknown kind or form, or ``path`` already exists.
+        SessionError: unknown kind or form, a bad cast, a logline or cast for a poem or
+            story, or ``path`` already exists.
     """
 
     def __init__(self, generator: CandidateGenerator, kind: str = "poem", form: str | None = None,
-                 path: str | Path | None = None, seed: int = 0, temperature: float = 1.0, title: str = "") -> None:
+                 path: str | Path | None = None, seed: int = 0, temperature: float = 1.0, title: str = "",
+                 logline: str = "", characters=()) -> None:
         if kind not in KINDS:
             raise SessionError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
+        self.logline, self.characters = check_cast(kind, logline, characters)
         if form is not None:
             try:
                 get_form(form)
@@ -136,6 +131,14 @@ class Session:
         """The document's text."""
         return self.join(self.spans)
 
+    @property
+    def header(self) -> str:
+        """The prompt's head above the document: a script's title, logline and cast
+        (:func:`~gan_writer.writing.script.cast_header`); empty without a logline or cast."""
+        if not (self.logline or self.characters):
+            return ""
+        return cast_header(self.title, self.logline, self.characters)
+
     # ---- recording ------------------------------------------------------------------
     def _next_seed(self) -> int:
         return self.seed + len(self.log)
@@ -158,7 +161,8 @@ class Session:
             raise SessionError(f"ask for 1 to {MAX_CANDIDATES} candidates, got {k!r}")
         st = self.state
         req = Request(self.kind, self.form, self.join(prefix), units, self.join(suffix), k, seed, st["temperature"],
-                      tuple(st["steer"]) + tuple(keywords), tuple(st["ban"]), diverse, progress, cancel)
+                      tuple(st["steer"]) + tuple(keywords), tuple(st["ban"]), diverse, progress, cancel,
+                      self.header, tuple(n for n, _ in self.characters))
         cands = self.generator.propose(req)
         return [{**c, "seed": seed} for c in cands]
 
@@ -359,7 +363,8 @@ class Session:
 
     def replay(self, generator: CandidateGenerator | None = None, path: str | Path | None = None) -> "Session":
         """A new session built by applying this one's :attr:`log` again (same seeds, same generator)."""
-        new = Session(generator or self.generator, self.kind, self.form, path, self.seed, self.states[0]["temperature"], self.title)
+        new = Session(generator or self.generator, self.kind, self.form, path, self.seed, self.states[0]["temperature"],
+                      self.title, self.logline, self.characters)
         for rec in self.log:
             new.apply(rec)
         return new
@@ -371,6 +376,7 @@ class Session:
     def to_dict(self) -> dict:
         """The whole session (JSON-able): format tag, settings, the undo stack and the log."""
         return {"format": FORMAT, "kind": self.kind, "form": self.form, "seed": self.seed, "title": self.title,
+                "logline": self.logline, "characters": [list(c) for c in self.characters],
                 "states": self.states, "pos": self.pos, "log": self.log}
 
     def save(self) -> None:
@@ -406,12 +412,13 @@ class Session:
             raise SessionError(f"{path}: not a gan-writer session (invalid JSON: {why}); the file was left as it is") from None
         except OSError as err:
             raise SessionError(f"{path}: cannot read the session file ({err.strerror or err})") from None
-        problem = _validate(data)
+        problem = validate(data)
         if problem:
             raise SessionError(f"{path}: not a gan-writer session ({problem}); the file was left as it is")
         self = cls.__new__(cls)
         self.generator, self.kind, self.form, self.seed = generator, data["kind"], data["form"], int(data["seed"])
         self.title, self.path = str(data.get("title") or ""), path
+        self.logline, self.characters = check_cast(data["kind"], data.get("logline") or "", data.get("characters") or ())
         self.states, self.pos, self.log = data["states"], int(data["pos"]), data["log"]
         return self
 
@@ -419,64 +426,3 @@ class Session:
     def open_or_create(cls, path: str | Path, generator: CandidateGenerator, **kwargs) -> "Session":
         """:meth:`open` ``path`` if it exists, else a new session saved there."""
         return cls.open(path, generator) if Path(path).exists() else cls(generator, path=path, **kwargs)
-
-
-def _state_problem(st: dict) -> str | None:
-    """What is wrong with the types of one saved state's fields, or None."""
-    for key in ("steer", "ban"):
-        if not isinstance(st[key], list) or not all(isinstance(w, str) for w in st[key]):
-            return f"{key!r} is not a list of strings"
-    if not isinstance(st["candidates"], list) or not all(
-            isinstance(c, dict) and isinstance(c.get("text"), str) for c in st["candidates"]):
-        return "'candidates' is not a list of {text, ...}"
-    t = st["temperature"]
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not (t > 0 and t != float("inf")):
-        return f"temperature {t!r} is not a finite number > 0"
-    target = st["target"]
-    if target is not None and not (isinstance(target, list) and len(target) == 2
-                                   and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in target)):
-        return f"target {target!r} is not null or [a, b]"
-    br = st["branch"]
-    if br is not None and not (isinstance(br, dict) and isinstance(br.get("fork"), int) and isinstance(br.get("active"), int)
-                               and isinstance(br.get("siblings"), list)
-                               and all(isinstance(x, list) for x in br["siblings"])
-                               and 0 <= br["active"] < max(len(br["siblings"]), 1)):
-        return "'branch' is not null or {fork, siblings, active}"
-    return None
-
-
-def _validate(data) -> str | None:
-    """What is wrong with a loaded session dict, or None."""
-    if not isinstance(data, dict):
-        return "the top level is not an object"
-    if data.get("format") != FORMAT:
-        return f"format is {data.get('format')!r}, expected {FORMAT!r}"
-    for key, typ in (("kind", str), ("seed", int), ("states", list), ("pos", int), ("log", list)):
-        if not isinstance(data.get(key), typ):
-            return f"key {key!r} is missing or not a {typ.__name__}"
-    if data["kind"] not in KINDS:
-        return f"kind {data['kind']!r} is not one of {', '.join(KINDS)}"
-    if data.get("form") is not None and not isinstance(data["form"], str):
-        return "key 'form' is not a string"
-    if data.get("form") is not None:
-        try:
-            get_form(data["form"])
-        except ValueError:
-            return f"form {data['form']!r} is not a known form"
-    if isinstance(data["seed"], bool) or not -2**62 < data["seed"] < 2**62:
-        return f"seed {data['seed']!r} is not an integer of at most 62 bits"
-    if not data["states"] or not 0 <= data["pos"] < len(data["states"]):
-        return f"pos {data['pos']} is outside the {len(data['states'])} saved states"
-    for n, st in enumerate(data["states"]):
-        if not isinstance(st, dict) or not isinstance(st.get("spans"), list) or set(empty_state()) - set(st):
-            return f"state {n} lacks keys {sorted(set(empty_state()) - set(st if isinstance(st, dict) else {}))}"
-        problem = _state_problem(st)
-        if problem:
-            return f"state {n}: {problem}"
-        for s in st["spans"]:
-            if not isinstance(s, dict) or not isinstance(s.get("text"), str) or s.get("author") not in AUTHORS:
-                return f"state {n} has a span that is not {{text, author: writer|model}}"
-    for rec in data["log"]:
-        if not isinstance(rec, dict) or not isinstance(rec.get("op"), str):
-            return "a log record has no 'op'"
-    return None

@@ -32,24 +32,87 @@ def parse_characters(spec: str) -> list[tuple[str, str]]:
     """``"NAME: description; NAME: description"`` → ``[(NAME, description), ...]``.
 
     Raises:
-        ValueError: for an empty list, an entry without ``NAME:``, or a repeated name.
+        ValueError: for an empty list, an entry without ``NAME:``, or a name
+            :func:`check_characters` refuses.
     """
     entries = [e.strip() for e in spec.split(";") if e.strip()]
     if not entries:
         raise ValueError('--characters is empty; give at least one, e.g. --characters "ANNA: a sailor; BEN: her brother"')
-    out, seen = [], set()
+    out = []
     for e in entries:
         name, sep, desc = e.partition(":")
         if not sep or not name.strip():
             raise ValueError(f"--characters entry {e!r} has no 'NAME:'; write NAME: description")
-        name = name.strip()
-        if not name.isprintable() or len(name) > 40:
-            raise ValueError(f"--characters name {name[:50]!r} must be one printable line of at most 40 characters")
-        if name.upper() in seen:
-            raise ValueError(f"--characters names {name!r} twice; names must be distinct")
-        seen.add(name.upper())
-        out.append((name, desc.strip()))
+        out.append((name.strip(), desc.strip()))
+    check_characters(out)
     return out
+
+
+def check_characters(characters, what: str = "--characters") -> None:
+    """Refuse a cast whose names are not distinct (without regard to case), not one printable
+    line of 1 to 40 characters, or hold a ``:``; ``what`` names the source in the message.
+
+    Raises:
+        ValueError: naming the entry and what to change.
+    """
+    seen = set()
+    for name, desc in characters:
+        if not isinstance(name, str) or not isinstance(desc, str):
+            raise ValueError(f"{what}: a character is not a name and a description (strings)")
+        if not name.strip() or name != name.strip() or ":" in name or not name.isprintable() or len(name) > 40:
+            raise ValueError(f"{what} name {name[:50]!r} must be one printable line of 1 to 40 characters "
+                             "without ':' or surrounding spaces")
+        if name.upper() in seen:
+            raise ValueError(f"{what} names {name!r} twice; names must be distinct")
+        seen.add(name.upper())
+
+
+def cast_header(title: str, logline: str, characters) -> str:
+    """The prompt's head above the scenes or lines: the title and the logline (each on its own
+    line when not empty), then one ``NAME: description`` line per character."""
+    return "".join(f"{x}\n" for x in (title, logline) if x) + "".join(f"{n}: {d}\n" for n, d in characters)
+
+
+def speaker_of(line: str, names) -> str | None:
+    """The listed name ``line`` is spoken by (``NAME: speech``, the name matched without
+    regard to case), or None."""
+    head, sep, _ = line.partition(":")
+    if not sep:
+        return None
+    head = head.strip().upper()
+    return next((n for n in names if n.upper() == head), None)
+
+
+def speaker_options(names: list[str], last: str | None, turns: dict[str, int], avoid: str | None = None) -> list[str]:
+    """Dramatron's turn rule as used here: the listed names other than ``last`` (the previous
+    speaker) and ``avoid`` (the next one, when a line is inserted), among them those with the
+    fewest ``turns`` so far, in list order; all names if that leaves none."""
+    others = [n for n in names if n not in (last, avoid)] or [n for n in names if n != last] or list(names)
+    fewest = min(turns.get(n, 0) for n in others)
+    return [n for n in others if turns.get(n, 0) == fewest]
+
+
+def likeliest_speaker(gen, tok, context: torch.Tensor, options: list[str]) -> str:
+    """The option whose ``\nNAME:`` ``gen`` finds likeliest after ``context`` (1-D token ids;
+    sum of log-probs in nats, the earlier option on a tie); one forward pass per option.
+
+    Raises:
+        ValueError: if ``options`` is empty.
+    """
+    if not options:
+        raise ValueError("likeliest_speaker needs at least one name")
+    if len(options) == 1:
+        return options[0]
+    scores = []
+    for name in options:
+        tail = [i for i in tok(f"\n{name}:", add_special_tokens=False)["input_ids"] if i != tok.unk_token_id]
+        full = torch.cat([context, torch.tensor(tail or [gen.eos_token_id], dtype=torch.long)])[None]
+        if gen.max_positions is not None:
+            full = full[:, -gen.max_positions:]
+        with torch.no_grad():
+            lp = gen.log_probs(full)[0, full.size(1) - len(tail or [0]):].sum()
+        scores.append(float(lp))
+    return options[max(range(len(options)), key=lambda i: (scores[i], -i))]
 
 
 class _Writer:
@@ -82,26 +145,13 @@ class _Writer:
         return text.split("\n")[0].strip(), lp
 
     def next_speaker(self, context: str, names: list[str], last: str | None, turns: dict[str, int]) -> str:
-        """The listed name the generator finds likeliest as ``NAME:`` after ``context``, among
-        those other than ``last`` with the fewest ``turns`` in the scene so far (so every
-        character gets to speak)."""
-        others = [n for n in names if n != last] or names
-        fewest = min(turns.get(n, 0) for n in others)
-        options = [n for n in others if turns.get(n, 0) == fewest]
-        ids = self.encode(context, 8)
-        scores = []
-        for name in options:
-            tail = self.tok(f"\n{name}:", add_special_tokens=False)["input_ids"]
-            tail = torch.tensor([i for i in tail if i != self.tok.unk_token_id] or [self.gen.eos_token_id])
-            full = torch.cat([ids, tail])[None]
-            with torch.no_grad():
-                lp = self.gen.log_probs(full)[0, ids.numel():].sum()
-            scores.append(float(lp))
-        return options[max(range(len(options)), key=lambda i: (scores[i], -i))]
+        """:func:`likeliest_speaker` among :func:`speaker_options` (so every character gets to speak)."""
+        return likeliest_speaker(self.gen, self.tok, self.encode(context, 8), speaker_options(names, last, turns))
 
 
-def _tidy(text: str) -> str:
-    """Drop leading punctuation and stray quotes left by a continuation that starts mid-sentence."""
+def tidy(text: str) -> str:
+    """``text`` without its leading punctuation and the stray quotes left by a continuation
+    that starts mid-sentence (a speech after ``NAME:``)."""
     return re.sub(r"^[\W_]+", "", text).replace("“", "").replace("”", "").strip()
 
 
@@ -164,19 +214,18 @@ def write_script(art, logline: str, characters: list[tuple[str, str]], scenes: i
     w = _Writer(art, temperature, seed)
     names = [n for n, _ in characters]
     title = re.split(r"[，。,.!?:;\n]", w.draw(f"{logline}\n", 8)[0])[0].strip() or logline.split(".")[0][:40]
-    cast = "\n".join(f"{n}: {d}" for n, d in characters)
-    head = f"{title}\n{logline}\n{cast}\n"
+    head = cast_header(title, logline, characters)
     out_scenes, retries, repetitive, lps, spoken = [], 0, 0, [], []
     for k in range(scenes):
         place = " ".join(re.sub(r"[^\w\s'-]", " ", w.draw(f"{head}Scene {k + 1}. Place:", 6)[0]).split()[:5])
-        beat = _tidy(w.draw(f"{head}Scene {k + 1}. Place: {place}\nBeat:", 24)[0])
+        beat = tidy(w.draw(f"{head}Scene {k + 1}. Place: {place}\nBeat:", 24)[0])
         context, dialogue, last, count = f"{head}{place}\n{beat}\n", [], None, {}
         for _ in range(turns):
             speaker = w.next_speaker(context, names, last, count)
             count[speaker] = count.get(speaker, 0) + 1
             for attempt in range(MAX_RETRIES + 1):
                 line, lp = w.draw(f"{context}{speaker}:", 24)
-                line = _tidy(line)
+                line = tidy(line)
                 bad = _loops(line, spoken) or (safety == "block" and filt.check(line).flagged)
                 if not bad:
                     break
