@@ -214,3 +214,44 @@ def test_word_level_text_reads_as_written_on_the_page(browser, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_script_with_a_cast_shows_it_and_the_model_speaks_as_one_of_them(browser, tmp_path):
+    """The logline and cast above the document; the model's line is ``NAME: speech`` by a listed
+    character other than the writer's speaker; a session without a cast shows no cast block."""
+    from selenium.webdriver.common.by import By
+
+    from gan_writer.tokenization import word_tokenizer
+    from gan_writer.writing.script import speaker_of
+
+    tok = word_tokenizer(["anna : where is the boat ? ben : by the river , under the old tree . the night was cold"])
+    art = Artifacts(tiny_gpt2(vocab=len(tok), seed=0, n_positions=96).eval(), tok, {"metric_tokenization": "word"})
+    cast = [("anna", "a sailor"), ("ben", "her brother <b>")]
+    session = Session(ModelGenerator(art, passage_tokens=8), "script", None, path=tmp_path / "play.json",
+                      logline="a sailor comes home", characters=cast)
+    session.write("anna: where is the boat ?")
+    server, url = serve_in_thread(session)
+    try:
+        browser.get(url + "/")
+        wait_for(browser, lambda d: len(spans(d)) == 1)
+        block = browser.find_element(By.ID, "cast")
+        assert block.is_displayed()
+        assert block.find_element(By.CLASS_NAME, "logline").text == "a sailor comes home"
+        assert [e.text for e in block.find_elements(By.CLASS_NAME, "character")] == [
+            "anna — a sailor", "ben — her brother <b>"]  # shown as text, never as markup
+        click(browser, "next")
+        wait_for(browser, lambda d: len(spans(d)) == 2)
+        line = spans(browser)[1]
+        assert speaker_of(line, ["anna", "ben"]) == "ben" and line.split(":", 1)[1].strip()
+    finally:
+        server.shutdown()
+        server.server_close()
+    plain = Session(ModelGenerator(art), "script", None)
+    server, url = serve_in_thread(plain)
+    try:
+        browser.get(url + "/")
+        wait_for(browser, lambda d: d.execute_script("return document.getElementById('opcount').textContent") != "")
+        assert not browser.find_element(By.ID, "cast").is_displayed()
+    finally:
+        server.shutdown()
+        server.server_close()
