@@ -156,10 +156,9 @@ class ModelGenerator:
             form_proc, zh = None, False
             steps = self.passage_tokens * (req.units or 3)
             context = req.header + req.prefix
-            if req.kind == "script" and req.cast:
-                context += "\n" if req.prefix else ""
-                speaker = self._speaker(req, context)
-                context += f"{speaker}:"
+            if req.kind == "script" and req.cast:  # scored as prompted: the script, then "\nNAME:"
+                speaker = self._speaker(req, context.rstrip("\n"))
+                context = context.rstrip("\n") + f"\n{speaker}:" if context.strip() else f"{speaker}:"
         steer = word_ids(self.tok, req.keywords)
         procs = chain(form_proc, SteerBan(steer, word_ids(self.tok, req.bans)) if (steer or req.bans) else None,
                       Watch(steps, req.progress, req.cancel))
