@@ -12,6 +12,10 @@ in the script, or one whose distinct-2 is below 0.5) is drawn again up to
 ``MAX_RETRIES`` times with a new seed. Output is Fountain (https://fountain.io/syntax) or
 plain text. Prompt pieces outside the checkpoint's vocabulary are dropped (counted in the
 report); with a small poetry model the prose is weak but the structure is exact.
+
+The prompt head (:func:`cast_header`), the turn rule (:func:`speaker_options`) and the cue
+scoring (:func:`likeliest_speaker`) also serve co-written scripts with a cast
+(``gan-writer cowrite --characters``, :class:`gan_writer.cowrite.generator.ModelGenerator`).
 """
 from __future__ import annotations
 
