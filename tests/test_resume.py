@@ -98,6 +98,21 @@ def test_mle_ctrl_c_then_resume_is_exact(straight, tmp_path):
     resumed_equals_straight(straight, tmp_path, last, 5)
 
 
+def test_a_resume_inside_a_logging_window_logs_the_same_means(tmp_path, cfg):
+    """Written every 3 steps (4 batches an epoch), the value at step 5 is the mean of batches
+    5 and 6; interrupted after batch 5, the resumed run gets batch 5's sums from last.ckpt."""
+    every = "--trainer.log_every_n_steps=3"
+    fit(mle_args(tmp_path / "a", *MLE, every, config=cfg["mle"]))
+    args = mle_args(tmp_path / "b", *MLE, every, callback("SignalAt", step=5, signum="SIGTERM"), config=cfg["mle"])
+    assert main(args) == 143
+    last = tmp_path / "b" / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["gan_writer_window"]["train/nll"][1] > 0  # batch 5's tokens
+    fit(mle_args(tmp_path / "b", *MLE, every, f"--ckpt_path={last}", config=cfg["mle"]))
+    want = scalars(tmp_path / "a" / "poetry_zh" / "mle" / "version_0", "train/nll")
+    got = scalars(tmp_path / "b" / "poetry_zh" / "mle" / "version_1", "train/nll")
+    assert sorted(want) == [2, 5, 8, 11] and got == {s: v for s, v in want.items() if s >= 5}
+
+
 def test_an_epoch_cut_short_by_max_steps_is_not_saved_as_best(tmp_path, cfg):
     """max_steps=6 stops epoch 1 (4 batches each) without a validation: its weights would be
     saved among the top 3 with epoch 0's stale val/nll; only validated weights become best."""
@@ -123,7 +138,7 @@ def test_mle_killed_after_a_scheduled_checkpoint_resumes_exactly(straight, tmp_p
 
 def test_discriminator_pretraining_resumes_exactly(straight, tmp_path):
     mle, cfg = straight[0].parent, straight[2]["disc"]
-    extra = ["--trainer.max_epochs=2"]
+    extra = ["--trainer.max_epochs=2", "--trainer.log_every_n_steps=5"]  # the value at step 4: batches 4 and 5
     fit(disc_args(tmp_path / "a", mle, *extra, config=cfg))
     assert main(disc_args(tmp_path / "b", mle, *extra, callback("SignalAt", step=4, signum="SIGTERM"), config=cfg)) == 143
     last = tmp_path / "b" / "poetry_zh" / "disc" / "version_0" / "checkpoints" / "last.ckpt"

@@ -83,9 +83,14 @@ class _Rows(Dataset):
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.tensor[i]
 
+    def __getitems__(self, indices: list[int]) -> torch.Tensor:
+        """A whole batch ``(B, T)`` in one indexing op (``DataLoader`` calls this instead of
+        ``B`` calls of ``__getitem__`` and a stack; the same rows)."""
+        return self.tensor[indices]
 
-def _collate(rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    ids = torch.stack(rows)
+
+def _collate(rows: torch.Tensor | list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    ids = rows if isinstance(rows, torch.Tensor) else torch.stack(rows)
     return {"ids": ids, "attention_mask": torch.ones_like(ids)}
 
 

@@ -15,6 +15,7 @@ from gan_writer import resume
 from gan_writer.tokenization import tokenizer_from_dict
 from gan_writer.models import CausalGenerator, GeneratorConfig, adapters, build_generator
 from gan_writer.models.adalora_state import ADALORA_KEY, adalora_state, load_adalora_state
+from gan_writer.systems.window import WINDOW_KEY, WindowMeans
 
 
 def init_generator(
@@ -67,6 +68,14 @@ class GeneratorStage(L.LightningModule):
     """
 
     generator: CausalGenerator
+
+    @property
+    def train_window(self) -> WindowMeans:
+        """This stage's per-step training values since the last logged point
+        (:mod:`gan_writer.systems.window`); kept in checkpoints, so a resume logs the same."""
+        if "_train_window" not in self.__dict__:
+            self.__dict__["_train_window"] = WindowMeans()
+        return self.__dict__["_train_window"]
 
     def setup_generator(
         self,
@@ -154,6 +163,7 @@ class GeneratorStage(L.LightningModule):
         allocator = adalora_state(self.generator)  # AdaLoRA's importance averages and ranks (None otherwise)
         if allocator is not None:
             checkpoint[ADALORA_KEY] = allocator
+        checkpoint[WINDOW_KEY] = self.train_window.state_dict()
         resume.on_save(checkpoint)  # RNG states, finite weights, tensor checksum (of what is saved)
 
     def on_before_backward(self, loss: torch.Tensor) -> None:
@@ -173,6 +183,7 @@ class GeneratorStage(L.LightningModule):
         resume.on_load(self, checkpoint)  # same stage, intact, finite; RNG states kept for on_train_start
         adapters.fill_base_weights(self, self.generator, checkpoint)  # resuming an adapter run
         load_adalora_state(self.generator, checkpoint.get(ADALORA_KEY), "the checkpoint to resume from")
+        self.train_window.load_state_dict(checkpoint.get(WINDOW_KEY) or {}, self.device)
         stored = (checkpoint.get(KEY) or {}).get("tokenizer")
         if not stored or self.tokenizer is None:
             return

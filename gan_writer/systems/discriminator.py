@@ -24,6 +24,7 @@ from gan_writer.systems.disc_training import (
 )
 from gan_writer.systems.optim import trainer_precision
 from gan_writer.systems.options import DISCRIMINATOR_RANGES, check_options
+from gan_writer.systems.window import log_window
 
 _RANGES = {"max_length": ">= 2", "lr": "> 0", "num_negatives": ">= 1", "negatives_every_n_epochs": ">= 1",
            "sample_temperature": "> 0", "discriminator": DISCRIMINATOR_RANGES}
@@ -268,7 +269,8 @@ class DiscriminatorPretraining(DiscriminatorStage):
 
     Each training batch of real samples is paired with as many negatives from a pool of
     ``num_negatives`` samples, redrawn from the generator every ``negatives_every_n_epochs``
-    epochs. Logs ``disc/loss``, ``disc/acc_real``, ``disc/acc_fake`` (training) and
+    epochs. Logs ``disc/loss``, ``disc/bce``, ``disc/acc_real``, ``disc/acc_fake`` (training: means
+    over the steps since the last logged point, :mod:`gan_writer.systems.window`) and
     ``val/disc_acc_real``, ``val/disc_acc_fake``, ``val/disc_acc``, ``val/disc_acc_train_real``
     (see :meth:`DiscriminatorStage.validate_discriminator`).
 
@@ -357,10 +359,9 @@ class DiscriminatorPretraining(DiscriminatorStage):
         fake = self._negatives(batch["ids"].size(0), batch_idx)
         loss, bce, acc_r, acc_f = discriminator_loss(self.discriminator, batch, fake)
         n = batch["ids"].size(0)
-        self.log("disc/loss", loss, prog_bar=True, batch_size=n)
-        self.log("disc/bce", bce, batch_size=n)
-        self.log("disc/acc_real", acc_r, batch_size=n)
-        self.log("disc/acc_fake", acc_f, batch_size=n)
+        for key, value in (("disc/loss", loss), ("disc/bce", bce), ("disc/acc_real", acc_r), ("disc/acc_fake", acc_f)):
+            self.train_window.add_mean(key, value, n)  # over the steps since the last logged point
+        log_window(self, self.train_window, prog_bar=("disc/loss",))
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

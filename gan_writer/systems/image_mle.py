@@ -18,6 +18,7 @@ from gan_writer.multimodal.encoder import check_same_encoder, encoder_identity
 from gan_writer.multimodal.generator import ImagePrefixGenerator, PrefixConfig
 from gan_writer.systems.common import GeneratorStage
 from gan_writer.systems.options import GENERATOR_RANGES, PREFIX_RANGES, check_options
+from gan_writer.systems.window import log_window
 
 
 class ImageStage(GeneratorStage):
@@ -169,9 +170,9 @@ class ImageMLEModule(ImageStage):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         total, n = self.batch_nll(batch)
-        loss = total / n
-        self.log("train/nll", loss, prog_bar=True, batch_size=batch["ids"].size(0))
-        return loss
+        self.train_window.add("train/nll", total, n)  # token-weighted over the steps since the last logged point
+        log_window(self, self.train_window, prog_bar=("train/nll",))
+        return total / n
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.validate_nll(batch)

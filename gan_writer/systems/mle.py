@@ -11,6 +11,7 @@ from gan_writer.models.adapters import adapter_regulariser, after_backward
 from gan_writer.systems.common import GeneratorStage
 from gan_writer.systems.optim import fused_kwargs, trainer_precision
 from gan_writer.systems.options import GENERATOR_RANGES, check_options
+from gan_writer.systems.window import log_window
 
 _RANGES = {"max_length": ">= 2", "lr": "> 0", "weight_decay": ">= 0", "betas": "[0, 1)",
            "warmup_steps": ">= 0", "num_text_samples": ">= 0", "sample_temperature": "> 0",
@@ -21,7 +22,8 @@ class MLEModule(GeneratorStage):
     """Maximum-likelihood training of a generator with teacher forcing.
 
     Loss: mean cross-entropy per real token (padding ignored, EOS counted), in nats.
-    Logs ``train/nll`` (per step), ``val/nll`` (token-weighted over the whole validation
+    Logs ``train/nll`` (token-weighted over the steps since the last logged point:
+    :mod:`gan_writer.systems.window`), ``val/nll`` (token-weighted over the whole validation
     split) and ``val/ppl`` = exp(``val/nll``); writes ``num_text_samples`` sampled texts to
     TensorBoard at each validation.
 
@@ -68,9 +70,9 @@ class MLEModule(GeneratorStage):
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         total, n = self.nll(batch)
-        loss = total / n
-        self.log("train/nll", loss, prog_bar=True, batch_size=batch["ids"].size(0))
-        return loss + adapter_regulariser(self.generator)  # AdaLoRA's orthogonal term (0 otherwise)
+        self.train_window.add("train/nll", total, n)  # token-weighted over the steps since the last logged point
+        log_window(self, self.train_window, prog_bar=("train/nll",))
+        return total / n + adapter_regulariser(self.generator)  # AdaLoRA's orthogonal term (0 otherwise)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         after_backward(self.generator, self.global_step)  # AdaLoRA's rank allocation (no-op otherwise)
