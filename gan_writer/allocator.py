@@ -8,8 +8,11 @@ trims the heap top above its trim threshold, so each step touches new pages: mea
 one thread (torch 2.13, glibc 2.36), an MLE epoch of the SeqGAN LSTM took 100,000-290,000
 minor page faults per 20 steps and 3.8 s, against ~0 faults on most steps and 2.8 s with
 the thresholds raised (depending on the heap's layout, a step now and then still grows the
-heap by one block); a plain PyTorch loop pays the same (3.4 s -> 2.6 s). The operating system gets the
-memory back when the process ends; the peak RSS is unchanged (freed blocks are reused).
+heap by one block); a plain PyTorch loop pays the same (3.4 s -> 2.6 s). (Since 2026-12-05 the
+LSTM's log-probabilities are computed in cache-sized chunks, :mod:`gan_writer.models.linear_ce`,
+so its MLE step no longer allocates whole logits; a transformer's and the discriminators'
+activations still do.) The operating system gets the memory back when the process ends; the
+peak RSS is unchanged (freed blocks are reused).
 
 Same effect from the shell: ``MALLOC_MMAP_THRESHOLD_=67108864 MALLOC_TRIM_THRESHOLD_=268435456``.
 """

@@ -1,5 +1,5 @@
-"""gan_writer.allocator: with the glibc thresholds raised, the MLE steps of the SeqGAN
-LSTM stop faulting in fresh pages (run in subprocesses: mallopt cannot be undone)."""
+"""gan_writer.allocator: with the glibc thresholds raised, MLE steps over whole (B, T, V)
+logits (the SeqGAN LSTM's, computed whole as a transformer's are) stop faulting in fresh pages (run in subprocesses: mallopt cannot be undone)."""
 import statistics
 import subprocess
 import sys
@@ -22,8 +22,9 @@ gen = LSTMGenerator(5000, 32, 32)
 opt = torch.optim.Adam(gen.parameters(), lr=0.01)
 ids = torch.randint(5000, (64, 40))  # (64, 40, 5000) float logits: 51 MB, above glibc's 32 MB dynamic mmap ceiling
 mask = torch.ones_like(ids)
-def step():
-    total, n = token_nll(gen.log_probs(ids, mask), mask)
+def step():  # the whole logits, as a transformer's log_probs computes them (the LSTM's own are chunked)
+    lp = -torch.nn.functional.cross_entropy(gen.logits(ids, mask).flatten(0, 1), ids.flatten(), reduction="none")
+    total, n = token_nll(lp.view_as(ids), mask)
     opt.zero_grad()
     (total / n).backward()
     opt.step()

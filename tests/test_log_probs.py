@@ -1,4 +1,4 @@
-"""CausalGenerator.log_probs (fused cross-entropy kernels) against the log_softmax/gather it replaced."""
+"""CausalGenerator.log_probs (fused cross-entropy kernels; the LSTM's chunked) against the log_softmax/gather it replaced."""
 import pytest
 import torch
 
@@ -20,7 +20,11 @@ def test_log_probs_equal_log_softmax_gather_values_and_gradients(backend):
     mask[1, 5:] = 0
     got = gen.log_probs(ids, mask)
     want = reference_log_probs(gen, ids, mask)
-    assert got.shape == (4, 7) and torch.equal(got, want)
+    assert got.shape == (4, 7)
+    if backend == "gpt2":  # the whole logits: bit for bit
+        assert torch.equal(got, want)
+    else:  # the LSTM's are computed in chunks (gan_writer/models/linear_ce.py): to float rounding
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     assert (got[1, 5:] == 0).all() and (got[mask.bool()] < 0).all()
     (g1,) = torch.autograd.grad(got.sum(), [next(gen.parameters())])
     (g2,) = torch.autograd.grad(want.sum(), [next(gen.parameters())])

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan_writer.models.linear_ce import linear_log_probs
 from gan_writer.sampling import decode
 
 
@@ -105,14 +106,34 @@ class CausalGenerator(nn.Module):
         """
         if not (temperature > 0 and math.isfinite(temperature)):
             raise ValueError(f"temperature must be a finite number > 0, got {temperature}")
-        logits = self.logits(ids, attention_mask).float()
-        if temperature != 1.0:
-            logits = logits / temperature
-        # = log_softmax(-1).gather(ids), bit for bit, and faster (fused log_softmax + NLL kernels)
-        lp = -nn.functional.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction="none").view_as(ids)
+        head = self.linear_head(ids, attention_mask)
+        if head is not None and head[0].dtype == torch.float32 and not torch.is_autocast_enabled(head[0].device.type):
+            h, weight, bias = head  # chunked in the cache, never the whole (B, T, V) logits (issue 18)
+            lp = linear_log_probs(h.flatten(0, 1), weight, bias, ids.flatten(), 1.0 / temperature).view_as(ids)
+        else:
+            logits = self._project_head(head) if head is not None else self.logits(ids, attention_mask)
+            logits = logits.float()
+            if temperature != 1.0:
+                logits = logits / temperature
+            # = log_softmax(-1).gather(ids), bit for bit, and faster (fused log_softmax + NLL kernels)
+            lp = -nn.functional.cross_entropy(logits.flatten(0, 1), ids.flatten(), reduction="none").view_as(ids)
         if attention_mask is not None:
             lp = lp * attention_mask.to(lp.dtype)
         return lp
+
+    def linear_head(
+        self, ids: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None:
+        """``(hidden (B, T, H), weight (V, H), bias (V,) or None)`` when :meth:`logits` is one
+        linear layer over hidden states, so that :meth:`log_probs` can compute it chunk by
+        chunk (:func:`~gan_writer.models.linear_ce.linear_log_probs`); None (the default):
+        :meth:`log_probs` takes the whole :meth:`logits`."""
+        return None
+
+    @staticmethod
+    def _project_head(head: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]) -> torch.Tensor:
+        h, weight, bias = head
+        return nn.functional.linear(h, weight, bias)
 
     @torch.no_grad()
     def sample(

@@ -284,6 +284,14 @@ class LSTMGenerator(RecurrentGenerator):
     def _project(self, h: torch.Tensor) -> torch.Tensor:
         return self.out(h)
 
+    def linear_head(self, ids, attention_mask=None):
+        """The teacher-forced states and ``self.out``'s weight and bias (see
+        :meth:`CausalGenerator.linear_head`); None when ``self.out`` is not a plain ``nn.Linear``
+        (e.g. wrapped by an adapter)."""
+        if type(self.out) is not nn.Linear:
+            return None
+        return self._hidden_states(ids), self.out.weight, self.out.bias
+
     def _hidden_states(self, ids: torch.Tensor) -> torch.Tensor:
         """Fused ``nn.LSTM`` over BOS + ``ids[:, :-1]``: ``(B, T)`` -> ``(B, T, H)``, contiguous.
 
