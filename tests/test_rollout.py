@@ -250,7 +250,7 @@ def test_transformer_rollout_reuses_the_cache_and_matches_encoding():
         hook.remove()
     assert torch.allclose(with_state, encoded, atol=1e-5)
     assert gen.training and disc.training  # modes restored (rollouts ran in eval mode)
-    assert all(torch.equal(k, l.keys) and torch.equal(v, l.values) for (k, v), l in zip(before, state.layers))
+    assert all(torch.equal(k, layer.keys) and torch.equal(v, layer.values) for (k, v), layer in zip(before, state.layers))
     assert torch.all(with_state[mask == 0] == 0)
     full = disc.eval().prob_real(ids, mask)
     assert torch.allclose(with_state[torch.arange(4), mask.sum(1) - 1], full)

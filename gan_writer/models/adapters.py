@@ -394,6 +394,11 @@ def adapter_ranks(generator: Any) -> list[int]:
             if "lora_E" in n.split(".") and TRAINED in n.split(".")]
 
 
+def _describe_base(base: dict | None) -> str:
+    """A base model's identity for an error message: ``base`` is a ``generator_spec["base"]`` or None."""
+    return "no adapter (all weights)" if base is None else f"an adapter on {base['name']} (sha256 {base['sha256'][:12]})"
+
+
 def fill_base_weights(module: nn.Module, generator: Any, checkpoint: dict) -> None:
     """Before resuming (``--ckpt_path``) an adapter run: check the checkpoint's base is this
     run's base, then put this run's base weights into ``checkpoint["state_dict"]`` so the
@@ -408,9 +413,8 @@ def fill_base_weights(module: nn.Module, generator: Any, checkpoint: dict) -> No
     if theirs is None and mine is None:
         return
     if theirs is None or mine is None or theirs["sha256"] != mine["sha256"]:
-        describe = lambda b: "no adapter (all weights)" if b is None else f"an adapter on {b['name']} (sha256 {b['sha256'][:12]})"
         raise ValueError(
-            f"cannot resume: the checkpoint holds {describe(theirs)} but this run builds {describe(mine)}; "
+            f"cannot resume: the checkpoint holds {_describe_base(theirs)} but this run builds {_describe_base(mine)}; "
             "use the checkpoint's own model.generator settings"
         )
     ptrs = base_tensor_ptrs(generator)
