@@ -52,7 +52,7 @@ def test_bad_length_and_numbers(served):
     assert status == 400
     status, body = _raw(host, port, "POST", "/api/op", b'{"op": "alternatives", "k": 1e400}',
                         {"Content-Type": "application/json"})
-    assert status == 400 and "'k' must be a number" in body["error"]
+    assert status == 400 and "'k' must be a whole number" in body["error"]
     with pytest.raises(StudioError, match="1 to 64 candidates"):
         client.op("alternatives", k=10**6)
     with pytest.raises(StudioError, match="1 to 64 candidates"):

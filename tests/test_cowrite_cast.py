@@ -150,7 +150,9 @@ def test_cast_is_refused_outside_scripts_and_bad_files_are_left_alone(art, tmp_p
     path.write_text(json.dumps(old))
     s = Session.open(path, model(art))
     assert (s.logline, s.characters, s.text) == ("", [], "anna: hi")
-    for bad, why in ([["anna"]], "give \\[name, description\\] pairs"), ("anna", "pairs"), ([["a:b", ""]], "without ':'"):
+    for bad, why in (([["anna"]], "key 'characters' is not a cast: give a list of \\[name, description\\] pairs"),
+                     ("anna", "pairs"), ([["a:b", ""]], "without ':'"), (5, "key 'characters' is not a cast"),
+                     (True, "key 'characters' is not a cast"), ([["anna", "x\nben: y"]], "one printable line")):
         path.write_text(json.dumps({**data, "characters": bad}))
         before = path.read_text()
         with pytest.raises(SessionError, match=f"not a gan-writer session .*{why}"):
@@ -198,9 +200,144 @@ def test_cowrite_characters_and_logline_from_the_command_line(ckpt, tmp_path, mo
     (["--kind", "story", "--logline", "x"], "not --kind story"),
     (["--characters", "anna"], "--characters entry 'anna' has no 'NAME:'"),
     (["--characters", " ; "], "--characters is empty"),
+    (["--logline", ""], "--logline is empty"),
+    (["--logline", "  "], "--logline is empty"),
+    (["--logline", "one\nTitle: two"], "--logline must be one line"),
+    (["--characters", "anna: a", "--form", "wujue"], "--form is for poem sessions, not --kind script"),
+    (["--kind", "story", "--form", "quatrain"], "--form is for poem sessions, not --kind story"),
 ])
 def test_cast_options_are_checked_before_anything_is_written(ckpt, tmp_path, monkeypatch, capsys, options, message):
     session = tmp_path / "s.json"
     assert cowrite(ckpt, session, ":quit\n", monkeypatch, *options) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not session.exists()
+
+
+def test_a_cast_one_per_line_is_several_characters_and_descriptions_are_one_line():
+    from gan_writer.writing.script import parse_characters
+
+    assert parse_characters("anna: a fox\nben: a crow\r\ncat:") == [("anna", "a fox"), ("ben", "a crow"), ("cat", "")]
+    with pytest.raises(ValueError, match="description of 'anna' must be one printable line"):
+        check_characters([("anna", "a fox\nben: a crow")])
+    composed, decomposed = "Jos\u00e9", "Jose\u0301"
+    with pytest.raises(ValueError, match="twice"):
+        check_characters([(composed, ""), (decomposed, "")])
+    assert speaker_of(f"{decomposed.upper()}: hola", [composed]) == composed
+
+
+def test_a_script_rewrite_of_several_lines_gives_as_many_lines_spoken_in_turn(art):
+    plain = Session(model(art), "script")
+    for line in ("anna: a", "ben: b", "cat: c", "anna: d", "ben: e"):
+        plain.write(line)
+    cands = plain.rewrite(1, 4, k=2)
+    assert all(len(c["text"].split("\n")) == 3 for c in cands)
+    plain.choose(0)
+    assert len(plain.spans) == 5 and plain.spans[0]["text"] == "anna: a" and plain.spans[-1]["text"] == "ben: e"
+
+    names = ["anna", "ben", "cat"]
+    s = Session(model(art), "script", characters=CAST)
+    for line in ("anna: a", "ben: b", "cat: c", "anna: d", "ben: e"):
+        s.write(line)
+    for c in s.rewrite(1, 4, k=3):
+        lines = c["text"].split("\n")
+        who = [speaker_of(ln, names) for ln in lines]
+        assert len(lines) == 3 and None not in who and all(ln.split(":", 1)[1].strip() for ln in lines)
+        seq = ["anna", *who, "ben"]
+        assert all(a != b for a, b in zip(seq, seq[1:]))  # nobody twice in a row, the seams included
+    s.continue_(units=2)
+    assert len(s.spans) == 7
+
+
+def test_the_turn_rule_counts_the_lines_after_an_insert_or_a_rewrite(art):
+    cast = [("anna", ""), ("ben", ""), ("cat", ""), ("fox", "")]
+    names = [n for n, _ in cast]
+    s = Session(model(art), "script", characters=cast)
+    for line in ("anna: a", "ben: b", "cat: x", "ben: c", "cat: y", "ben: d", "cat: z"):
+        s.write(line)
+    assert {speaker_of(c["text"], names) for c in s.infill(1, k=2)} == {"fox"}  # heard least in the whole script
+    # anna's only line rewritten: she (and fox) have no line outside it, and neither neighbour is ben
+    assert speaker_of(s.rewrite(0, 1, k=1)[0]["text"], names) in {"anna", "fox"}
+    s2 = Session(model(art), "script", characters=cast[:3])
+    for line in ("anna: a", "ben: b", "cat: c"):
+        s2.write(line)
+    assert speaker_of(s2.rewrite(0, 1, k=1)[0]["text"], names) == "anna"  # the others are its neighbour or heard more
+
+
+def test_fountain_cues_with_a_cast_are_the_casts_names_only_in_its_spelling():
+    from gan_writer.cowrite.export import fountain
+
+    cast = [("Jos\u00e9", "a sailor"), ("anna", ""), ("INT. HOUSE", "a voice"), ("ben", "says ]] odd")]
+    text = fountain(["ANNA: hi", "jos\u00e9: hola", "The door opens: slowly.", "cat: c", "int. house: who?"],
+                    "t", "l", cast)
+    assert "[[Characters: @JOS\u00c9 - a sailor; ANNA; @INT. HOUSE - a voice; BEN - says ] ] odd]]" in text
+    body = text.split("]]\n\n", 1)[1]
+    assert body == ("ANNA\nhi\n\n@JOS\u00c9\nhola\n\nThe door opens: slowly.\n\ncat: c\n\n@INT. HOUSE\nwho?\n")
+    assert fountain(["old mary: hi", "the door opens slowly: now."]).endswith(
+        "OLD MARY\nhi\n\nthe door opens slowly: now.\n")  # without a cast, names by their look
+
+
+def test_text_export_heads_a_script_with_its_cast_and_the_terminal_shows_it(art):
+    from gan_writer.cowrite.terminal import handle
+
+    s = Session(model(art), "script", logline=LOGLINE, characters=CAST, title="the cheese")
+    s.write("anna: where is the boat ?")
+    assert s.export("text") == (f"the cheese\n{LOGLINE}\n\nanna: a fox\nben: a crow\ncat:\n\n"
+                                "anna: where is the boat?\n")
+    assert handle(s, ":show").startswith(f"logline: {LOGLINE}\ncast: anna (a fox); ben (a crow); cat\n  1  anna")
+    assert Session(model(art), "script").export("text") == "\n"  # no cast: the text alone
+
+
+def test_studio_ops_refuse_values_of_the_wrong_type(art):
+    studio = Studio(Session(model(art), "script", characters=CAST))
+    for body, message in (({"op": "write", "text": None}, "'text' must be a string"),
+                          ({"op": "write", "text": ["anna: hi"]}, "'text' must be a string"),
+                          ({"op": "alternatives", "k": 2.7}, "'k' must be a whole number, got 2.7"),
+                          ({"op": "temperature", "temperature": [1]}, "'temperature' must be a number"),
+                          ({"op": "temperature"}, "'temperature' must be a number")):
+        with pytest.raises(SessionError, match=message):
+            studio.run(body)
+    assert studio.session.spans == [] and studio.run({"op": "alternatives", "k": 2.0})["candidates"]
+
+
+def test_hand_edited_titles_loglines_forms_and_extra_keys(art, tmp_path):
+    path = tmp_path / "s.json"
+    Session(model(art), "script", path=path, characters=CAST).write("anna: hi")
+    data = json.loads(path.read_text())
+    for change, why in (({"logline": 0}, "key 'logline' is 0, not a string"),
+                        ({"title": ["x"]}, "key 'title' is \\['x'\\], not a string"),
+                        ({"logline": "one\nTitle: two"}, "key 'logline' must be one line"),
+                        ({"form": "wujue"}, "form 'wujue' is for poem sessions; this is a script session")):
+        path.write_text(json.dumps({**data, **change}))
+        before = path.read_text()
+        with pytest.raises(SessionError, match=f"not a gan-writer session \\({why}"):
+            Session.open(path, model(art))
+        assert path.read_text() == before
+    path.write_text(json.dumps({**data, "my_notes": {"draft": 3}}))
+    s = Session.open(path, model(art))
+    s.write("ben: ho")
+    assert json.loads(path.read_text())["my_notes"] == {"draft": 3}  # not ours to drop
+    with pytest.raises(SessionError, match="--form is for poem sessions"):
+        Session(model(art), "script", form="wujue")
+
+
+def test_write_script_refuses_a_logline_of_two_lines(art):
+    from gan_writer.writing.script import write_script
+
+    with pytest.raises(ValueError, match="--logline must be one line"):
+        write_script(art, "one\nTitle: two", CAST)
+
+
+def test_script_lines_processor_keeps_a_piece_to_its_lines():
+    from gan_writer.cowrite.decoding import ScriptLines
+
+    proc, logits = ScriptLines([1], units=2, line_tokens=2, eos_token_id=0), torch.zeros(1, 5)
+
+    def allowed(*drawn):
+        return torch.isfinite(proc(torch.tensor([list(drawn)], dtype=torch.long), logits)[0]).nonzero().flatten().tolist()
+
+    assert allowed() == [2, 3, 4]  # no empty line, no end before the last line
+    assert allowed(3) == [1, 2, 3, 4]  # a break may come; the end not yet
+    assert allowed(3, 4) == [1]  # the first line is full: a break
+    assert allowed(3, 1) == [2, 3, 4]  # the second line has begun nothing yet
+    assert allowed(3, 1, 4) == [0, 1, 2, 3, 4]
+    assert allowed(3, 1, 4, 4) == [0] and allowed(3, 1, 4, 1) == [0]  # the last line full, or broken: the end

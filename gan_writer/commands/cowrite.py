@@ -51,17 +51,23 @@ def open_session(args: argparse.Namespace):
     from gan_writer.cowrite.session import Session
 
     from gan_writer.systems.options import check_option
-    from gan_writer.writing.script import parse_characters
+    from gan_writer.writing.script import check_logline, parse_characters
 
     if args.temperature is not None:  # before the checkpoint loads, not at the first draw
         check_option("--temperature", args.temperature, "> 0")
     if args.session:
         check_session_path(args.session)
-    kind = args.kind or ("script" if args.characters or args.logline else "poem")
+    kind = args.kind or ("script" if args.characters is not None or args.logline is not None else "poem")
     characters = parse_characters(args.characters) if args.characters is not None else []
+    if args.logline is not None:
+        if not args.logline.strip():
+            raise ValueError("--logline is empty; give the plot in one sentence, or drop --logline")
+        check_logline(args.logline)
     if (characters or args.logline) and kind != "script":
         raise ValueError(f"--logline and --characters are for script sessions, not --kind {kind}; "
                          "use --kind script or drop them")
+    if args.form is not None and kind != "poem":
+        raise ValueError(f"--form is for poem sessions, not --kind {kind}; drop --form")
     art = load_artifacts(args.ckpt)
     if art.tokenizer is None:
         raise ValueError(f"{args.ckpt} has no tokenizer (an oracle checkpoint?); co-writing needs a text model")
@@ -73,12 +79,24 @@ def open_session(args: argparse.Namespace):
                   logline=args.logline or "", characters=characters)
     gen = ModelGenerator(art, strict_rhyme=args.strict_rhyme)
     if not args.session:
-        return Session(gen, **kwargs)
-    existed = Path(args.session).exists()
-    session = Session.open_or_create(args.session, gen, **kwargs)
-    if existed:
-        check_new_session_options(args, session)
+        session = Session(gen, **kwargs)
+    else:
+        existed = Path(args.session).exists()
+        session = Session.open_or_create(args.session, gen, **kwargs)
+        if existed:
+            check_new_session_options(args, session)
+    warn_unknown_names(session, gen)
     return session
+
+
+def warn_unknown_names(session, gen) -> None:
+    """Note on stderr the cast names the model's vocabulary cannot write: the prompt's cue
+    loses them, so which of them speaks next is left to the turn rule's order alone."""
+    unknown = gen.unknown_words([n for n, _ in session.characters])
+    if unknown:
+        print(f"gan_writer: warning: the model's vocabulary has no {', '.join(map(repr, unknown))}: the prompt cannot "
+              "name them, so the turn rule's order alone chooses among them; names the model knows work better",
+              file=sys.stderr)
 
 
 def form_for(art, form: str | None) -> str:

@@ -8,6 +8,7 @@ Every processor is ``processor(drawn (N, i), logits (N, V)) -> logits (N, V)``:
 * :class:`PrefixedForm` runs a :class:`gan_writer.writing.constraints.FormProcessor` as if the
   poem so far had been drawn (so a line continues the form where the writer stopped) and
   ends the draw after ``units`` more lines.
+* :class:`ScriptLines` keeps a script piece to a number of lines, none empty or overlong.
 * :class:`Watch` reports progress and raises :class:`Cancelled` when asked to stop.
 * :func:`chain` applies several in order.
 
@@ -102,6 +103,49 @@ class PrefixedForm:
                     m = torch.cat([m, torch.zeros(logits.size(1) - m.numel(), dtype=torch.bool)])
             masks.append(m)
         return logits.masked_fill(~torch.stack(masks).to(logits.device), NEG)
+
+
+class ScriptLines:
+    """A script piece of ``units`` lines, none empty and none over ``line_tokens`` tokens: a
+    line break (any of ``newline_ids``) is refused at a line's start and forced once the line
+    has ``line_tokens`` tokens; EOS is refused until the last line has begun and forced once
+    it is full (or broken).
+
+    Args:
+        newline_ids: the vocabulary's line-break tokens
+            (:attr:`gan_writer.writing.constraints.TokenTable.newline`).
+        units: lines wanted; line_tokens: the most tokens of one line.
+        eos_token_id: the generator's EOS (None: the draw runs to its step budget).
+    """
+
+    def __init__(self, newline_ids: Sequence[int], units: int, line_tokens: int, eos_token_id: int | None) -> None:
+        self.newline = sorted(set(newline_ids))
+        self.units, self.line_tokens, self.eos = units, line_tokens, eos_token_id
+
+    def _only(self, row: torch.Tensor, ids: list[int]) -> None:
+        keep = torch.full_like(row, NEG)
+        keep[ids] = row[ids]
+        if torch.isfinite(keep).any():  # never a row without a finite logit
+            row.copy_(keep)
+
+    def __call__(self, drawn: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        out = logits.clone()
+        if not self.newline:
+            return out
+        eos = [] if self.eos is None else [self.eos]
+        breaks = torch.isin(drawn, torch.tensor(self.newline, dtype=drawn.dtype, device=drawn.device))
+        for r in range(drawn.size(0)):
+            where = torch.nonzero(breaks[r]).flatten()
+            done, since = where.numel(), drawn.size(1) - (int(where[-1]) + 1 if where.numel() else 0)
+            if done >= self.units or (since >= self.line_tokens and done + 1 >= self.units):
+                self._only(out[r], eos)
+            elif since >= self.line_tokens:
+                self._only(out[r], self.newline)
+            elif since == 0 or done + 1 < self.units:
+                banned = self.newline + eos if since == 0 else eos
+                if torch.isfinite(out[r]).sum() > torch.isfinite(out[r, banned]).sum():
+                    out[r, banned] = NEG
+        return out
 
 
 class Watch:

@@ -1,16 +1,16 @@
 """Exports of a co-writing session's document: plain text, Markdown, Fountain (scripts), JSON.
 
 Fountain (https://fountain.io/syntax): a script line ``NAME: speech`` becomes a character
-cue and its dialogue (non-Latin names get Fountain's ``@`` forcing mark); other lines are
-action. The JSON export is the whole session (:meth:`Session.to_dict`) plus the document's
-``text`` and its ``spans`` with their authors.
+cue and its dialogue (names beyond ASCII letters get Fountain's ``@`` forcing mark); other
+lines are action (:func:`fountain`). The JSON export is the whole session
+(:meth:`Session.to_dict`) plus the document's ``text`` and its ``spans`` with their authors.
 """
 from __future__ import annotations
 
 import json
-import re
 
 from gan_writer.writing.readable import readable_in
+from gan_writer.writing.script import fountain_cast_note, fountain_cue, looks_like_cue, speaker_of
 
 FORMATS = ("text", "markdown", "fountain", "json")
 EXTENSIONS = {".txt": "text", ".md": "markdown", ".fountain": "fountain", ".json": "json"}
@@ -28,36 +28,38 @@ def format_for(filename: str) -> str:
     raise ValueError(f"{filename}: cannot tell the export format; end the name with {', '.join(EXTENSIONS)}")
 
 
-def _cue(name: str) -> str:
-    return name.upper() if re.fullmatch(r"[A-Za-z][A-Za-z .'-]*", name) else "@" + name
-
-
-def _is_name(text: str) -> bool:
-    """Whether the text before a ``:`` can be a speaker: one to three words of letters (``ANNA``,
-    ``OLD MARY``, ``李白``), at most 30 characters; a passage that merely holds a colon
-    (``the are as said ‘ hair: ...``) stays action."""
-    words = text.split()
-    return 0 < len(words) <= 3 and len(text) <= 30 and all(re.fullmatch(r"[^\W\d_][\w.'-]*", w) for w in words)
-
-
 def fountain(lines: list[str], title: str = "", logline: str = "", characters=()) -> str:
     """Fountain text of script lines (see the module docstring); a ``logline`` goes on the
     title page as its ``Notes``, the ``characters`` ``[(NAME, description), ...]`` into a
-    note after it, and a line spoken by one of them is a cue whatever the name's length."""
+    note after it. With a cast only a line spoken by a listed name is a cue (in the cast's
+    spelling, however the writer typed it: :func:`~gan_writer.writing.script.speaker_of`),
+    any other line is action; without one a line is a cue when the text before its ``:``
+    looks like a name (:func:`~gan_writer.writing.script.looks_like_cue`)."""
     out = [f"Title: {title or 'Untitled'}", "Credit: written with gan-writer"]
     out += [f"Notes: {logline}"] if logline else []
     out += [""]
     if characters:
-        cast = "; ".join(f"{_cue(n)} - {d}" if d else _cue(n) for n, d in characters)
-        out += [f"[[Characters: {cast}]]", ""]
-    names = {n.upper() for n, _ in characters}
+        out += [fountain_cast_note(characters), ""]
+    names = [n for n, _ in characters]
     for line in lines:
         name, sep, speech = line.partition(":")
-        if sep and speech.strip() and (name.strip().upper() in names or _is_name(name.strip())):
-            out += [_cue(name.strip()), speech.strip(), ""]
+        who = speaker_of(line, names) if names else (name.strip() if sep and looks_like_cue(name.strip()) else None)
+        if who is not None and speech.strip():
+            out += [fountain_cue(who), speech.strip(), ""]
         else:
             out += [line.strip(), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def script_head(session) -> str:
+    """A script's title, logline and cast above its text in the plain-text export (as
+    ``write script --format text``); empty for other kinds or without any of them."""
+    if session.kind != "script" or not (session.title or session.logline or session.characters):
+        return ""
+    head = [x for x in (session.title, session.logline) if x] + [""]
+    if session.characters:
+        head += [f"{n}: {d}" if d else f"{n}:" for n, d in session.characters] + [""]
+    return "\n".join(head) + "\n"
 
 
 def export_document(session, fmt: str) -> str:
@@ -73,7 +75,7 @@ def export_document(session, fmt: str) -> str:
                           indent=1) + "\n"
     text = readable_in(session, session.text)  # the others as a writer reads them
     if fmt == "text":
-        return text + "\n"
+        return script_head(session) + text + "\n"
     if fmt == "fountain":
         if session.kind != "script":
             raise ValueError(f"Fountain is for scripts; this session is a {session.kind} (export text or markdown)")

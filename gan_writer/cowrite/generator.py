@@ -15,13 +15,13 @@ from typing import Callable, Protocol
 
 import torch
 
-from gan_writer.cowrite.decoding import PrefixedForm, SteerBan, Watch, chain, word_ids
-from gan_writer.writing.constraints import FormProcessor, constrained_sample, max_tokens, mean_log_prob
+from gan_writer.cowrite.decoding import PrefixedForm, ScriptLines, SteerBan, Watch, chain, word_ids
+from gan_writer.writing.constraints import FormProcessor, constrained_sample, max_tokens, mean_log_prob, token_table
 from gan_writer.writing.forms import LINE_END, form_report, get_form
 from gan_writer.writing.rerank import rerank
 from gan_writer.writing import rhyme as R
 from gan_writer.writing.safety import SafetyFilter
-from gan_writer.writing.script import likeliest_speaker, speaker_of, speaker_options, tidy
+from gan_writer.writing.script import likeliest_speaker, looks_like_cue, speaker_of, speaker_options, tidy
 from gan_writer.writing.story import select_diverse
 
 MAX_CANDIDATES = 64  # per request: each draws draft_factor x k samples at once
@@ -100,7 +100,8 @@ class ModelGenerator:
     Args:
         art: generator + tokenizer (``load_artifacts``).
         draft_factor: drafts drawn per wanted candidate (default 3; reranked down to ``k``).
-        passage_tokens: tokens per story passage or script line (default 40).
+        passage_tokens: tokens per story passage, the most of one script line (default 40;
+            a script piece of ``units`` lines is held to that many, :class:`ScriptLines`).
         safety_filter: default :class:`SafetyFilter`.
         strict_rhyme: Chinese forms: the even lines must end on 平水韵 level-tone characters of
             one group (hard, as ``write poem --strict-rhyme``); default reranked only.
@@ -156,9 +157,13 @@ class ModelGenerator:
             form_proc, zh = None, False
             steps = self.passage_tokens * (req.units or 3)
             context = req.header + req.prefix
+            if req.kind == "script":
+                newline = torch.nonzero(token_table(self.tok).newline).flatten().tolist()
+                form_proc = ScriptLines(newline, req.units or 3, self.passage_tokens, self.gen.eos_token_id)
             if req.kind == "script" and req.cast:  # scored as prompted: the script, then "\nNAME:"
-                speaker = self._speaker(req, context.rstrip("\n"))
-                context = context.rstrip("\n") + f"\n{speaker}:" if context.strip() else f"{speaker}:"
+                context = context.rstrip("\n")
+                speaker = self._speaker(req, context, [])
+                context = context + f"\n{speaker}:" if context.strip() else f"{speaker}:"
         steer = word_ids(self.tok, req.keywords)
         procs = chain(form_proc, SteerBan(steer, word_ids(self.tok, req.bans)) if (steer or req.bans) else None,
                       Watch(steps, req.progress, req.cancel))
@@ -179,28 +184,55 @@ class ModelGenerator:
             raise ValueError("every draft was empty; try another seed or a higher temperature")
         return self._rank(req, form, scheme if form else None, [texts[i] for i in keep], [lp[i] for i in keep])
 
-    def _speaker(self, req: Request, context: str) -> str:
-        """The next line's speaker: among :func:`speaker_options` (not the previous line's
-        speaker nor the next one's, fewest lines in the document so far), the likeliest."""
-        lines = [ln for ln in req.prefix.split("\n") if ln.strip()]
+    def _speaker(self, req: Request, context: str, written: list[str], own: str | None = None) -> str:
+        """The speaker of the piece's next line, after the prefix and the ``written`` lines of
+        the piece so far: among :func:`speaker_options` (not the previous line's speaker, nor
+        the next one's when this is the piece's last line; the fewest lines in the document
+        outside the piece), ``own`` (the name the model wrote itself) when it is one of them,
+        else the likeliest after ``context`` (:func:`likeliest_speaker`)."""
+        before = [ln for ln in req.prefix.split("\n") if ln.strip()] + written
+        after = [ln for ln in req.suffix.split("\n") if ln.strip()]
         turns: dict[str, int] = {}
-        for ln in lines:
+        for ln in before + after:
             who = speaker_of(ln, req.cast)
             turns[who] = turns.get(who, 0) + 1
-        last = speaker_of(lines[-1], req.cast) if lines else None
-        after = next((ln for ln in req.suffix.split("\n") if ln.strip()), "")
-        options = speaker_options(list(req.cast), last, turns, speaker_of(after, req.cast))
+        last = speaker_of(before[-1], req.cast) if before else None
+        final = len(written) + 1 >= (req.units or 3)
+        options = speaker_options(list(req.cast), last, turns, speaker_of(after[0], req.cast) if final and after else None)
+        if own in options:
+            return own
         return likeliest_speaker(self.gen, self.tok, self._prompt(context, 8), options)
 
     def _piece(self, raw: str, req: Request, zh: bool, poem: bool, speaker: str | None = None) -> str:
         if poem:
             return "\n".join(lines_of(raw, zh))
         if req.kind == "script":
-            if speaker is None:
-                return raw.strip().split("\n")[0].strip()
-            speech = tidy(raw.split("\n")[0])  # the rest of the speaker's line, not the next one's
-            return f"{speaker}: {speech}" if speech else ""
+            return self._script_lines(raw, req, speaker)
         return raw.strip() if zh else raw.rstrip()
+
+    def _script_lines(self, raw: str, req: Request, speaker: str | None) -> str:
+        """The first ``req.units`` lines (3 for None) of a drawn script piece. With a cast the
+        first is ``speaker``'s (the rest of the line after the cue the prompt ended with), and
+        each later one is given a speaker by :meth:`_speaker`, its speech being what follows
+        the model's own cue, if it wrote one (:func:`speaker_of`, :func:`looks_like_cue`)."""
+        wanted = req.units or 3
+        drawn = raw.split("\n")
+        if speaker is None:
+            return "\n".join([ln.strip() for ln in drawn if ln.strip()][:wanted])
+        first = tidy(drawn[0])
+        if not first:
+            return ""
+        out, base = [f"{speaker}: {first}"], (req.header + req.prefix).rstrip("\n")
+        for line in drawn[1:]:
+            if len(out) == wanted:
+                break
+            head, sep, rest = line.partition(":")
+            own = speaker_of(line, req.cast)
+            speech = tidy(rest if sep and (own or looks_like_cue(head.strip())) else line)
+            if speech:
+                who = self._speaker(req, "\n".join(x for x in (base, *out) if x), out, own)
+                out.append(f"{who}: {speech}")
+        return "\n".join(out)
 
     def _suffix_log_probs(self, prompt: torch.Tensor, ids: torch.Tensor, suffix: str) -> list[float]:
         """Mean log-prob (nats/token) of ``suffix`` after prompt + each candidate (infill ranking)."""

@@ -8,7 +8,9 @@ JavaScript); the API is
   (``text``) and as a writer reads them (``display``, see :meth:`Studio.state`);
 * ``POST /api/op`` with ``{"op": NAME, ...arguments}`` — one session operation (see
   :data:`OPS`); answers the new state, or ``{"error"}`` with status 400 (bad request) or
-  409 (cancelled);
+  409 (cancelled). Span, candidate and ending indices (``a``, ``b``, ``at``, ``i``, ``j``)
+  are 0-based, ``b`` exclusive, as :class:`~gan_writer.cowrite.session.Session` takes them;
+  error messages number them from 1, as the page (and the terminal) shows them;
 * ``GET /api/progress`` — ``{"busy", "step", "steps"}`` of the generation under way;
 * ``POST /api/cancel`` — stop it (the session stays as it was);
 * ``GET /api/export?fmt=text|markdown|fountain|json`` — the export, as a download.
@@ -92,13 +94,33 @@ class Studio:
 
 
 def _i(body: dict, key: str, default=None) -> int:
+    """``body[key]`` as a whole number (an int, an integral float or a string of digits)."""
     value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise SessionError(f"{key!r} must be a number")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (
+            isinstance(value, float) and not value.is_integer()):
+        raise SessionError(f"{key!r} must be a whole number, got {value!r}")
     try:
         return int(value)
     except (ValueError, OverflowError):
+        raise SessionError(f"{key!r} must be a whole number, got {value!r}") from None
+
+
+def _f(body: dict, key: str) -> float:
+    """``body[key]`` as a number (an int, a float or a numeric string)."""
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise SessionError(f"{key!r} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
         raise SessionError(f"{key!r} must be a number, got {value!r}") from None
+
+
+def _text(body: dict, key: str) -> str:
+    value = body.get(key, "")
+    if not isinstance(value, str):
+        raise SessionError(f"{key!r} must be a string (the text to write), got {type(value).__name__}")
+    return value
 
 
 def _words(body: dict, key: str) -> list[str]:
@@ -111,7 +133,7 @@ def _words(body: dict, key: str) -> list[str]:
 
 
 OPS = {
-    "write": lambda st, b: st.session.write(str(b.get("text", ""))),
+    "write": lambda st, b: st.session.write(_text(b, "text")),
     "alternatives": lambda st, b: st.session.alternatives(_i(b, "k", 3), **st.gen_kwargs()),
     "choose": lambda st, b: st.session.choose(_i(b, "i")),
     "continue": lambda st, b: st.session.continue_(**st.gen_kwargs()),
@@ -121,7 +143,7 @@ OPS = {
     "switch": lambda st, b: st.session.switch(_i(b, "j")),
     "steer": lambda st, b: st.session.steer(_words(b, "keywords")),
     "ban": lambda st, b: st.session.ban(_words(b, "words")),
-    "temperature": lambda st, b: st.session.set_temperature(float(b.get("temperature", 0))),
+    "temperature": lambda st, b: st.session.set_temperature(_f(b, "temperature")),
     "undo": lambda st, b: st.session.undo(),
     "redo": lambda st, b: st.session.redo(),
 }

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from gan_writer.cowrite.export import export_document
 from gan_writer.cowrite.generator import MAX_CANDIDATES, CandidateGenerator, Request, lines_of
-from gan_writer.cowrite.session_file import FORMAT, KINDS, SessionError, check_cast, empty_state, validate
+from gan_writer.cowrite.session_file import FORMAT, KINDS, SessionError, check_cast, empty_state, saved_cast, validate
 from gan_writer.writing.forms import LINE_END, get_form
 from gan_writer.writing.script import cast_header
 
@@ -86,8 +86,10 @@ class Session:
                  logline: str = "", characters=()) -> None:
         if kind not in KINDS:
             raise SessionError(f"kind {kind!r}: choose one of {', '.join(KINDS)}")
-        self.logline, self.characters = check_cast(kind, logline, characters)
+        self.logline, self.characters = check_cast(kind, logline, list(characters))
         if form is not None:
+            if kind != "poem":
+                raise SessionError(f"--form is for poem sessions; this is a {kind} session (drop --form)")
             try:
                 get_form(form)
             except ValueError as err:
@@ -98,6 +100,7 @@ class Session:
             raise SessionError(f"{self.path} already exists; open it (Session.open / --session) instead of overwriting it")
         self.states = [empty_state(temperature)]
         self.pos = 0
+        self.extra: dict = {}  # a file's top-level keys that are not the session's (kept on save)
         self.log: list[dict] = []
         self.save()
 
@@ -374,9 +377,10 @@ class Session:
         return export_document(self, fmt)
 
     def to_dict(self) -> dict:
-        """The whole session (JSON-able): format tag, settings, the undo stack and the log."""
-        return {"format": FORMAT, "kind": self.kind, "form": self.form, "seed": self.seed, "title": self.title,
-                "logline": self.logline, "characters": [list(c) for c in self.characters],
+        """The whole session (JSON-able): format tag, settings, the undo stack and the log, and
+        any other top-level keys of the file it was opened from, as they were."""
+        return {**self.extra, "format": FORMAT, "kind": self.kind, "form": self.form, "seed": self.seed,
+                "title": self.title, "logline": self.logline, "characters": [list(c) for c in self.characters],
                 "states": self.states, "pos": self.pos, "log": self.log}
 
     def save(self) -> None:
@@ -417,9 +421,11 @@ class Session:
             raise SessionError(f"{path}: not a gan-writer session ({problem}); the file was left as it is")
         self = cls.__new__(cls)
         self.generator, self.kind, self.form, self.seed = generator, data["kind"], data["form"], int(data["seed"])
-        self.title, self.path = str(data.get("title") or ""), path
-        self.logline, self.characters = check_cast(data["kind"], data.get("logline") or "", data.get("characters") or ())
+        self.title, self.path = data.get("title") or "", path
+        self.logline, self.characters = check_cast(data["kind"], *saved_cast(data))
         self.states, self.pos, self.log = data["states"], int(data["pos"]), data["log"]
+        self.extra = {}
+        self.extra = {k: v for k, v in data.items() if k not in self.to_dict()}  # kept: not ours to drop
         return self
 
     @classmethod

@@ -5,9 +5,9 @@ with what is wrong, and never written. Session files are data: only ``json`` rea
 from __future__ import annotations
 
 from gan_writer.writing.forms import get_form
-from gan_writer.writing.script import check_characters
+from gan_writer.writing.script import check_characters, check_logline
 
-__all__ = ["FORMAT", "KINDS", "AUTHORS", "SessionError", "empty_state", "check_cast", "validate"]
+__all__ = ["FORMAT", "KINDS", "AUTHORS", "SessionError", "empty_state", "check_cast", "saved_cast", "validate"]
 
 FORMAT = "gan_writer.cowrite.session/1"
 KINDS = ("poem", "story", "script")
@@ -24,25 +24,37 @@ def empty_state(temperature: float = 1.0) -> dict:
             "temperature": temperature}
 
 
-def check_cast(kind: str, logline, characters) -> tuple[str, list[tuple[str, str]]]:
-    """``(logline, [(name, description), ...])`` checked for a session of ``kind``.
+def check_cast(kind: str, logline, characters, keys: tuple[str, str] = ("--logline", "--characters"),
+               ) -> tuple[str, list[tuple[str, str]]]:
+    """``(logline, [(name, description), ...])`` checked for a session of ``kind``; ``keys``
+    name the two in messages (the options, or a file's keys).
 
     Raises:
-        SessionError: a logline that is not a string, a bad cast (:func:`check_characters`),
-            or either given for a poem or story.
+        SessionError: a logline that is not one line of text
+            (:func:`~gan_writer.writing.script.check_logline`), a bad cast (a list of
+            ``[name, description]`` pairs, :func:`check_characters`), or either given for a
+            poem or story.
     """
     if not isinstance(logline, str):
-        raise SessionError(f"the logline {logline!r} is not a string")
-    if isinstance(characters, (str, dict)) or not all(isinstance(c, (list, tuple)) and len(c) == 2 for c in characters):
-        raise SessionError("the characters are not a cast: give [name, description] pairs")
+        raise SessionError(f"{keys[0]} {logline!r} is not a string")
+    if not isinstance(characters, (list, tuple)) or not all(isinstance(c, (list, tuple)) and len(c) == 2
+                                                            for c in characters):
+        raise SessionError(f"{keys[1]} is not a cast: give a list of [name, description] pairs")
     cast = [(name, desc) for name, desc in characters]
     try:
-        check_characters(cast, "character")
+        check_logline(logline, keys[0])
+        check_characters(cast, keys[1])
     except ValueError as err:
-        raise SessionError(f"the characters are not a cast: {err}") from None
+        raise SessionError(str(err)) from None
     if (logline.strip() or cast) and kind != "script":
-        raise SessionError(f"a logline and characters are for script sessions; this is a {kind} session (--kind script)")
+        raise SessionError(f"{' and '.join(keys)} are for script sessions; this is a {kind} session")
     return logline.strip(), cast
+
+
+def saved_cast(data: dict) -> tuple:
+    """A loaded session's ``(logline, characters)`` as saved (absent or null: none)."""
+    logline, characters = data.get("logline"), data.get("characters")
+    return ("" if logline is None else logline), ([] if characters is None else characters)
 
 
 def state_problem(st: dict) -> str | None:
@@ -80,12 +92,17 @@ def validate(data) -> str | None:
             return f"key {key!r} is missing or not a {typ.__name__}"
     if data["kind"] not in KINDS:
         return f"kind {data['kind']!r} is not one of {', '.join(KINDS)}"
+    for key in ("title", "logline"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            return f"key {key!r} is {data[key]!r}, not a string"
     try:
-        check_cast(data["kind"], data.get("logline") or "", data.get("characters") or ())
-    except (SessionError, TypeError) as err:
+        check_cast(data["kind"], *saved_cast(data), ("key 'logline'", "key 'characters'"))
+    except SessionError as err:
         return str(err)
     if data.get("form") is not None and not isinstance(data["form"], str):
         return "key 'form' is not a string"
+    if data.get("form") is not None and data["kind"] != "poem":
+        return f"form {data['form']!r} is for poem sessions; this is a {data['kind']} session (set \"form\": null)"
     if data.get("form") is not None:
         try:
             get_form(data["form"])

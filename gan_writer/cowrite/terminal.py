@@ -16,7 +16,7 @@ from gan_writer.writing.readable import readable_in
 
 HELP = """commands (anything else is your own text, appended):
   :more N            N alternatives for the next line / passage      :pick I     keep alternative I
-  :next              the model writes the next line / passage        :show       the document
+  :next              the model writes the next line / passage        :show       the document (and cast)
   :rewrite A-B [kw]  alternatives for spans A..B, steered by kw      :infill A   insert before span A
   :ending N          N alternative endings (kept as siblings)        :branch J   switch to ending J
   :steer w1,w2       steer later drafts to these words               :ban w1,w2  never draw these words
@@ -36,6 +36,14 @@ def show_document(s: Session) -> str:
         return "(empty document)"
     return "\n".join(f"{i + 1:>3}{'*' if sp['author'] == 'model' else ' '} {readable_in(s, sp['text']).strip()}"
                      for i, sp in enumerate(s.spans))
+
+
+def show_cast(s: Session) -> str:
+    """A script session's logline and cast, one line each (empty without them)."""
+    out = [f"logline: {s.logline}"] if s.logline else []
+    if s.characters:
+        out.append("cast: " + "; ".join(f"{n} ({d})" if d else n for n, d in s.characters))
+    return "\n".join(out)
 
 
 def show_candidates(cands: list[dict], s: Session | None = None) -> str:
@@ -145,7 +153,7 @@ def handle(s: Session, line: str) -> str | None:
     if cmd == "export":
         return _export(s, arg)
     if cmd == "show":
-        return show_document(s)
+        return "\n".join(x for x in (show_cast(s), show_document(s)) if x)
     if cmd == "help":
         return HELP
     raise SessionError(f"unknown command :{cmd}; :help lists them")
@@ -164,6 +172,8 @@ def loop(s: Session, stdin: TextIO, stdout: TextIO, prompt: bool = False, stderr
     """
     stderr = sys.stderr if stderr is None else stderr
     print(HELP if prompt else "gan-writer cowrite: :help lists the commands", file=stdout)
+    if show_cast(s):
+        print(show_cast(s), file=stdout)
     print(show_document(s), file=stdout)
     number, failed = 0, False
     while True:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 
 import torch
 
@@ -33,13 +34,14 @@ MAX_SCENES, MAX_TURNS = 50, 100  # write script's bounds (each turn is one gener
 
 
 def parse_characters(spec: str) -> list[tuple[str, str]]:
-    """``"NAME: description; NAME: description"`` → ``[(NAME, description), ...]``.
+    """``"NAME: description; NAME: description"`` → ``[(NAME, description), ...]``; entries
+    may also be given one per line (``--characters "$(cat cast.txt)"``).
 
     Raises:
         ValueError: for an empty list, an entry without ``NAME:``, or a name
             :func:`check_characters` refuses.
     """
-    entries = [e.strip() for e in spec.split(";") if e.strip()]
+    entries = [e.strip() for e in re.split(r"[;\n\r]", spec) if e.strip()]
     if not entries:
         raise ValueError('--characters is empty; give at least one, e.g. --characters "ANNA: a sailor; BEN: her brother"')
     out = []
@@ -52,9 +54,16 @@ def parse_characters(spec: str) -> list[tuple[str, str]]:
     return out
 
 
+def name_key(name: str) -> str:
+    """The form under which two character names are the same: Unicode-normalised (NFKC, so a
+    composed and a decomposed ``é`` agree) and case-folded (``Straße`` = ``STRASSE``)."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
 def check_characters(characters, what: str = "--characters") -> None:
-    """Refuse a cast whose names are not distinct (without regard to case), not one printable
-    line of 1 to 40 characters, or hold a ``:``; ``what`` names the source in the message.
+    """Refuse a cast whose names are not distinct (:func:`name_key`), not one printable line of
+    1 to 40 characters, or hold a ``:``, or whose descriptions are not one printable line;
+    ``what`` names the source in the message.
 
     Raises:
         ValueError: naming the entry and what to change.
@@ -66,9 +75,24 @@ def check_characters(characters, what: str = "--characters") -> None:
         if not name.strip() or name != name.strip() or ":" in name or not name.isprintable() or len(name) > 40:
             raise ValueError(f"{what} name {name[:50]!r} must be one printable line of 1 to 40 characters "
                              "without ':' or surrounding spaces")
-        if name.upper() in seen:
+        if not desc.isprintable():
+            raise ValueError(f"{what}: the description of {name!r} must be one printable line (it holds a line break "
+                             "or a control character); separate characters with ';'")
+        if name_key(name) in seen:
             raise ValueError(f"{what} names {name!r} twice; names must be distinct")
-        seen.add(name.upper())
+        seen.add(name_key(name))
+
+
+def check_logline(logline: str, what: str = "--logline") -> None:
+    """Refuse a logline that is not one printable line (a line break would start a new key on
+    the Fountain title page and a new line in every prompt).
+
+    Raises:
+        ValueError: naming ``what``.
+    """
+    if not logline.isprintable():
+        raise ValueError(f"{what} must be one line of plot (it holds a line break or a control character); "
+                         "join it into one sentence")
 
 
 def cast_header(title: str, logline: str, characters) -> str:
@@ -78,13 +102,21 @@ def cast_header(title: str, logline: str, characters) -> str:
 
 
 def speaker_of(line: str, names) -> str | None:
-    """The listed name ``line`` is spoken by (``NAME: speech``, the name matched without
-    regard to case), or None."""
+    """The listed name ``line`` is spoken by (``NAME: speech``, the name matched by
+    :func:`name_key`), in the list's spelling, or None."""
     head, sep, _ = line.partition(":")
     if not sep:
         return None
-    head = head.strip().upper()
-    return next((n for n in names if n.upper() == head), None)
+    head = name_key(head.strip())
+    return next((n for n in names if name_key(n) == head), None)
+
+
+def looks_like_cue(text: str) -> bool:
+    """Whether the text before a ``:`` can be a speaker's name in a script without a cast: one
+    to three words of letters (``ANNA``, ``OLD MARY``, ``李白``), at most 30 characters; a
+    passage that merely holds a colon (``the are as said ‘ hair: ...``) cannot."""
+    words = text.split()
+    return 0 < len(words) <= 3 and len(text) <= 30 and all(re.fullmatch(r"[^\W\d_][\w.'-]*", w) for w in words)
 
 
 def speaker_options(names: list[str], last: str | None, turns: dict[str, int], avoid: str | None = None) -> list[str]:
@@ -165,8 +197,20 @@ def _loops(line: str, earlier: list[str]) -> bool:
     return not line or line in earlier or (len(grams) >= 4 and len(set(grams)) / len(grams) < 0.5)
 
 
-def _fountain_name(name: str) -> str:
-    return name.upper() if re.fullmatch(r"[A-Za-z][A-Za-z .'-]*", name) else "@" + name
+def fountain_cue(name: str) -> str:
+    """A character name as a Fountain cue (https://fountain.io/syntax#charater): upper case,
+    with the ``@`` forcing mark unless it is plain ASCII letters (``JOSÉ`` and ``李白`` are
+    forced) or when it would read as a scene heading (``INT. HOUSE``)."""
+    cue = name.upper()
+    plain = re.fullmatch(r"[A-Za-z][A-Za-z .'-]*", name) and not re.match(r"(INT|EXT|EST|INT\./EXT|I/E)[. ]", cue)
+    return cue if plain else "@" + cue
+
+
+def fountain_cast_note(characters) -> str:
+    """The cast ``[(NAME, description), ...]`` as one Fountain note ``[[Characters: ANNA - a
+    sailor; BEN]]`` (a ``]]`` inside a description would end the note: it is split)."""
+    cast = "; ".join(f"{fountain_cue(n)} - {d}" if d else fountain_cue(n) for n, d in characters)
+    return f"[[Characters: {cast.replace(']]', '] ]')}]]"
 
 
 def render(title: str, logline: str, characters, scenes: list[dict], fmt: str = "fountain") -> str:
@@ -178,12 +222,11 @@ def render(title: str, logline: str, characters, scenes: list[dict], fmt: str = 
             out += [f"{t['speaker']}: {t['line']}" for t in sc["dialogue"]] + [""]
         return "\n".join(out).rstrip() + "\n"
     out = [f"Title: {title}", "Credit: written with gan-writer", f"Notes: {logline}", ""]
-    cast = "; ".join(f"{_fountain_name(n)} - {d}" if d else _fountain_name(n) for n, d in characters)
-    out += [f"[[Characters: {cast}]]", ""]
+    out += [fountain_cast_note(characters), ""]
     for sc in scenes:
         out += [f"INT. {sc['place'].upper() or 'SOMEWHERE'} - DAY", "", sc["beat"] or "...", ""]
         for t in sc["dialogue"]:
-            out += [_fountain_name(t["speaker"]), t["line"], ""]
+            out += [fountain_cue(t["speaker"]), t["line"], ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -206,6 +249,7 @@ def write_script(art, logline: str, characters: list[tuple[str, str]], scenes: i
     check_mode(safety)
     if not logline.strip():
         raise ValueError("--logline is empty; give one sentence of plot")
+    check_logline(logline)
     if not characters:
         raise ValueError("the character list is empty; give at least one character")
     if scenes < 1 or turns < 1:
