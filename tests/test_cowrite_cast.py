@@ -341,3 +341,11 @@ def test_script_lines_processor_keeps_a_piece_to_its_lines():
     assert allowed(3, 1) == [2, 3, 4]  # the second line has begun nothing yet
     assert allowed(3, 1, 4) == [0, 1, 2, 3, 4]
     assert allowed(3, 1, 4, 4) == [0] and allowed(3, 1, 4, 1) == [0]  # the last line full, or broken: the end
+
+
+def test_cast_names_outside_the_vocabulary_are_noted_at_start(ckpt, tmp_path, monkeypatch, capsys):
+    assert cowrite(ckpt, tmp_path / "s.json", ":show\n", monkeypatch, "--characters", "anna: a fox; zed: a dog") == 0
+    err = capsys.readouterr().err
+    assert "the model's vocabulary has no 'zed'" in err and "'anna'" not in err
+    assert cowrite(ckpt, tmp_path / "t.json", ":quit\n", monkeypatch, "--characters", "anna: a fox; ben: a crow") == 0
+    assert "vocabulary" not in capsys.readouterr().err
