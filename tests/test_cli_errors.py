@@ -252,7 +252,7 @@ def test_overrides_typed_before_config_apply_after_it(tmp_path, capsys):
     --model.init_args.lr?", and a --trainer override before --config was overwritten by the file."""
     import yaml
 
-    from gan_writer.cli import configs_first
+    from gan_writer.commands.stage_config import configs_first
 
     assert configs_first(["fit", "--a=1", "--config", "x.yaml", "--b", "2", "--config=y.yaml"]) == \
         ["fit", "--config", "x.yaml", "--config=y.yaml", "--a=1", "--b", "2"]
