@@ -51,9 +51,9 @@ def straight(tmp_path_factory, shared_data, cfg):
     return root / "poetry_zh" / "mle" / "version_0", killed, cfg
 
 
-def resumed_equals_straight(straight, root, ckpt, start_step):
+def resumed_equals_straight(straight, root, ckpt, start_step, *extra):
     straight_run, _, cfg = straight
-    fit(mle_args(root, *MLE, f"--ckpt_path={ckpt}", config=cfg["mle"]))
+    fit(mle_args(root, *MLE, *extra, f"--ckpt_path={ckpt}", config=cfg["mle"]))
     runs = sorted((root / "poetry_zh" / "mle").glob("version_*"))
     run = runs[-1]  # the resumed run gets its own version folder
     assert run.name == f"version_{len(runs) - 1}" and (run / "config.yaml").is_file()
@@ -98,19 +98,21 @@ def test_mle_ctrl_c_then_resume_is_exact(straight, tmp_path):
     resumed_equals_straight(straight, tmp_path, last, 5)
 
 
-def test_a_resume_inside_a_logging_window_logs_the_same_means(tmp_path, cfg):
-    """Written every 3 steps (4 batches an epoch), the value at step 5 is the mean of batches
-    5 and 6; interrupted after batch 5, the resumed run gets batch 5's sums from last.ckpt."""
+@pytest.mark.parametrize("signum, rc", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_resume_inside_a_logging_window_logs_the_same_means(tmp_path, cfg, signum, rc):
+    """Written every 3 steps and at each epoch's end (4 batches an epoch), the value at step 5 is
+    the mean of batches 5 and 6; interrupted after batch 5, the resumed run gets batch 5's sums
+    from last.ckpt."""
     every = "--trainer.log_every_n_steps=3"
     fit(mle_args(tmp_path / "a", *MLE, every, config=cfg["mle"]))
-    args = mle_args(tmp_path / "b", *MLE, every, callback("SignalAt", step=5, signum="SIGTERM"), config=cfg["mle"])
-    assert main(args) == 143
+    args = mle_args(tmp_path / "b", *MLE, every, callback("SignalAt", step=5, signum=signum), config=cfg["mle"])
+    assert main(args) == rc
     last = tmp_path / "b" / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
     assert load_checkpoint(last)["gan_writer_window"]["train/nll"][1] > 0  # batch 5's tokens
     fit(mle_args(tmp_path / "b", *MLE, every, f"--ckpt_path={last}", config=cfg["mle"]))
     want = scalars(tmp_path / "a" / "poetry_zh" / "mle" / "version_0", "train/nll")
     got = scalars(tmp_path / "b" / "poetry_zh" / "mle" / "version_1", "train/nll")
-    assert sorted(want) == [2, 5, 8, 11] and got == {s: v for s, v in want.items() if s >= 5}
+    assert sorted(want) == [2, 3, 5, 7, 8, 11] and got == {s: v for s, v in want.items() if s >= 5}
 
 
 def test_an_epoch_cut_short_by_max_steps_is_not_saved_as_best(tmp_path, cfg):
@@ -128,6 +130,30 @@ def test_an_epoch_cut_short_by_max_steps_is_not_saved_as_best(tmp_path, cfg):
     folder = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints"
     assert sorted(p.name for p in folder.glob("best*.ckpt")) == ["best-epoch=0-step=4.ckpt"]
     assert load_checkpoint(folder / "last.ckpt")["global_step"] == 6
+
+
+def test_a_run_stopped_by_max_steps_mid_epoch_resumes_exactly(straight, tmp_path):
+    """max_steps=6 ends epoch 1 (4 batches) after its second batch: Lightning marks the epoch
+    done, so last.ckpt is written at that batch boundary, and the resume trains batches 7 and 8."""
+    _, _, cfg = straight
+    fit(mle_args(tmp_path, *MLE, "--trainer.max_steps=6", config=cfg["mle"]))
+    last = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
+    assert (load_checkpoint(last)["global_step"], load_checkpoint(last)["epoch"]) == (6, 1)
+    resumed_equals_straight(straight, tmp_path, last, 6)
+
+
+@pytest.mark.parametrize("how", ["finished", "sigterm"])
+def test_an_epoch_end_checkpoint_resumes_exactly_with_max_steps_set(straight, tmp_path, cfg, how):
+    """Lightning #19617: with max_steps set, a finished epoch was 'restarted' and the next one
+    skipped (or nothing trained); the state at the end of epoch 0 of a 1-epoch run, or of a
+    SIGTERM after its last batch."""
+    if how == "finished":
+        fit(mle_args(tmp_path, "--trainer.max_epochs=1", *MLE[1:], config=cfg["mle"]))
+    else:
+        assert main(mle_args(tmp_path, *MLE, callback("SignalAt", step=4, signum="SIGTERM"), config=cfg["mle"])) == 143
+    last = tmp_path / "poetry_zh" / "mle" / "version_0" / "checkpoints" / "last.ckpt"
+    assert load_checkpoint(last)["global_step"] == 4
+    resumed_equals_straight(straight, tmp_path, last, 4, "--trainer.max_steps=12")
 
 
 def test_mle_killed_after_a_scheduled_checkpoint_resumes_exactly(straight, tmp_path):

@@ -43,20 +43,21 @@ def test_window_state_round_trips_exactly_and_bad_state_is_named():
         restored.load_state_dict({"nll": torch.zeros(3)})
 
 
-def expected_windows(values, every, per_epoch):
-    """Lightning writes a step's values after global batch g when (g + 1) % every == 0; the
-    window also restarts after each epoch's last batch. values: [(weighted sum, weight)] per batch."""
+def expected_windows(values, every, per_epoch, last=None):
+    """A point after global batch g when (g + 1) % every == 0 (Lightning's schedule), after each
+    epoch's last batch and after batch ``last`` (max_steps), each the mean of the batches since
+    the previous point: every batch in exactly one. values: [(weighted sum, weight)] per batch."""
     want, acc = {}, [0.0, 0.0]
     for g, (s, n) in enumerate(values):
         acc = [acc[0] + s, acc[1] + n]
-        if (g + 1) % every == 0:
+        if (g + 1) % every == 0 or (g + 1) % per_epoch == 0 or g == last:
             want[g] = acc[0] / acc[1]
-        if (g + 1) % every == 0 or (g + 1) % per_epoch == 0:
             acc = [0.0, 0.0]
     return want
 
 
-def test_mle_logs_the_token_weighted_nll_of_the_window(tmp_path, shared_data, monkeypatch):
+def record_nll(monkeypatch) -> list:
+    """``[(summed NLL, tokens)]`` of every MLE training batch, filled as the run goes."""
     seen = []
     nll = MLEModule.nll
 
@@ -66,17 +67,36 @@ def test_mle_logs_the_token_weighted_nll_of_the_window(tmp_path, shared_data, mo
         return total, n
 
     monkeypatch.setattr(MLEModule, "nll", recording)
+    return seen
+
+
+def test_mle_logs_the_token_weighted_nll_of_the_window(tmp_path, shared_data, monkeypatch):
+    seen = record_nll(monkeypatch)
     # 60 samples in batches of 16, 16, 16, 12 (unequal token counts), 3 epochs; written every 3 steps
     fit(mle_args(tmp_path, "--trainer.max_epochs=3", "--trainer.log_every_n_steps=3", "--trainer.limit_val_batches=0",
                  "--data.init_args.max_train_samples=60"))
     assert len(seen) == 12 and len({n for _, n in seen}) == 2
     got = scalars(tmp_path / "poetry_zh" / "mle" / "version_0", "train/nll")
     want = expected_windows(seen, every=3, per_epoch=4)
-    assert got.keys() == want.keys() == {2, 5, 8, 11}
+    assert got.keys() == want.keys() == {2, 3, 5, 7, 8, 11}  # each epoch's last batch too (3, 7, 11)
     for step in want:
         assert got[step] == pytest.approx(want[step], rel=1e-6), step
     # one batch's NLL (the value logged before) differs from the window's mean
     assert got[5] != pytest.approx(seen[5][0] / seen[5][1], rel=1e-4)
+    ea = EventAccumulator(str(tmp_path / "poetry_zh" / "mle" / "version_0"))
+    ea.Reload()
+    assert {e.step: e.value for e in ea.Scalars("epoch")}[3] == 0  # the epoch-end point carries its epoch
+
+
+def test_a_run_ended_by_max_steps_logs_its_last_window(tmp_path, shared_data, monkeypatch):
+    seen = record_nll(monkeypatch)
+    fit(mle_args(tmp_path, "--trainer.max_epochs=3", "--trainer.max_steps=5", "--trainer.log_every_n_steps=3",
+                 "--trainer.limit_val_batches=0"))
+    got = scalars(tmp_path / "poetry_zh" / "mle" / "version_0", "train/nll")
+    want = expected_windows(seen, every=3, per_epoch=4, last=4)
+    assert got.keys() == want.keys() == {2, 3, 4}
+    for step in want:
+        assert got[step] == pytest.approx(want[step], rel=1e-6), step
 
 
 def test_discriminator_pretraining_logs_batch_weighted_means(tmp_path, shared_data, monkeypatch):
@@ -96,6 +116,23 @@ def test_discriminator_pretraining_logs_batch_weighted_means(tmp_path, shared_da
                   "--trainer.limit_val_batches=0"))
     got = scalars(tmp_path / "disc" / "poetry_zh" / "disc" / "version_0", "disc/acc_real")
     want = expected_windows([(a * n, n) for a, n in seen], every=2, per_epoch=4)
-    assert len(seen) == 4 and got.keys() == want.keys() == {1, 3}
+    assert len(seen) == 4 and got.keys() == want.keys() == {1, 3}  # 3: Lightning's schedule and the epoch's end
+    for step in want:
+        assert got[step] == pytest.approx(want[step], rel=1e-6), step
+
+
+def test_a_ctrl_c_logs_the_window_of_the_batch_it_stops_at(tmp_path, shared_data, monkeypatch):
+    """Ctrl-C after batch 4 (global index 4): the run stops there and Lightning writes that step;
+    its point is the mean of batch 4 alone (after the point at 3, epoch 0's last), not a
+    repeat of the last logged value."""
+    from tiny_runs import callback
+    from gan_writer.cli import main
+
+    seen = record_nll(monkeypatch)
+    assert main(mle_args(tmp_path, "--trainer.max_epochs=3", "--trainer.log_every_n_steps=3",
+                         "--trainer.limit_val_batches=0", callback("SignalAt", step=5, signum="SIGINT"))) == 130
+    got = scalars(tmp_path / "poetry_zh" / "mle" / "version_0", "train/nll")
+    want = expected_windows(seen, every=3, per_epoch=4, last=len(seen) - 1)
+    assert len(seen) == 5 and got.keys() == want.keys() == {2, 3, 4}
     for step in want:
         assert got[step] == pytest.approx(want[step], rel=1e-6), step

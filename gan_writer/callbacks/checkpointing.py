@@ -6,6 +6,8 @@ write, same ``last-vN.ckpt`` naming when a file is in the way) that owns ``last.
 
 * every ``every_n_train_batches`` training batches (counted over the whole run, resumes
   included) and at the end of every training epoch;
+* at the batch where ``trainer.max_steps`` stops the run before its epoch's end (Lightning
+  would mark the epoch complete, and a resume with more steps skip its remaining batches);
 * on Ctrl-C: the first one lets the current batch finish, writes ``last.ckpt`` at that batch
   boundary (so resuming from it is exact) and stops; a second Ctrl-C stops at once (Lightning's
   ``KeyboardInterrupt``) and still writes one;
@@ -43,6 +45,7 @@ class ResumeCheckpoint(ModelCheckpoint):
             raise ValueError(f"every_n_train_batches must be >= 0, got {every_n_train_batches}")
         self.every_n_train_batches = every_n_train_batches
         self.interrupted: str | None = None
+        self._final_written = False  # last.ckpt written at the batch where max_steps stopped an epoch
         self._stop_requested = False
         self._previous_handler: Any = None
 
@@ -81,11 +84,14 @@ class ResumeCheckpoint(ModelCheckpoint):
             self._write(trainer, force=True)
             self.interrupted = "SIGINT"  # the BestCheckpoint leaves the validation Lightning runs on the way out
             trainer.should_stop = True
+        elif _max_steps_mid_epoch(trainer):
+            self._write(trainer, force=True)
+            self._final_written = True
         elif self.every_n_train_batches and done % self.every_n_train_batches == 0:
             self._write(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if not self.interrupted:  # after a Ctrl-C the batch-boundary file is the exact one
+        if not (self.interrupted or self._final_written):  # else the batch-boundary file is the exact one
             self._write(trainer, force=True)
 
     def on_validation_end(self, trainer, pl_module) -> None:
@@ -93,7 +99,7 @@ class ResumeCheckpoint(ModelCheckpoint):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._restore_handler()
-        if not self.interrupted:  # the finished state (epoch counter = max_epochs)
+        if not (self.interrupted or self._final_written):  # the finished state (epoch counter = max_epochs)
             self._write(trainer, force=True)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
@@ -110,6 +116,15 @@ class ResumeCheckpoint(ModelCheckpoint):
             except ValueError:
                 pass
             self._previous_handler = None
+
+
+def _max_steps_mid_epoch(trainer) -> bool:
+    """Whether this batch reaches ``trainer.max_steps`` before its epoch's last batch. Lightning
+    then ends the epoch as if it were complete: a ``last.ckpt`` written at the epoch's (or the
+    run's) end would resume at the next epoch, skipping this one's remaining batches, so the
+    file is written here, at the batch boundary, as on Ctrl-C (and resumes exactly)."""
+    max_steps = trainer.max_steps
+    return max_steps is not None and max_steps >= 0 and trainer.global_step >= max_steps and not trainer.is_last_batch
 
 
 def _stopping(trainer) -> bool:

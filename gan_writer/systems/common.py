@@ -15,7 +15,8 @@ from gan_writer import resume
 from gan_writer.tokenization import tokenizer_from_dict
 from gan_writer.models import CausalGenerator, GeneratorConfig, adapters, build_generator
 from gan_writer.models.adalora_state import ADALORA_KEY, adalora_state, load_adalora_state
-from gan_writer.systems.window import WINDOW_KEY, WindowMeans
+from gan_writer.fit_loop import resume_finished_epochs_in_order
+from gan_writer.systems.window import WINDOW_KEY, WindowMeans, log_window_at_stop
 
 
 def init_generator(
@@ -68,6 +69,13 @@ class GeneratorStage(L.LightningModule):
     """
 
     generator: CausalGenerator
+    #: :attr:`train_window` keys also shown in the progress bar (:func:`gan_writer.systems.window.log_window`)
+    window_prog_bar: tuple[str, ...] = ()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """A run stopping at this batch logs :attr:`train_window`'s partial means
+        (:func:`gan_writer.systems.window.log_window_at_stop`)."""
+        log_window_at_stop(self, self.train_window, self.window_prog_bar)
 
     @property
     def train_window(self) -> WindowMeans:
@@ -181,6 +189,8 @@ class GeneratorStage(L.LightningModule):
                 does not match the one stored in the checkpoint.
         """
         resume.on_load(self, checkpoint)  # same stage, intact, finite; RNG states kept for on_train_start
+        if self._trainer is not None:  # Lightning #19617: a finished epoch resumes in order also with max_steps
+            resume_finished_epochs_in_order(self._trainer)
         adapters.fill_base_weights(self, self.generator, checkpoint)  # resuming an adapter run
         load_adalora_state(self.generator, checkpoint.get(ADALORA_KEY), "the checkpoint to resume from")
         self.train_window.load_state_dict(checkpoint.get(WINDOW_KEY) or {}, self.device)

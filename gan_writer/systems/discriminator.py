@@ -287,6 +287,8 @@ class DiscriminatorPretraining(DiscriminatorStage):
         max_sample_batch: most negatives sampled at once (peak memory; ``null``: all at once).
     """
 
+    window_prog_bar = ("disc/loss",)
+
     def __init__(
         self,
         init_checkpoint: str,
@@ -361,7 +363,7 @@ class DiscriminatorPretraining(DiscriminatorStage):
         n = batch["ids"].size(0)
         for key, value in (("disc/loss", loss), ("disc/bce", bce), ("disc/acc_real", acc_r), ("disc/acc_fake", acc_f)):
             self.train_window.add_mean(key, value, n)  # over the steps since the last logged point
-        log_window(self, self.train_window, prog_bar=("disc/loss",))
+        log_window(self, self.train_window, self.window_prog_bar)
         return loss
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

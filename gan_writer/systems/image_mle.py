@@ -132,6 +132,8 @@ class ImageMLEModule(ImageStage):
             LM positions, or (at fit start) a data module with another encoder.
     """
 
+    window_prog_bar = ("train/nll",)
+
     def __init__(
         self,
         image_encoder: str | None = None,
@@ -171,7 +173,7 @@ class ImageMLEModule(ImageStage):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         total, n = self.batch_nll(batch)
         self.train_window.add("train/nll", total, n)  # token-weighted over the steps since the last logged point
-        log_window(self, self.train_window, prog_bar=("train/nll",))
+        log_window(self, self.train_window, self.window_prog_bar)
         return total / n
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:

@@ -43,6 +43,8 @@ class MLEModule(GeneratorStage):
         text_samples_seed: seed of those samples (the same texts' evolution is visible over epochs).
     """
 
+    window_prog_bar = ("train/nll",)
+
     def __init__(
         self,
         generator: GeneratorConfig | None = None,
@@ -71,10 +73,11 @@ class MLEModule(GeneratorStage):
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         total, n = self.nll(batch)
         self.train_window.add("train/nll", total, n)  # token-weighted over the steps since the last logged point
-        log_window(self, self.train_window, prog_bar=("train/nll",))
+        log_window(self, self.train_window, self.window_prog_bar)
         return total / n + adapter_regulariser(self.generator)  # AdaLoRA's orthogonal term (0 otherwise)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        super().on_train_batch_end(outputs, batch, batch_idx)  # the logging window
         after_backward(self.generator, self.global_step)  # AdaLoRA's rank allocation (no-op otherwise)
 
     def on_validation_epoch_start(self) -> None:

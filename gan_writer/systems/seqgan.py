@@ -343,6 +343,7 @@ class SeqGANModule(DiscriminatorStage):
         self._rng_before_val = (torch.get_rng_state(), cuda)
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        super().on_train_batch_end(outputs, batch, batch_idx)
         self._save_rng()
 
     def on_fit_start(self) -> None:  # before the sanity-check validation

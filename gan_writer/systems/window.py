@@ -5,9 +5,10 @@ Lightning writes ``self.log`` values of a training step to the logger only every
 after it cost Python time on every step (~3% of an MLE epoch at the SeqGAN oracle's sizes,
 issue 18) and record one batch's noisy value. A stage instead adds each step's sums to a
 :class:`WindowMeans` (on the device: no host synchronisation) and :func:`log_window` logs
-their means once, at the steps the logger writes and at each epoch's last batch (so the
-progress bar shows a value in runs shorter than the interval). The window is part of the
-checkpoint, so an interrupted and resumed run logs the same numbers as an uninterrupted one.
+their means once, at the steps the logger writes and at each epoch's last batch, so every step
+is in exactly one logged mean; a run that stops between two points (Ctrl-C, ``max_steps``)
+ends with the partial mean (:func:`log_window_at_stop`). The window is part of the checkpoint,
+so an interrupted and resumed run logs the same numbers as an uninterrupted one.
 """
 from __future__ import annotations
 
@@ -37,9 +38,13 @@ class WindowMeans:
         """Add one step's ``mean`` (0-dim tensor) over ``weight`` items (e.g. a batch's accuracy)."""
         self.add(key, mean.detach().to(torch.float64) * weight, weight)
 
+    def means(self) -> dict[str, torch.Tensor]:
+        """The window's means (0-dim float32 tensors, one per key with a positive weight)."""
+        return {k: (s[0] / s[1]).float() for k, s in self._sums.items() if bool(s[1] > 0)}
+
     def pop(self) -> dict[str, torch.Tensor]:
-        """The window's means (0-dim float32 tensors, one per key with a positive weight); empties it."""
-        means = {k: (s[0] / s[1]).float() for k, s in self._sums.items() if bool(s[1] > 0)}
+        """:meth:`means`, and empty the window."""
+        means = self.means()
         self._sums = {}
         return means
 
@@ -67,11 +72,45 @@ def logger_writes_now(trainer) -> bool:
     return bool(getattr(connector, "should_update_logs", True))
 
 
+def _write(trainer, means: dict) -> None:
+    """Write ``means`` to the loggers now, through Lightning's logger connector (the step
+    number and the ``epoch`` Lightning gives the values it writes itself)."""
+    connector = getattr(trainer, "_logger_connector", None)
+    if means and connector is not None:
+        connector.log_metrics(dict(means))
+
+
 def log_window(module, window: WindowMeans, prog_bar: tuple[str, ...] = ()) -> None:
-    """Log ``window``'s means with ``module.log`` (and empty it) when the logger writes this
-    step or the epoch's last batch is done; otherwise keep accumulating. Call it from
-    ``training_step`` after :meth:`WindowMeans.add`."""
+    """Log ``window``'s means with ``module.log`` and empty it at the steps the logger writes
+    (every ``log_every_n_steps``) and at each epoch's last batch, which Lightning's logger does
+    not write by itself (written here); otherwise keep accumulating. Call it from
+    ``training_step`` after :meth:`WindowMeans.add`: before the callbacks' checkpoints of this
+    batch, so those hold the window as it is after the point."""
     trainer = module.trainer
-    if logger_writes_now(trainer) or bool(getattr(trainer, "is_last_batch", False)):
-        for key, value in window.pop().items():
-            module.log(key, value, prog_bar=key in prog_bar)
+    writes = logger_writes_now(trainer)
+    if not (writes or bool(getattr(trainer, "is_last_batch", False))):
+        return
+    means = window.pop()
+    for key, value in means.items():
+        module.log(key, value, prog_bar=key in prog_bar)
+    if not writes:
+        _write(trainer, means)
+
+
+def log_window_at_stop(module, window: WindowMeans, prog_bar: tuple[str, ...] = ()) -> None:
+    """At a batch where the run stops between two points (a Ctrl-C, which the callbacks turn
+    into ``trainer.should_stop`` at this batch's end, or ``max_steps`` reached), log the means of
+    the batches since the last point without emptying the window: the stopped run's events end
+    with that true partial mean (not a repeat of the last point, which Lightning would write at
+    a Ctrl-C), and the window stays in the ``last.ckpt`` written at this batch, so a resumed run
+    logs what the uninterrupted one does. Call it from ``on_train_batch_end``."""
+    trainer = module.trainer
+    max_steps = getattr(trainer, "max_steps", -1)
+    reached = max_steps is not None and max_steps >= 0 and trainer.global_step >= max_steps
+    if not (trainer.should_stop or reached):
+        return
+    means = window.means()
+    for key, value in means.items():
+        module.log(key, value, prog_bar=key in prog_bar)
+    if not logger_writes_now(trainer):
+        _write(trainer, means)
