@@ -113,7 +113,8 @@ def _build_cli_class() -> type:
                 refuse_existing_version(self.config[sub])  # validate / test too: its config.yaml would collide
                 use_model_tokenizer(self.config[sub])
             if sub and self.config[sub].get("ckpt_path"):
-                check_ckpt_path(self.config[sub]["ckpt_path"], self.config[sub]["model"]["class_path"])
+                check_ckpt_path(self.config[sub]["ckpt_path"], self.config[sub]["model"]["class_path"],
+                                (self.config[sub].get("data") or {}).get("init_args"))
                 if "weights_only" in self.config[sub]:
                     self.config[sub]["weights_only"] = True  # files are data: never unpickle code
 
@@ -185,7 +186,7 @@ def _one_line_warnings():
 
     def show(message, category, filename, lineno, file=None, line=None):
         if os.path.abspath(filename).startswith(package):
-            print(f"gan_writer: warning: {message}", file=file or sys.stderr)
+            print(f"gan_writer: warning: {str(message).removeprefix('gan_writer: ')}", file=file or sys.stderr)
         else:
             shown(message, category, filename, lineno, file, line)
 

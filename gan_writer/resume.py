@@ -122,9 +122,12 @@ def check_loss(module, loss: torch.Tensor) -> None:
         )
 
 
-def check_ckpt_path(path: str | None, class_path: str) -> None:
+def check_ckpt_path(path: str | None, class_path: str, data: dict | None = None) -> None:
     """Refuse, in one line, a ``--ckpt_path`` that cannot resume a run of ``class_path``:
-    missing, a folder, unsafe, corrupted, not a gan_writer checkpoint, or of another stage.
+    missing, a folder, unsafe, corrupted, not a gan_writer checkpoint, of another stage, or
+    trained on another corpus than ``data`` (the run's parsed ``data.init_args``) names: the
+    model settings of a resume come from the checkpoint (LightningCLI), so another run's
+    checkpoint would otherwise fail later on a setting the user never wrote.
 
     Raises:
         FileNotFoundError, ValueError: one line naming the file and what to pass instead.
@@ -146,3 +149,11 @@ def check_ckpt_path(path: str | None, class_path: str) -> None:
     stage, mine = ckpt[KEY].get("stage"), class_path.rsplit(".", 1)[-1]
     if stage and stage != mine:
         raise StageMismatchError(stage_mismatch_message(f"--ckpt_path {path}", stage, mine))
+    theirs = ckpt.get("datamodule_hyper_parameters") or {}
+    for key in ("corpus", "data_dir"):
+        if data and key in theirs and key in data and theirs[key] != data[key]:
+            raise ValueError(
+                f"--ckpt_path {path} was trained with data.{key}={theirs[key]!r}, and this run's is {data[key]!r}: "
+                "--ckpt_path continues that same run, so give its own config (the config.yaml beside its "
+                "checkpoints/ folder); to train on other data from it, pass it as --model.init_args.init_checkpoint"
+            )

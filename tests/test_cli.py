@@ -273,7 +273,9 @@ def test_gan_writers_own_warnings_are_one_line_and_others_untouched(capsys):
     with _one_line_warnings():
         warnings.warn_explicit("13 of 50 training samples were cut", UserWarning, dm.__file__, 246)
         warnings.warn_explicit("from elsewhere", UserWarning, "/some/lib/x.py", 3)
+        warnings.warn_explicit("gan_writer: X holds no discriminator", UserWarning, dm.__file__, 250)
     err = capsys.readouterr().err
     assert "gan_writer: warning: 13 of 50 training samples were cut\n" in err
+    assert "gan_writer: warning: X holds no discriminator\n" in err  # one prefix, not two
     assert "datamodule.py" not in err and "gan_writer: warning: from elsewhere" not in err  # left to Python/pytest
     assert warnings.showwarning.__module__ != "gan_writer.cli"  # restored

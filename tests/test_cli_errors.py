@@ -93,6 +93,13 @@ def test_a_bad_value_names_the_option_the_value_and_the_type(tmp_path, capsys, a
 
 # 3. a config file that is not UTF-8, not YAML, or empty
 
+def test_a_missing_config_file_says_where_the_configs_are(tmp_path, capsys):
+    assert main(["fit", "--config", "experiments/poetry_zh/nope.yaml"]) == 2
+    assert only_line(capsys) == (f"gan-writer fit: error: --config experiments/poetry_zh/nope.yaml: no such file "
+                                 f"(from {tmp_path}); the stages' configs are under experiments/, e.g. "
+                                 "experiments/poetry_zh/mle.yaml")
+
+
 def test_a_config_that_is_not_utf8_names_the_file_and_the_byte(tmp_path, capsys):
     latin = tmp_path / "latin.yaml"
     latin.write_bytes(b"# caf\xff\n" + Path(MLE).read_bytes())

@@ -44,6 +44,17 @@ def test_ckpt_path_of_another_stage_is_one_line(runs, tmp_path, capsys):
     assert not (tmp_path / "poetry_zh").exists()  # nothing was trained or saved
 
 
+def test_ckpt_path_of_a_run_on_another_corpus_is_one_line(runs, tmp_path, capsys):
+    """poetry_en's MLE config resuming a poetry_zh MLE checkpoint: its model settings (from the
+    checkpoint) would fail on data.max_length; the corpus is named instead."""
+    _, mle, _ = runs
+    assert main(["fit", "--config", str(REPO / "experiments/poetry_en/mle.yaml"),
+                 f"--trainer.logger.init_args.save_dir={tmp_path}", f"--ckpt_path={mle}"]) == 2
+    line = error_line(capsys)
+    assert "trained with data.corpus='shi', and this run's is 'sonnets'" in line and "init_checkpoint" in line
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 def test_python_api_resume_of_another_stage_is_refused(runs):
     from gan_writer.systems.mle import MLEModule
 

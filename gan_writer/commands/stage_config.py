@@ -56,8 +56,8 @@ def refuse_existing_version(config) -> None:
 
 def check_config_files(argv: list[str]) -> None:
     """Read each ``--config`` file of ``argv`` the way jsonargparse will, and refuse, naming the
-    file, one that is not UTF-8, not valid YAML, empty, or not a mapping of sections. Values
-    that are not files (a missing path, inline YAML) are left to jsonargparse.
+    file, one that is missing (a name ending in ``.yaml``/``.yml``), not UTF-8, not valid YAML,
+    empty, or not a mapping of sections. Other values (inline YAML) are left to jsonargparse.
 
     Raises:
         ValueError: the file cannot be a config.
@@ -78,6 +78,9 @@ def check_config_files(argv: list[str]) -> None:
                                 + (f" and {len(found) - 6} more" if len(found) > 6 else "") if found else
                                 " (it holds none; the stages' configs are under experiments/)"))
         if not os.path.isfile(path):
+            if path.endswith((".yaml", ".yml")):  # a file name, not inline YAML
+                raise ValueError(f"--config {path}: no such file (from {os.getcwd()}); the stages' configs are "
+                                 "under experiments/, e.g. experiments/poetry_zh/mle.yaml")
             continue
         with open(path, "rb") as fh:
             raw = fh.read()

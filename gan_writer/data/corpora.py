@@ -458,11 +458,12 @@ def load_corpus(name_or_path: str | os.PathLike, *, data_dir: str | None = None,
             f"./{name} (or {path.resolve()})")
     if not path.exists():
         if looks_like_path(name):
+            where = "" if path.is_absolute() else f" (relative paths start from {Path.cwd()})"
             raise CorpusNotFoundError(
-                f"corpus file not found: {path.absolute()} (relative paths start from {Path.cwd()}). "
+                f"corpus file not found: {path.absolute()}{where}. "
                 f"Check the path, or use a registered corpus: {', '.join(CORPORA)}")
         raise UnknownCorpusError(f"{name!r} is neither a registered corpus nor an existing file or "
-                                 f"directory. Registered corpora: {', '.join(CORPORA)} (see list_corpora()); "
+                                 f"directory. Registered corpora: {', '.join(CORPORA)} (README: Corpora); "
                                  "for your own data pass the path of a .txt/.jsonl/.json file or a directory")
     opts = _check_options(f"user file {str(path)!r}", _USER_OPTIONS, options)
     parts, files = _user_parts(path, format, text_field, encoding, opts["strip_gutenberg"])
