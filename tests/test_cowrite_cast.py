@@ -316,6 +316,8 @@ def test_hand_edited_titles_loglines_forms_and_extra_keys(art, tmp_path):
     s = Session.open(path, model(art))
     s.write("ben: ho")
     assert json.loads(path.read_text())["my_notes"] == {"draft": 3}  # not ours to drop
+    from gan_writer.cowrite.session_file import FIELDS
+    assert set(json.loads(path.read_text())) - {"my_notes"} == set(FIELDS)  # FIELDS names every key saved
     with pytest.raises(SessionError, match="--form is for poem sessions"):
         Session(model(art), "script", form="wujue")
 

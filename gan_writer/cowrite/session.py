@@ -33,7 +33,7 @@ from pathlib import Path
 
 from gan_writer.cowrite.export import export_document
 from gan_writer.cowrite.generator import MAX_CANDIDATES, CandidateGenerator, Request, lines_of
-from gan_writer.cowrite.session_file import FORMAT, KINDS, SessionError, check_cast, empty_state, saved_cast, validate
+from gan_writer.cowrite.session_file import FIELDS, FORMAT, KINDS, SessionError, check_cast, empty_state, saved_cast, validate
 from gan_writer.writing.forms import LINE_END, get_form
 from gan_writer.writing.script import cast_header
 
@@ -424,8 +424,7 @@ class Session:
         self.title, self.path = data.get("title") or "", path
         self.logline, self.characters = check_cast(data["kind"], *saved_cast(data))
         self.states, self.pos, self.log = data["states"], int(data["pos"]), data["log"]
-        self.extra = {}
-        self.extra = {k: v for k, v in data.items() if k not in self.to_dict()}  # kept: not ours to drop
+        self.extra = {k: v for k, v in data.items() if k not in FIELDS}  # kept: not ours to drop
         return self
 
     @classmethod

@@ -7,9 +7,11 @@ from __future__ import annotations
 from gan_writer.writing.forms import get_form
 from gan_writer.writing.script import check_characters, check_logline
 
-__all__ = ["FORMAT", "KINDS", "AUTHORS", "SessionError", "empty_state", "check_cast", "saved_cast", "validate"]
+__all__ = ["FORMAT", "FIELDS", "KINDS", "AUTHORS", "SessionError", "empty_state", "check_cast", "saved_cast", "validate"]
 
 FORMAT = "gan_writer.cowrite.session/1"
+#: a session file's own top-level keys (:meth:`~gan_writer.cowrite.session.Session.to_dict`)
+FIELDS = ("format", "kind", "form", "seed", "title", "logline", "characters", "states", "pos", "log")
 KINDS = ("poem", "story", "script")
 AUTHORS = ("writer", "model")
 
