@@ -68,6 +68,7 @@ class ResumeCheckpoint(ModelCheckpoint):
     # ---- schedule ----------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module) -> None:
         super().on_train_start(trainer, pl_module)
+        self._final_written = False  # per fit (a notebook may fit one Trainer twice)
         try:
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
         except ValueError:  # not the main thread (e.g. a notebook worker): Lightning's default applies
