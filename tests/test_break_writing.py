@@ -21,10 +21,12 @@ def test_too_many_candidates_refused_before_sampling():
         write_endings(None, "Once upon a time", 3, 10, 10**8)
 
 
-@pytest.mark.parametrize("spec", ["A\nB: x", "A\tB: y", "X" * 41 + ": z"])
+@pytest.mark.parametrize("spec", ["A\x0bB: x", "A\tB: y", "X" * 41 + ": z"])
 def test_character_names_must_be_one_short_printable_line(spec):
     from gan_writer.writing.script import parse_characters
 
     with pytest.raises(ValueError, match="one printable line"):
         parse_characters(spec)
+    with pytest.raises(ValueError, match="entry 'A' has no 'NAME:'"):  # a line break separates entries
+        parse_characters("A\nB: x")
     assert parse_characters("ANNA: a; BOB O'NEIL: b") == [("ANNA", "a"), ("BOB O'NEIL", "b")]
