@@ -9,8 +9,10 @@ of 32 + 32. Real samples come from a random LSTM "oracle" (N(0, 1), seed fixed).
 * ``negatives``: drawing ``N`` negatives -- ``new`` in chunks of ``max_sample_batch``
   (1,000), ``old`` in one batch (the code before issue 18);
 * ``d_epoch``: one discriminator epoch, ``N`` real + ``N`` generated -- ``new``
-  (:func:`gan_writer.systems.disc_training.train_discriminator`, fused Adam), ``old``
-  (the per-minibatch loop before issue 18: four host reads per minibatch, default Adam);
+  (:func:`gan_writer.systems.disc_training.train_discriminator`, fused Adam), ``one-product``
+  (the same with the highway's weight gradient in one product, as before 2026-12-07, not in
+  chunks of 32 rows: ``CNNDiscriminator.wgrad_rows = 0``), ``old`` (the per-minibatch loop
+  before issue 18: four host reads per minibatch, default Adam);
 * ``mle_epoch``: one MLE epoch of ``N`` sequences -- ``gan_writer`` (the real
   :class:`~gan_writer.systems.mle.MLEModule` in a ``Trainer``, clip 5, fused AdamW; the
   epoch alone, without the Trainer's set-up), ``bare`` (the same step without Lightning),
@@ -373,6 +375,8 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
         raise SystemExit(f"--cnn-options: unknown {sorted(unknown)}; choose from {list(CNN_OPTIONS)}")
     # the same seed: the same generator and (for the seqgan highway) the same discriminator weights as ``ours``
     variants_of = {o: Ours(real_ids, args.seed, **CNN_OPTIONS[o]) for o in cnn_options if o != "fast"}  # fast: ``ours``
+    one_product = Ours(real_ids, args.seed)  # the default module, highway weight gradient in one product (before 12-07)
+    one_product.disc.wgrad_rows = 0
     tg = None
     if args.textgan:
         from textgan_units import TextGAN
@@ -391,6 +395,7 @@ def run_units(args) -> list[tuple[str, str, float, float]]:
         "negatives": [("gan_writer", lambda: draw_negatives(ours.gen, n, T, max_sample_batch=1000)),
                       ("gan_writer old (one batch)", lambda: draw_negatives(ours.gen, n, T, max_sample_batch=None))],
         "d_epoch": [("gan_writer", lambda: ours.d_epoch_new(real, fake)),
+                    ("gan_writer one-product highway wgrad", lambda: one_product.d_epoch_new(real, fake)),
                     *[(f"gan_writer {o}", lambda v=v: v.d_epoch_new(real, fake)) for o, v in variants_of.items()],
                     ("gan_writer old (per-minibatch loop)", lambda: ours.d_epoch_old(real, fake))],
         "mle_epoch": [("gan_writer", mle_lightning(n, tmp)),

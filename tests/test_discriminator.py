@@ -364,3 +364,57 @@ def test_first_argmax_equals_max_indices_with_ties(dtype):
         assert torch.equal(values, expected_values)
         assert torch.equal(idx, expected) and idx.dtype == torch.int64
         assert idx[0].eq(0).all() and idx[1, 0].item() == p - 1
+
+
+@pytest.mark.parametrize("rows", [64, 70])  # 2 chunks of 32; 3 chunks, the last of 6 rows
+def test_linear_with_chunked_weight_gradient_matches_nn_linear(rows):
+    """cnn_layers.linear: same values as the layer, gradients equal to float64's to rounding,
+    and the weight gradient is exactly the sum of the chunks' products (the reference path's
+    two calls for 32 real + 32 generated rows); gradcheck in float64."""
+    from gan_writer.models.cnn_layers import _Linear, linear
+
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(40, 24)
+    x = torch.randn(rows, 40, requires_grad=True)
+    y = linear(x, layer, wgrad_rows=32)
+    assert type(y.grad_fn).__name__ == "_LinearBackward"
+    assert torch.equal(y, layer(x))
+    g = torch.randn(rows, 24)
+    y.backward(g)
+    chunks = [(g[i:i + 32], x.detach()[i:i + 32]) for i in range(0, rows, 32)]
+    expected = chunks[0][0].t().mm(chunks[0][1])
+    for gi, xi in chunks[1:]:
+        expected.addmm_(gi.t(), xi)
+    assert torch.equal(layer.weight.grad, expected)
+    w64, x64, g64 = layer.weight.double(), x.detach().double(), g.double()
+    torch.testing.assert_close(layer.weight.grad.double(), g64.t() @ x64, rtol=0, atol=1e-5)
+    torch.testing.assert_close(layer.bias.grad.double(), g64.sum(0), rtol=0, atol=1e-5)
+    torch.testing.assert_close(x.grad.double(), g64 @ w64, rtol=0, atol=1e-5)
+    xd = torch.randn(rows, 5, dtype=torch.double, requires_grad=True)
+    wd = torch.randn(3, 5, dtype=torch.double, requires_grad=True)
+    bd = torch.randn(3, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, w, b: _Linear.apply(a, w, b, 32), (xd, wd, bd))
+
+
+def test_linear_keeps_nn_linear_outside_the_chunked_range():
+    """One product where MKL is not slow (B <= 32 rows or B > 96), without gradients, and at
+    wgrad_rows=0 (the reference impl's highway); the fast CNN's highway takes chunks."""
+    from gan_writer.models.cnn_layers import linear
+
+    layer = torch.nn.Linear(8, 8)
+    for rows, wgrad_rows in ((32, 32), (97, 32), (64, 0)):
+        assert type(linear(torch.randn(rows, 8), layer, wgrad_rows).grad_fn).__name__ == "AddmmBackward0"
+    with torch.no_grad():
+        assert linear(torch.randn(64, 8), layer, 32).grad_fn is None
+    d = CNNDiscriminator(V, 12, embed_dim=8, filter_sizes=(1, 2), num_filters=(4, 4), impl="fast")
+    names = set()
+    d.highway.gate.register_forward_hook(lambda *a: names.add("module called"))
+    d(torch.randint(0, V, (64, 12)))
+    assert not names  # the fast path's highway called linear(), not the Linear module
+    d.wgrad_rows = 0  # one product
+    d(torch.randint(0, V, (64, 12)))
+    assert names == {"module called"}
+    names.clear()
+    d.wgrad_rows, d.impl = 32, "reference"
+    d(torch.randint(0, V, (64, 12)))
+    assert names == {"module called"}

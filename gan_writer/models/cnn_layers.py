@@ -1,7 +1,8 @@
 """The layers of the SeqGAN CNN discriminator (:class:`gan_writer.models.discriminator.CNNDiscriminator`):
 SeqGAN's two-matrix highway and TextGAN-PyTorch's one-matrix one (Srivastava et al. 2015,
 "Highway Networks"), and the ``impl="fast"`` convolution + max-over-time (one strided window
-view and one ``addmm`` per filter width, with a hand-written backward; issue 18)."""
+view and one ``addmm`` per filter width, with a hand-written backward; issue 18), and the
+highway's linear maps with their weight gradient summed over row chunks (:func:`linear`)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -11,7 +12,55 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["Highway", "SingleHighway", "windowed_conv_max", "first_argmax", "WINDOW_CHUNK_BYTES"]
+__all__ = ["Highway", "SingleHighway", "linear", "windowed_conv_max", "first_argmax", "WINDOW_CHUNK_BYTES",
+           "WGRAD_ROWS"]
+
+#: :func:`linear`'s default: rows per weight-gradient product, and the most rows split so.
+WGRAD_ROWS, WGRAD_MAX_ROWS = 32, 96
+
+
+class _Linear(torch.autograd.Function):
+    """``x @ weight.T + bias`` whose weight gradient is a sum of ``x[c].T``-products over
+    chunks ``c`` of ``rows`` rows. ``apply(x, weight, bias, rows)``."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor, rows: int) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.rows = rows
+        return torch.addmm(bias, x, weight.t())
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = grad.mm(weight) if ctx.needs_input_grad[0] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            r = ctx.rows
+            grad_w = grad[:r].t().mm(x[:r])
+            for i in range(r, x.shape[0], r):
+                grad_w.addmm_(grad[i:i + r].t(), x[i:i + r])
+        grad_b = grad.sum(0) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None
+
+
+def linear(x: Tensor, layer: nn.Linear, wgrad_rows: int = 0) -> Tensor:
+    """``layer(x)`` for ``x`` ``(B, in)`` -> ``(B, out)``; with ``wgrad_rows > 0`` and
+    ``wgrad_rows < B <= WGRAD_MAX_ROWS`` the weight gradient is summed over chunks of
+    ``wgrad_rows`` rows (a hand-written backward, not twice differentiable).
+
+    Why (issue 18): MKL 2024.2's sgemm (torch 2.13, one AVX-512 thread) computes the SeqGAN
+    highway's weight gradient ``(1720, B) @ (B, 1720)`` at 25-40 G multiply-adds/s for ``B``
+    from 48 to 96, against 60-76 G/s for ``B <= 40`` and from ``B >= 112``. A D step of 32 real
+    + 32 generated rows in two chunks of 32 is the same sum as the ``impl="reference"`` path's
+    two calls (real, then generated): a D epoch 2.9% faster (``benchmarks/bench_adversarial.py
+    --units d_epoch``, the ``one-product`` row; docs/discriminators.md). Values are those of ``layer(x)``; gradients differ from one product's
+    by float rounding only (``tests/test_discriminator.py``).
+    """
+    b = x.shape[0]
+    if wgrad_rows <= 0 or not (wgrad_rows < b <= WGRAD_MAX_ROWS) or x.dim() != 2 or not torch.is_grad_enabled():
+        return layer(x)
+    return _Linear.apply(x, layer.weight, layer.bias, int(wgrad_rows))
 
 
 class Highway(nn.Module):
@@ -28,10 +77,10 @@ class Highway(nn.Module):
         for lin in (self.transform, self.gate):
             nn.init.xavier_uniform_(lin.weight)  # TF get_variable default (glorot uniform)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, size) -> (B, size)``."""
-        t = torch.sigmoid(self.gate(x) + self.gate_bias)
-        g = F.relu(self.transform(x))
+    def forward(self, x: Tensor, wgrad_rows: int = 0) -> Tensor:
+        """``(B, size) -> (B, size)``; ``wgrad_rows``: see :func:`linear` (0: ``nn.Linear``'s backward)."""
+        t = torch.sigmoid(linear(x, self.gate, wgrad_rows) + self.gate_bias)
+        g = F.relu(linear(x, self.transform, wgrad_rows))
         return t * g + (1.0 - t) * x
 
 
@@ -53,9 +102,9 @@ class SingleHighway(nn.Module):
         self.gate_bias = float(gate_bias)
         nn.init.xavier_uniform_(self.linear.weight)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, size) -> (B, size)``."""
-        h = self.linear(x)
+    def forward(self, x: Tensor, wgrad_rows: int = 0) -> Tensor:
+        """``(B, size) -> (B, size)``; ``wgrad_rows``: see :func:`linear` (0: ``nn.Linear``'s backward)."""
+        h = linear(x, self.linear, wgrad_rows)
         t = torch.sigmoid(h + self.gate_bias) if self.gate_bias else torch.sigmoid(h)
         return t * F.relu(h) + (1.0 - t) * x
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_writer.models.cnn_layers import Highway, SingleHighway, windowed_conv_max
+from gan_writer.models.cnn_layers import WGRAD_ROWS, Highway, SingleHighway, windowed_conv_max
 
 __all__ = [
     "Discriminator",
@@ -198,6 +198,9 @@ class CNNDiscriminator(Discriminator):
         self.convs = nn.ModuleList(nn.Conv1d(embed_dim, n, k) for k, n in zip(filter_sizes, num_filters))
         self.impl = impl
         self.highway_kind = highway
+        #: the fast path's highway weight gradient in chunks of this many rows (``cnn_layers.linear``;
+        #: 0: one product). A speed setting, not saved: the same function either way.
+        self.wgrad_rows = WGRAD_ROWS
         highway_cls = Highway if highway == "seqgan" else SingleHighway
         self.highway = highway_cls(self.num_filters_total, gate_bias=highway_bias)
         self.dropout = nn.Dropout(dropout)
@@ -230,7 +233,7 @@ class CNNDiscriminator(Discriminator):
         emb = self.embedding(ids) * mask.unsqueeze(-1).to(self.embedding.weight.dtype)  # (B, T, E)
         if self._impl == "fast":
             pooled = windowed_conv_max(F.pad(emb, (0, 0, 0, self.seq_len - ids.shape[1])), self.convs)  # (B, L, E)
-            return self.highway(pooled)
+            return self.highway(pooled, wgrad_rows=self.wgrad_rows)
         x = F.pad(emb.transpose(1, 2), (0, self.seq_len - ids.shape[1]))  # (B, E, L)
         pooled = torch.cat([F.relu(conv(x)).amax(dim=-1) for conv in self.convs], dim=1)
         return self.highway(pooled)
