@@ -230,6 +230,7 @@ def test_resume_with_another_vocabulary_is_refused_with_advice_that_works(traine
     err = capsys.readouterr().err
     lines = [x for x in err.strip().splitlines() if not x.startswith("gan_writer: corpus ")]  # the stats line
     assert "cannot resume" in err and "data.tokenizer" in err and len(lines) == 1
+    assert not (tmp_path / "poetry_zh" / "mle" / "version_0").exists()  # the refused run's folder is taken back
     # the advice: the checkpoint's own tokenizer
     assert main(fit_args(tmp_path, "--data.init_args.max_train_samples=64", f"--data.init_args.tokenizer={last}",
                          *more)) == 0

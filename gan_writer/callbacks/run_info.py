@@ -5,6 +5,10 @@ Without a logger (``--trainer.logger=false``) every run writes into ``default_ro
 there the config goes to the first free ``config.yaml`` / ``config-vN.yaml`` (and
 ``run_info.json`` / ``run_info-vN.json``), so a second run never crashes on, nor
 overwrites, the first one's.
+
+A ``fit`` that fails before its first training step (e.g. a resume refused in
+``on_load_checkpoint`` for another vocabulary) takes back the version folder it made, when
+that folder holds only what this run wrote before any step (:meth:`RunConfigCallback.on_exception`).
 """
 from __future__ import annotations
 
@@ -64,6 +68,17 @@ def _free(folder: str, name: str) -> str:
     return candidate
 
 
+def _only_this_process_wrote(folder: str, names: set[str]) -> bool:
+    """True if ``folder`` does not exist or holds only files named in ``names`` and TensorBoard
+    event files of this process (``events.out.tfevents.<time>.<host>.<pid>.<n>``)."""
+    if not os.path.exists(folder):
+        return True
+    mine = f".{os.getpid()}."
+    return all(os.path.isfile(os.path.join(folder, e)) and (e in names or (e.startswith("events.out.tfevents.")
+                                                                          and mine in e))
+               for e in os.listdir(folder))
+
+
 class RunConfigCallback(SaveConfigCallback):
     """LightningCLI's config saving, plus ``run_info.json``; free names when there is no logger.
 
@@ -75,6 +90,7 @@ class RunConfigCallback(SaveConfigCallback):
     def __init__(self, *args, command: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.command = command
+        self._made: tuple[str, list[str]] | None = None  # (folder this process created, files written in it)
 
     def on_fit_start(self, trainer, pl_module) -> None:
         """Once the checkpoint is restored (not before: a refused resume says only why)."""
@@ -91,6 +107,8 @@ class RunConfigCallback(SaveConfigCallback):
         if trainer.logger is None and log_dir and trainer.is_global_zero:
             self.config_filename = _free(log_dir, self.config_filename)
             info_name = _free(log_dir, info_name)
+        new_folder = bool(log_dir) and trainer.is_global_zero and stage == "fit"
+        new_folder = new_folder and _only_this_process_wrote(log_dir, set())  # made by this run's logger, if at all
         super().setup(trainer, pl_module, stage)
         # Lightning sets trainer.ckpt_path only after the setup hooks: the CLI's value is the one
         resumed = getattr(trainer, "ckpt_path", None) or (self.config.get("ckpt_path") if self.config else None)
@@ -100,3 +118,26 @@ class RunConfigCallback(SaveConfigCallback):
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump({**run_info(self.command), "config_file": self.config_filename,
                            "ckpt_path": str(resumed) if resumed else None}, fh, indent=2)
+            if new_folder:
+                self._made = (log_dir, [os.path.join(log_dir, self.config_filename), path])
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        """A ``fit`` that failed before its first step (not an interruption): remove the folder
+        this process created (at ``setup`` it was absent or held only this process's TensorBoard
+        event file) when it holds nothing but the ``config.yaml`` and ``run_info.json`` written
+        here and the logger's ``hparams.yaml`` / event files of this process (no step was logged);
+        anything else in it (a ``checkpoints/`` folder, another file) keeps all of it."""
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        interrupted = isinstance(exception, (KeyboardInterrupt, SIGTERMException))
+        if self._made is None or trainer.global_step > 0 or interrupted:
+            return
+        folder, files = self._made
+        self._made = None
+        try:
+            if _only_this_process_wrote(folder, {os.path.basename(f) for f in files} | {"hparams.yaml"}):
+                for e in os.listdir(folder):
+                    os.remove(os.path.join(folder, e))
+                os.rmdir(folder)
+        except OSError:
+            pass  # kept as it is

@@ -51,14 +51,15 @@ def linear(x: Tensor, layer: nn.Linear, wgrad_rows: int = 0) -> Tensor:
 
     Why (issue 18): MKL 2024.2's sgemm (torch 2.13, one AVX-512 thread) computes the SeqGAN
     highway's weight gradient ``(1720, B) @ (B, 1720)`` at 25-40 G multiply-adds/s for ``B``
-    from 48 to 96, against 60-76 G/s for ``B <= 40`` and from ``B >= 112``. A D step of 32 real
-    + 32 generated rows in two chunks of 32 is the same sum as the ``impl="reference"`` path's
-    two calls (real, then generated): a D epoch 2.9% faster (``benchmarks/bench_adversarial.py
-    --units d_epoch``, the ``one-product`` row; docs/discriminators.md). Values are those of ``layer(x)``; gradients differ from one product's
-    by float rounding only (``tests/test_discriminator.py``).
+    from 48 to 96, against 60-76 G/s for ``B <= 40`` and from ``B >= 112`` (erratic run to run).
+    A D step of 32 real + 32 generated rows in two chunks of 32 groups the sum as the
+    ``impl="reference"`` path's two calls do (real, then generated): a D epoch 2.9% faster
+    (``benchmarks/bench_adversarial.py --units d_epoch``, the ``one-product`` row;
+    docs/discriminators.md). Values are those of ``layer(x)``; gradients differ from one
+    product's by float rounding only (``tests/test_discriminator.py``).
     """
-    b = x.shape[0]
-    if wgrad_rows <= 0 or not (wgrad_rows < b <= WGRAD_MAX_ROWS) or x.dim() != 2 or not torch.is_grad_enabled():
+    chunked = 0 < wgrad_rows < x.shape[0] <= WGRAD_MAX_ROWS and x.dim() == 2 and layer.bias is not None
+    if not (chunked and torch.is_grad_enabled()):
         return layer(x)
     return _Linear.apply(x, layer.weight, layer.bias, int(wgrad_rows))
 

@@ -1,0 +1,54 @@
+"""RunConfigCallback.on_exception: a fit that failed before its first step takes back the
+folder it made, and only that (gan_writer/callbacks/run_info.py)."""
+import os
+import types
+
+import pytest
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+from gan_writer.callbacks.run_info import RunConfigCallback
+
+
+def made_folder(tmp_path, extra=None, subfolder=False):
+    folder = tmp_path / "version_0"
+    folder.mkdir()
+    if subfolder:
+        (folder / "checkpoints").mkdir()
+    files = [folder / "config.yaml", folder / "run_info.json"]
+    for f in files:
+        f.write_text("x")
+    if extra:
+        (folder / extra).write_text("y")
+    cb = RunConfigCallback.__new__(RunConfigCallback)  # the hook reads only what setup recorded
+    cb._made = (str(folder), [str(f) for f in files])
+    return cb, folder
+
+
+@pytest.mark.parametrize("step, exception, extra, removed", [
+    (0, ValueError("cannot resume"), None, True),
+    (0, ValueError("cannot resume"), f"events.out.tfevents.1.vm.{os.getpid()}.1", True),  # this process's logger
+    (0, ValueError("cannot resume"), f"events.out.tfevents.1.vm.{os.getpid() + 1}.1", False),  # another process's
+    (0, ValueError("cannot resume"), "notes.txt", False),  # someone else's file: all kept
+    (3, ValueError("loss is nan"), None, False),  # training steps were taken
+    (0, KeyboardInterrupt(), None, False),  # an interruption is not a failure
+    (0, SIGTERMException(), None, False),
+])
+def test_on_exception_removes_only_a_folder_of_its_own_files(tmp_path, step, exception, extra, removed):
+    cb, folder = made_folder(tmp_path, extra)
+    cb.on_exception(types.SimpleNamespace(global_step=step), None, exception)
+    assert folder.exists() is not removed
+    if not removed:
+        assert (folder / "config.yaml").read_text() == "x" and (folder / "run_info.json").read_text() == "x"
+
+
+def test_on_exception_keeps_a_folder_this_process_did_not_make(tmp_path):
+    cb, folder = made_folder(tmp_path)
+    cb._made = None  # setup found the folder already there
+    cb.on_exception(types.SimpleNamespace(global_step=0), None, ValueError("x"))
+    assert (folder / "config.yaml").is_file()
+
+
+def test_on_exception_keeps_a_folder_with_a_checkpoints_folder(tmp_path):
+    cb, folder = made_folder(tmp_path, subfolder=True)
+    cb.on_exception(types.SimpleNamespace(global_step=0), None, ValueError("x"))
+    assert (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir()
