@@ -418,3 +418,33 @@ def test_linear_keeps_nn_linear_outside_the_chunked_range():
     d.wgrad_rows, d.impl = 32, "reference"
     d(torch.randint(0, V, (64, 12)))
     assert names == {"module called"}
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cnn_fast_impl_trains_under_autocast_like_the_reference(dtype):
+    """Mixed precision (Lightning's bf16-mixed / 16-mixed run the D steps under autocast): the
+    fast path computes in the autocast dtype as conv1d does, its backward gets one dtype (it
+    raised a dtype mismatch before), and the float32 weights get float32 gradients close to
+    the reference path's."""
+    from gan_writer.systems.disc_training import discriminator_optimizer, train_discriminator
+
+    torch.manual_seed(0)
+    ref = CNNDiscriminator(50, 12, embed_dim=16, filter_sizes=(1, 2, 3), num_filters=(8, 8, 8), impl="reference").eval()
+    fast = CNNDiscriminator(50, 12, embed_dim=16, filter_sizes=(1, 2, 3), num_filters=(8, 8, 8), impl="fast").eval()
+    fast.load_state_dict(ref.state_dict())
+    ids = torch.randint(0, 50, (64, 12))
+    with torch.autocast("cpu", dtype=dtype):
+        a, b = ref(ids), fast(ids)
+    assert a.dtype == b.dtype == dtype
+    torch.testing.assert_close(b.float(), a.float(), rtol=0, atol=0.05 * a.abs().max().item())
+    a.float().square().sum().backward()
+    b.float().square().sum().backward()
+    for (name, p), q in zip(ref.named_parameters(), fast.parameters()):
+        assert q.grad.dtype == torch.float32, name
+        assert (p.grad - q.grad).abs().max().item() <= 0.05 * p.grad.abs().max().item() + 1e-6, name
+    real = {"ids": torch.randint(0, 50, (64, 12)), "attention_mask": torch.ones(64, 12, dtype=torch.long)}
+    fake = {"ids": torch.randint(0, 50, (64, 12)), "attention_mask": torch.ones(64, 12, dtype=torch.long)}
+    before = fast.highway.gate.weight.detach().clone()
+    with torch.autocast("cpu", dtype=dtype):
+        logs = train_discriminator(fast, discriminator_optimizer(fast, 1e-3, "bf16-mixed"), real, fake, 1, 32)
+    assert 0 < logs["disc/bce"] < 2 and not torch.equal(before, fast.highway.gate.weight)

@@ -65,6 +65,41 @@ def test_generator_clip_sees_unscaled_gradients(tiny, precision):
     assert all(n == pytest.approx(clip, rel=0.02) for n in finite), (precision, module.applied)
 
 
+class RealRows(L.LightningDataModule):
+    """The two things a SeqGAN stage reads from its data module: training ids (the real rows of
+    the D steps) and a train loader."""
+
+    def __init__(self, tok, steps: int) -> None:
+        super().__init__()
+        ids = [tok.encode(line) for line in ("春眠不觉晓", "处处闻啼鸟", "夜来风雨声", "花落知多少")] * 8
+        self.datasets = {"train": type("Split", (), {"ids": ids})()}
+        self.steps = steps
+
+    def train_dataloader(self):
+        row = {"ids": torch.zeros(4, dtype=torch.long), "attention_mask": torch.ones(4, dtype=torch.long)}
+        return DataLoader([row] * self.steps, batch_size=1)
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_discriminator_steps_run_under_mixed_precision(tiny, precision):
+    """The D steps of the adversarial stage run inside Lightning's autocast; the default CNN
+    (impl="fast", a hand-written backward) raised a dtype mismatch there before."""
+    path, tok = tiny
+    torch.manual_seed(0)
+    module = SeqGANModule(path, discriminator=CNN, tokenizer=tok, max_length=8, g_batch_size=4, rollout_num=1,
+                          d_steps=1, d_epochs=1, d_num_samples=16, d_batch_size=8, num_text_samples=0)
+    assert module.discriminator.impl == "fast"
+    before = {k: v.clone() for k, v in module.discriminator.state_dict().items()}
+    amp = dict(plugins=[MixedPrecision("16-mixed", "cpu")]) if precision == "16-mixed" else dict(precision=precision)
+    trainer = L.Trainer(max_epochs=1, limit_val_batches=0, **amp, accelerator="cpu", logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=RealRows(tok, steps=2))
+    after = module.discriminator.state_dict()
+    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
+    assert after["highway.gate.weight"].dtype == torch.float32
+    assert not torch.equal(before["highway.gate.weight"], after["highway.gate.weight"])  # the D steps trained it
+
+
 OPTIONS = [
     dict(reward="sequence", advantage="leave_one_out", loss="ppo_clip", ppo_epochs=3, loss_aggregation="sum"),
     dict(reward="mc_rollout", rollout_batching="all_prefixes", advantage="group_norm", group_size=4),

@@ -59,7 +59,7 @@ def linear(x: Tensor, layer: nn.Linear, wgrad_rows: int = 0) -> Tensor:
     product's by float rounding only (``tests/test_discriminator.py``).
     """
     chunked = 0 < wgrad_rows < x.shape[0] <= WGRAD_MAX_ROWS and x.dim() == 2 and layer.bias is not None
-    if not (chunked and torch.is_grad_enabled()):
+    if not (chunked and torch.is_grad_enabled()) or torch.is_autocast_enabled(x.device.type):  # autocast: Linear's
         return layer(x)
     return _Linear.apply(x, layer.weight, layer.bias, int(wgrad_rows))
 
@@ -214,6 +214,9 @@ def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d], chunk_bytes: int = 
     position where ``amax`` (the reference) splits it among exactly tied windows; ties arise
     only between identical windows, e.g. all-padding ones, whose zero inputs get no gradient.
 
+    Under autocast (Lightning's ``bf16-mixed`` / ``16-mixed``) it computes in the autocast
+    dtype, as ``conv1d`` does there.
+
     Memory: one width's window copy (``P * k * E`` floats per row) lives at a time; with
     gradients ``x`` and the argmax are kept, not the copies (recomputed in backward); without
     gradients no argmax is computed (``amax`` alone) and rows are taken in chunks so that one
@@ -243,8 +246,15 @@ def windowed_conv_max(x: Tensor, convs: Sequence[nn.Conv1d], chunk_bytes: int = 
     # (n, k * E): taps major, as the windows
     weights = [conv.weight.transpose(1, 2).reshape(conv.out_channels, k * e) for conv, k in zip(convs, widths)]
     if torch.is_grad_enabled() and (x.requires_grad or any(c.weight.requires_grad for c in convs)):
-        params = [t for weight, conv in zip(weights, convs) for t in (weight, conv.bias)]
-        return F.relu(_WindowMaxBank.apply(x, widths, *params))
+        biases = [conv.bias for conv in convs]
+        dtype = torch.get_autocast_dtype(x.device.type) if torch.is_autocast_enabled(x.device.type) else None
+        if dtype is None:
+            return F.relu(_WindowMaxBank.apply(x, widths, *[t for wb in zip(weights, biases) for t in wb]))
+        # under autocast, as conv1d: computed in the autocast dtype (the casts are autograd's; the
+        # backward gets tensors of one dtype)
+        params = [t.to(dtype) for wb in zip(weights, biases) for t in wb]
+        with torch.autocast(x.device.type, enabled=False):
+            return F.relu(_WindowMaxBank.apply(x.to(dtype), widths, *params))
     pooled = []
     for k, weight, conv in zip(widths, weights, convs):
         rows = max(1, chunk_bytes // ((length - k + 1) * k * e * x.element_size()))
