@@ -118,7 +118,7 @@ def check_loss(module, loss: torch.Tensor) -> None:
         raise NonFiniteError(
             f"training stopped at epoch {module.current_epoch}, step {module.global_step}: the training loss is "
             f"{float(loss.detach())} (NaN or inf); no checkpoint is written from here. Lower the learning rate or "
-            "resume from the last checkpoint"
+            "resume from this run's checkpoints/last.ckpt if one was written (at step 0: start again)"
         )
 
 

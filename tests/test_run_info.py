@@ -52,3 +52,21 @@ def test_on_exception_keeps_a_folder_with_a_checkpoints_folder(tmp_path):
     cb, folder = made_folder(tmp_path, subfolder=True)
     cb.on_exception(types.SimpleNamespace(global_step=0), None, ValueError("x"))
     assert (folder / "config.yaml").is_file() and (folder / "checkpoints").is_dir()
+
+
+def test_a_folder_counts_as_this_processs_only_if_absent_or_holding_its_event_file(tmp_path):
+    """At setup: an empty folder may be one the user made (kept); an event file counts as this
+    process's only by its pid field, not by the pid appearing elsewhere in the host name."""
+    from gan_writer.callbacks.run_info import _made_by_this_process
+
+    pid = os.getpid()
+    assert _made_by_this_process(str(tmp_path / "new"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert not _made_by_this_process(str(empty))
+    (empty / f"events.out.tfevents.1796626698.node.{pid}.lab.4242.0").write_text("")  # another pid, ours in the host
+    assert not _made_by_this_process(str(empty))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / f"events.out.tfevents.1796626698.vm.{pid}.0").write_text("")
+    assert _made_by_this_process(str(mine))

@@ -68,15 +68,25 @@ def _free(folder: str, name: str) -> str:
     return candidate
 
 
+def _is_my_event_file(name: str) -> bool:
+    """A TensorBoard event file of this process: ``events.out.tfevents.<time>.<host>.<pid>.<n>``."""
+    parts = name.split(".")
+    return name.startswith("events.out.tfevents.") and len(parts) >= 7 and parts[-2] == str(os.getpid())
+
+
 def _only_this_process_wrote(folder: str, names: set[str]) -> bool:
-    """True if ``folder`` does not exist or holds only files named in ``names`` and TensorBoard
-    event files of this process (``events.out.tfevents.<time>.<host>.<pid>.<n>``)."""
+    """True if ``folder`` holds only files named in ``names`` and this process's event files."""
+    return all(os.path.isfile(os.path.join(folder, e)) and (e in names or _is_my_event_file(e))
+               for e in os.listdir(folder))
+
+
+def _made_by_this_process(folder: str) -> bool:
+    """True if ``folder`` does not exist yet, or this process's logger made it: it holds this
+    process's event file and nothing else (an empty folder may be a user's: not ours)."""
     if not os.path.exists(folder):
         return True
-    mine = f".{os.getpid()}."
-    return all(os.path.isfile(os.path.join(folder, e)) and (e in names or (e.startswith("events.out.tfevents.")
-                                                                          and mine in e))
-               for e in os.listdir(folder))
+    entries = os.listdir(folder)
+    return bool(entries) and _only_this_process_wrote(folder, set())
 
 
 class RunConfigCallback(SaveConfigCallback):
@@ -108,7 +118,7 @@ class RunConfigCallback(SaveConfigCallback):
             self.config_filename = _free(log_dir, self.config_filename)
             info_name = _free(log_dir, info_name)
         new_folder = bool(log_dir) and trainer.is_global_zero and stage == "fit"
-        new_folder = new_folder and _only_this_process_wrote(log_dir, set())  # made by this run's logger, if at all
+        new_folder = new_folder and _made_by_this_process(log_dir)
         super().setup(trainer, pl_module, stage)
         # Lightning sets trainer.ckpt_path only after the setup hooks: the CLI's value is the one
         resumed = getattr(trainer, "ckpt_path", None) or (self.config.get("ckpt_path") if self.config else None)
@@ -122,7 +132,8 @@ class RunConfigCallback(SaveConfigCallback):
                 self._made = (log_dir, [os.path.join(log_dir, self.config_filename), path])
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        """A ``fit`` that failed before its first step (not an interruption): remove the folder
+        """A fresh ``fit`` that failed before its first step (``global_step`` 0: a resumed run,
+        whose step comes from its checkpoint, keeps its folder; an interruption too): remove the folder
         this process created (at ``setup`` it was absent or held only this process's TensorBoard
         event file) when it holds nothing but the ``config.yaml`` and ``run_info.json`` written
         here and the logger's ``hparams.yaml`` / event files of this process (no step was logged);
