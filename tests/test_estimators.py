@@ -295,3 +295,18 @@ def test_prefix_rewards_and_config_validation():
                      (dict(kl_coef=-1.0), "model.init_args.kl_coef")]:
         with pytest.raises(ValueError, match=key):
             EstimatorConfig(**bad).validate(8)
+
+
+@pytest.mark.parametrize("options", [dict(advantage="group_norm"), dict(advantage="leave_one_out"),
+                                     dict(loss="maligan")], ids=lambda o: "+".join(o.values()))
+def test_estimators_that_compare_a_group_refuse_groups_of_one_row(options):
+    """group_norm gives one row a zero advantage, maligan a weight of exactly 1 (both: zero
+    gradient) and leave-one-out falls back to no baseline: refused, naming the key."""
+    with pytest.raises(ValueError, match=r"needs >= 2 rows per group, got 1 \(model.init_args.group_size=1"):
+        EstimatorConfig(**options, group_size=1).validate(8)
+    with pytest.raises(ValueError, match="got 1 .*g_batch_size=1"):
+        EstimatorConfig(**options).validate(1)  # the whole batch of one process
+    EstimatorConfig(**options).validate(1, world_size=2)  # a whole-batch group spans the ranks
+    EstimatorConfig(**options).validate(1, world_size=0)  # ranks not known yet: checked later
+    EstimatorConfig(**options, group_size=2).validate(8)
+    EstimatorConfig(advantage="ema", group_size=1).validate(8)  # a running baseline needs no group

@@ -222,3 +222,24 @@ def test_form_reward_weight_mixes_the_form_score_into_the_reward(tmp_path):
         SeqGANModule(str(path), reward="sequence", form_reward_weight=0.5, **common)
     with pytest.raises(ValueError, match="form_reward_weight must be in"):
         SeqGANModule(str(path), reward="sequence", form="wujue", form_reward_weight=1.5, **common)
+
+
+def test_the_deprecated_baseline_refuses_to_contradict_advantage(tiny):
+    """baseline=ema used to override an explicit advantage silently (and the saved config named
+    the advantage that did not run)."""
+    path, tok = tiny
+    kw = dict(discriminator=CNN, tokenizer=tok, max_length=8, g_batch_size=4, rollout_num=1, num_text_samples=0)
+    with pytest.raises(ValueError, match="baseline='ema'.*conflicts with model.init_args.advantage='group_norm'"):
+        SeqGANModule(path, baseline="ema", advantage="group_norm", **kw)
+    with pytest.warns(UserWarning, match="deprecated"):
+        assert SeqGANModule(path, baseline="ema", advantage="ema", **kw).estimator.advantage == "ema"
+    with pytest.warns(UserWarning, match="deprecated"):
+        assert SeqGANModule(path, baseline="mean", **kw).estimator.advantage == "leave_one_out"
+
+
+def test_a_whole_batch_group_of_one_row_is_refused_at_fit_start(tiny):
+    path, tok = tiny
+    module = SeqGANModule(path, discriminator=CNN, tokenizer=tok, max_length=8, g_batch_size=1, rollout_num=1,
+                          advantage="group_norm", d_steps=0, num_text_samples=0)  # one process: known at fit
+    with pytest.raises(ValueError, match="advantage=group_norm compares the samples of a group.*got 1"):
+        fit(module, steps=1)

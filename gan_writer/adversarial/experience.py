@@ -65,8 +65,12 @@ class EstimatorConfig:
     temperature: float = 1.0
     max_rollout_batch: int | None = None
 
-    def validate(self, batch_size: int, prefix: str = "model.init_args.") -> None:
-        """Raise ``ValueError`` naming ``<prefix><key>`` for a bad choice or combination."""
+    def validate(self, batch_size: int, prefix: str = "model.init_args.", world_size: int = 1) -> None:
+        """Raise ``ValueError`` naming ``<prefix><key>`` for a bad choice or combination.
+
+        ``batch_size``: rows per rank; ``world_size``: ranks (a whole-batch group, ``group_size``
+        0, spans them: the group statistics are summed over the ranks); 0 = not known yet (the
+        size of a whole-batch group is not checked)."""
         for key, choices in _CHOICES.items():
             if getattr(self, key) not in choices:
                 raise ValueError(f"{prefix}{key} must be one of {choices}, got {getattr(self, key)!r}")
@@ -84,6 +88,13 @@ class EstimatorConfig:
                              f"{prefix}advantage=none, got {self.advantage!r}")
         if self.loss == "maligan" and self.kl_coef and self.kl_penalty == "reward":
             raise ValueError(f"{prefix}loss=maligan ignores rewards: use {prefix}kl_penalty=loss with kl_coef")
+        group_rows = self.group_size or (batch_size * world_size if world_size else 2)  # 0 ranks: not known yet
+        if group_rows < 2 and (self.advantage in ("group_norm", "leave_one_out") or self.loss == "maligan"):
+            what = "loss=maligan" if self.loss == "maligan" else f"advantage={self.advantage}"
+            raise ValueError(f"{prefix}{what} compares the samples of a group: it needs >= 2 rows per group, got "
+                             f"{group_rows} ({prefix}group_size={self.group_size}, g_batch_size={batch_size}"
+                             f"{f', {world_size} ranks' if world_size > 1 else ''}); one row has no baseline or a zero "
+                             "gradient")
         if self.ppo_epochs < 1 or (self.ppo_epochs > 1 and self.loss != "ppo_clip"):
             raise ValueError(f"{prefix}ppo_epochs must be >= 1, and > 1 only with {prefix}loss=ppo_clip "
                              f"(REINFORCE is on-policy); got {self.ppo_epochs} with loss={self.loss!r}")

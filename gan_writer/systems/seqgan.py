@@ -148,6 +148,9 @@ class SeqGANModule(DiscriminatorStage):
             if baseline not in BASELINES:
                 raise ValueError(f"model.init_args.baseline must be one of {tuple(BASELINES)}, got {baseline!r} "
                                  "(prefer model.init_args.advantage)")
+            if advantage not in ("none", BASELINES[baseline]):
+                raise ValueError(f"model.init_args.baseline={baseline!r} (deprecated: advantage={BASELINES[baseline]!r}) "
+                                 f"conflicts with model.init_args.advantage={advantage!r}: drop baseline")
             rank_zero_warn(f"model.init_args.baseline is deprecated: use advantage: {BASELINES[baseline]}")
             advantage = BASELINES[baseline]
         if rollout_policy not in ROLLOUT_POLICIES:
@@ -157,7 +160,7 @@ class SeqGANModule(DiscriminatorStage):
         self.save_hyperparameters(ignore=["tokenizer"])
         self.hparams.advantage = advantage
         self.estimator = EstimatorConfig.from_hparams(self.hparams)
-        self.estimator.validate(g_batch_size)
+        self.estimator.validate(g_batch_size, world_size=0)  # the ranks: checked again in on_fit_start
         self.max_sample_batch = max_sample_batch
         self.automatic_optimization = False
         self.setup_generator(None, tokenizer, init_checkpoint, max_length)
@@ -348,6 +351,8 @@ class SeqGANModule(DiscriminatorStage):
 
     def on_fit_start(self) -> None:  # before the sanity-check validation
         super().on_fit_start()
+        # __init__ checked one process; a whole-batch group spans the ranks, known only now
+        self.estimator.validate(self.hparams.g_batch_size, world_size=self.trainer.world_size)
         self._setup_rank_streams()
         self._save_rng()
 
