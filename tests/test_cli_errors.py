@@ -277,3 +277,26 @@ def test_a_run_of_zero_steps_says_no_checkpoint_was_written(tmp_path, capsys):
     assert "gan-writer: no training step was taken (trainer.max_steps or max_epochs is 0, or no batches): no " \
            f"checkpoint was written; the run's config is in {tmp_path / 'poetry_zh' / 'mle' / 'version_0'}" in err
     assert "run saved in" not in err and not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_generate_names_an_unknown_word_of_an_id_vocabulary(tmp_path, capsys):
+    """An oracle run's tokenizer has no unknown token (tokenizers raises a bare Exception on a
+    word outside it): one line naming the vocabulary, exit 2, not a traceback."""
+    import torch
+
+    from gan_writer.checkpoint import KEY, payload
+    from gan_writer.data.oracle import id_tokenizer
+    from gan_writer.models.lstm import LSTMGenerator
+
+    tok = id_tokenizer(20)
+    gen = LSTMGenerator(20, 8, 8, bos_token_id=0, eos_token_id=None, pad_token_id=0)  # as the oracle stages
+    path = tmp_path / "oracle_mle.ckpt"
+    torch.save({"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
+                KEY: payload(gen, tok, stage="MLEModule", max_length=8)}, path)
+    assert main(["generate", "--ckpt", str(path), "--prompt", "99", "--n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "the prompt '99' has tokens outside the checkpoint's vocabulary (its words are the ids 0 .. 19" in err
+    assert "Traceback" not in err
+    assert main(["generate", "--ckpt", str(path), "--prompt", "3 4", "--n", "1", "--max-new-tokens", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "# 1" and out[1].startswith("3 4 ") and len(out[1].split()) == 4  # the prompt + 2 new ids
