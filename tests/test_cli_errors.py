@@ -279,7 +279,7 @@ def test_a_run_of_zero_steps_says_no_checkpoint_was_written(tmp_path, capsys):
     assert "run saved in" not in err and not list(tmp_path.rglob("*.ckpt"))
 
 
-def test_generate_names_an_unknown_word_of_an_id_vocabulary(tmp_path, capsys):
+def test_generate_and_evaluate_on_an_oracle_run_say_what_is_wrong(tmp_path, capsys):
     """An oracle run's tokenizer has no unknown token (tokenizers raises a bare Exception on a
     word outside it): one line naming the vocabulary, exit 2, not a traceback."""
     import torch
@@ -292,7 +292,10 @@ def test_generate_names_an_unknown_word_of_an_id_vocabulary(tmp_path, capsys):
     gen = LSTMGenerator(20, 8, 8, bos_token_id=0, eos_token_id=None, pad_token_id=0)  # as the oracle stages
     path = tmp_path / "oracle_mle.ckpt"
     torch.save({"state_dict": {f"generator.{k}": v for k, v in gen.state_dict().items()},
-                KEY: payload(gen, tok, stage="MLEModule", max_length=8)}, path)
+                KEY: payload(gen, tok, stage="MLEModule", max_length=8, corpus="oracle")}, path)
+    assert main(["evaluate", "--ckpt", str(path), "--n", "4"]) == 2  # not "'oracle' is neither a registered corpus"
+    assert "synthetic-data (oracle) run: evaluate reads a text corpus; score oracle runs with gan-writer oracle-report" \
+        in capsys.readouterr().err
     assert main(["generate", "--ckpt", str(path), "--prompt", "99", "--n", "1"]) == 2
     err = capsys.readouterr().err
     assert "the prompt '99' has tokens outside the checkpoint's vocabulary (its words are the ids 0 .. 19" in err

@@ -60,7 +60,8 @@ def evaluate_checkpoint(
     recorded in the checkpoint, if any; ``"none"``: skip them).
 
     Raises:
-        ValueError: if the checkpoint names no corpus (its corpus must be re-readable),
+        ValueError: if the checkpoint names no corpus (its corpus must be re-readable) or is an
+            oracle run,
             ``temperature`` is not a finite number > 0, or ``nll_texts`` / ``nll_batch_size``
             is < 1, or ``form`` is not a known form.
     """
@@ -78,6 +79,9 @@ def evaluate_checkpoint(
     corpus = art.meta.get("corpus")
     if not corpus:
         raise ValueError(f"{ckpt} records no corpus; evaluate needs the corpus it was trained on")
+    if corpus == "oracle":  # gan_writer.data.oracle.OracleDataModule: synthetic ids, scored by the oracle
+        raise ValueError(f"{ckpt} is a synthetic-data (oracle) run: evaluate reads a text corpus; score oracle runs "
+                         "with gan-writer oracle-report (NLL-oracle) or gan-writer compare")
     data = art.meta.get("data") or {}
     read_args = {k: data[k] for k in ("seed", "valid_fraction", "test_fraction", "format", "text_field", "encoding") if k in data}
     splits = load_corpus(corpus, data_dir=data_dir or data.get("data_dir"), **read_args, **(data.get("corpus_options") or {}))
