@@ -292,6 +292,8 @@ def test_prefix_rewards_and_config_validation():
                      (dict(kl_penalty="exact"), "model.init_args.kl_penalty"),
                      (dict(rollout_batching="all"), "model.init_args.rollout_batching"),
                      (dict(gamma=1.5), "model.init_args.gamma"), (dict(clip_eps=0.0), "model.init_args.clip_eps"),
+                     (dict(gamma=0.9), "model.init_args.gamma discounts the per-prefix scores of reward=prefix"),
+                     (dict(gamma=0.5, reward="sequence"), "no effect with reward='sequence'"),
                      (dict(kl_coef=-1.0), "model.init_args.kl_coef")]:
         with pytest.raises(ValueError, match=key):
             EstimatorConfig(**bad).validate(8)

@@ -79,6 +79,9 @@ class EstimatorConfig:
                              f"got {self.group_size}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ValueError(f"{prefix}gamma must be in [0, 1] (0 = each prefix score alone), got {self.gamma}")
+        if self.gamma and self.reward != "prefix":
+            raise ValueError(f"{prefix}gamma discounts the per-prefix scores of reward=prefix; it has no effect with "
+                             f"reward={self.reward!r}: set {prefix}gamma=0, or {prefix}reward=prefix")
         if self.clip_eps <= 0:
             raise ValueError(f"{prefix}clip_eps must be > 0 (PPO: 0.2), got {self.clip_eps}")
         if self.kl_coef < 0:
