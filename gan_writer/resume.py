@@ -115,10 +115,14 @@ def check_loss(module, loss: torch.Tensor) -> None:
         NonFiniteError: naming the epoch and step.
     """
     if not is_finite(loss):
+        trainer = getattr(module, "_trainer", None)
+        precision = str(getattr(trainer, "precision", "")) if trainer is not None else ""
+        hint = (" Under trainer.precision=16-true the weights and Adam's state are float16, where its eps (1e-8) is 0: "
+                "use bf16-mixed or 16-mixed." if precision in ("16-true", "16") else "")
         raise NonFiniteError(
             f"training stopped at epoch {module.current_epoch}, step {module.global_step}: the training loss is "
             f"{float(loss.detach())} (NaN or inf); no checkpoint is written from here. Lower the learning rate or "
-            "resume from this run's checkpoints/last.ckpt if one was written (at step 0: start again)"
+            f"resume from this run's checkpoints/last.ckpt if one was written (at step 0: start again).{hint}"
         )
 
 

@@ -70,3 +70,19 @@ def test_a_folder_counts_as_this_processs_only_if_absent_or_holding_its_event_fi
     mine.mkdir()
     (mine / f"events.out.tfevents.1796626698.vm.{pid}.0").write_text("")
     assert _made_by_this_process(str(mine))
+
+
+@pytest.mark.parametrize("precision, hint", [("16-true", True), ("bf16-mixed", False), ("32-true", False)])
+def test_a_nan_loss_under_pure_float16_names_adams_eps(precision, hint):
+    """Pure float16 (16-true): Adam's eps 1e-8 is 0 there, so a weight with a zero gradient
+    becomes 0/0 = NaN on the first step; the stop message says so instead of only "lower the lr"."""
+    import torch
+
+    from gan_writer.resume import NonFiniteError, check_loss
+
+    assert torch.tensor(1e-8, dtype=torch.float16).item() == 0.0
+    module = types.SimpleNamespace(current_epoch=0, global_step=1, _trainer=types.SimpleNamespace(precision=precision))
+    with pytest.raises(NonFiniteError, match="Lower the learning rate") as err:
+        check_loss(module, torch.tensor(float("nan")))
+    assert ("eps (1e-8) is 0: use bf16-mixed" in str(err.value)) is hint
+    check_loss(module, torch.tensor(1.0))  # finite: no error

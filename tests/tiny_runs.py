@@ -103,7 +103,7 @@ def seqgan_args(save_dir, init, *extra, config: str | None = None) -> list[str]:
             f"--model.init_args.init_checkpoint={init}", f"--data.init_args.tokenizer={init}",
             "--model.init_args.g_batch_size=8", "--model.init_args.rollout_num=2", "--model.init_args.d_num_samples=32",
             "--model.init_args.d_batch_size=16", "--model.init_args.num_text_samples=2",
-            "--model.init_args.rollout_policy=delayed", "--model.init_args.baseline=ema",
+            "--model.init_args.rollout_policy=delayed", "--model.init_args.advantage=ema",
             "--data.init_args.max_train_samples=64", "--data.init_args.batch_size=16", *extra]
 
 
