@@ -85,8 +85,7 @@ def _made_by_this_process(folder: str) -> bool:
     process's event file and nothing else (an empty folder may be a user's: not ours)."""
     if not os.path.exists(folder):
         return True
-    entries = os.listdir(folder)
-    return bool(entries) and _only_this_process_wrote(folder, set())
+    return bool(os.listdir(folder)) and _only_this_process_wrote(folder, set())
 
 
 class RunConfigCallback(SaveConfigCallback):

@@ -15,7 +15,7 @@ from torch.autograd.function import once_differentiable
 __all__ = ["Highway", "SingleHighway", "linear", "windowed_conv_max", "first_argmax", "WINDOW_CHUNK_BYTES",
            "WGRAD_ROWS"]
 
-#: :func:`linear`'s default: rows per weight-gradient product, and the most rows split so.
+#: The fast CNN's highway: rows per weight-gradient product (:func:`linear`), and the most rows split so.
 WGRAD_ROWS, WGRAD_MAX_ROWS = 32, 96
 
 
