@@ -238,6 +238,19 @@ def test_resume_with_another_vocabulary_is_refused_with_advice_that_works(traine
     assert resumed.tokenizer.get_vocab() == load_artifacts(last).tokenizer.get_vocab()
 
 
+def test_a_refused_validate_takes_back_its_folder_and_a_good_one_keeps_it(trained, tmp_path, capsys):
+    """validate with another vocabulary than its checkpoint's is refused at the checkpoint's load,
+    after the logger's folder and config.yaml were made: the folder goes, as for a refused fit."""
+    last = trained / "version_0" / "checkpoints" / "last.ckpt"
+    args = ["validate", *fit_args(tmp_path, f"--ckpt_path={last}")[1:]]
+    assert main([*args, "--data.init_args.max_train_samples=64"]) == 2
+    assert "gan-writer validate: error: cannot resume: the checkpoint's vocabulary" in capsys.readouterr().err
+    assert not any((tmp_path / "poetry_zh" / "mle").iterdir())  # version_0 taken back (its parents stay)
+    assert main([*args, "--data.init_args.max_train_samples=64", f"--data.init_args.tokenizer={last}"]) == 0
+    kept = tmp_path / "poetry_zh" / "mle" / "version_0"
+    assert (kept / "config.yaml").is_file() and list(kept.glob("events.out.tfevents.*"))
+
+
 def test_run_directory_skips_versions_that_never_saved_a_checkpoint(tmp_path):
     exp = tmp_path / "poetry_zh" / "mle"
     good = exp / "version_0" / "checkpoints"

@@ -1,5 +1,5 @@
-"""RunConfigCallback.on_exception: a fit that failed before its first step takes back the
-folder it made, and only that (gan_writer/callbacks/run_info.py)."""
+"""RunConfigCallback.on_exception: a fit that failed before its first step (a validate / test
+before its first batch) takes back the folder it made, and only that (gan_writer/callbacks/run_info.py)."""
 import os
 import types
 
@@ -39,6 +39,16 @@ def test_on_exception_removes_only_a_folder_of_its_own_files(tmp_path, step, exc
     assert folder.exists() is not removed
     if not removed:
         assert (folder / "config.yaml").read_text() == "x" and (folder / "run_info.json").read_text() == "x"
+
+
+@pytest.mark.parametrize("stage, ready, removed", [("validate", 0, True), ("validate", 1, False), ("test", 0, True),
+                                                   ("test", 2, False)])
+def test_an_evaluation_keeps_its_folder_once_a_batch_began(tmp_path, stage, ready, removed):
+    cb, folder = made_folder(tmp_path)
+    cb._stage = stage
+    progress = types.SimpleNamespace(batch_progress=types.SimpleNamespace(total=types.SimpleNamespace(ready=ready)))
+    cb.on_exception(types.SimpleNamespace(global_step=0, **{f"{stage}_loop": progress}), None, ValueError("x"))
+    assert folder.exists() is not removed
 
 
 def test_on_exception_keeps_a_folder_this_process_did_not_make(tmp_path):

@@ -7,8 +7,9 @@ there the config goes to the first free ``config.yaml`` / ``config-vN.yaml`` (an
 overwrites, the first one's.
 
 A ``fit`` that fails before its first training step (e.g. a resume refused in
-``on_load_checkpoint`` for another vocabulary) takes back the version folder it made, when
-that folder holds only what this run wrote before any step (:meth:`RunConfigCallback.on_exception`).
+``on_load_checkpoint`` for another vocabulary), or a ``validate`` / ``test`` that fails before its
+first batch, takes back the version folder it made, when that folder holds only what this run
+wrote before then (:meth:`RunConfigCallback.on_exception`).
 """
 from __future__ import annotations
 
@@ -88,6 +89,15 @@ def _made_by_this_process(folder: str) -> bool:
     return bool(os.listdir(folder)) and _only_this_process_wrote(folder, set())
 
 
+def _work_done(trainer, stage: str) -> bool:
+    """True once ``stage`` did some work: a training step (``fit``: ``global_step``), or an
+    evaluation batch begun (``validate`` / ``test``: their loop's batch progress)."""
+    if stage == "fit":
+        return trainer.global_step > 0
+    loop = getattr(trainer, f"{stage}_loop", None)
+    return loop is None or loop.batch_progress.total.ready > 0
+
+
 class RunConfigCallback(SaveConfigCallback):
     """LightningCLI's config saving, plus ``run_info.json``; free names when there is no logger.
 
@@ -100,6 +110,7 @@ class RunConfigCallback(SaveConfigCallback):
         super().__init__(*args, **kwargs)
         self.command = command
         self._made: tuple[str, list[str]] | None = None  # (folder this process created, files written in it)
+        self._stage = "fit"
 
     def on_fit_start(self, trainer, pl_module) -> None:
         """Once the checkpoint is restored (not before: a refused resume says only why)."""
@@ -116,11 +127,13 @@ class RunConfigCallback(SaveConfigCallback):
         if trainer.logger is None and log_dir and trainer.is_global_zero:
             self.config_filename = _free(log_dir, self.config_filename)
             info_name = _free(log_dir, info_name)
-        new_folder = bool(log_dir) and trainer.is_global_zero and stage == "fit"
-        new_folder = new_folder and _made_by_this_process(log_dir)
+        new_folder = bool(log_dir) and trainer.is_global_zero and _made_by_this_process(log_dir)
         super().setup(trainer, pl_module, stage)
         # Lightning sets trainer.ckpt_path only after the setup hooks: the CLI's value is the one
         resumed = getattr(trainer, "ckpt_path", None) or (self.config.get("ckpt_path") if self.config else None)
+        self._stage = str(getattr(stage, "value", stage))  # Lightning passes a TrainerFn (a str enum)
+        if new_folder and stage != "fit":
+            self._made = (log_dir, [os.path.join(log_dir, self.config_filename)])
         if trainer.is_global_zero and log_dir and stage == "fit":
             os.makedirs(log_dir, exist_ok=True)
             path = os.path.join(log_dir, _free(log_dir, info_name))
@@ -132,15 +145,17 @@ class RunConfigCallback(SaveConfigCallback):
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         """A fresh ``fit`` that failed before its first step (``global_step`` 0: a resumed run,
-        whose step comes from its checkpoint, keeps its folder; an interruption too): remove the folder
-        this process created (at ``setup`` it was absent or held only this process's TensorBoard
-        event file) when it holds nothing but the ``config.yaml`` and ``run_info.json`` written
-        here and the logger's ``hparams.yaml`` / event files of this process (no step was logged);
-        anything else in it (a ``checkpoints/`` folder, another file) keeps all of it."""
+        whose step comes from its checkpoint, keeps its folder; an interruption too), or a
+        ``validate`` / ``test`` that failed before its first batch: remove the folder this
+        process created (at ``setup`` it was absent or held only this process's TensorBoard
+        event file) when it holds nothing but the ``config.yaml`` (and, for ``fit``,
+        ``run_info.json``) written here and the logger's ``hparams.yaml`` / event files of this
+        process (nothing was logged); anything else in it (a ``checkpoints/`` folder, another
+        file) keeps all of it."""
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
         interrupted = isinstance(exception, (KeyboardInterrupt, SIGTERMException))
-        if self._made is None or trainer.global_step > 0 or interrupted:
+        if self._made is None or _work_done(trainer, getattr(self, "_stage", "fit")) or interrupted:
             return
         folder, files = self._made
         self._made = None
