@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 from typing import Sequence
 
-__all__ = ["find_runs", "newest_runs", "resolve_runs", "run_label", "run_labels", "load_scalars", "load_images",
-           "load_texts", "group_tags", "TAG_GROUPS"]
+__all__ = ["checkpoints_dir", "newest_compare_file", "find_runs", "newest_runs", "resolve_runs", "run_label", "run_labels", "load_scalars", "load_images",
+           "load_texts", "group_tags", "TAG_GROUPS", "OTHER_GROUP"]
 
 #: Tag groups for training-curve plots: group name → regular expression on the tag.
 TAG_GROUPS = {
@@ -23,7 +23,12 @@ TAG_GROUPS = {
     "rewards": r"reward",
     "quality (BLEU)": r"(^|/)bleu_\d",
     "diversity (Self-BLEU, distinct-n)": r"self_bleu_\d|distinct_\d|unique_samples",
+    "forms": r"(^|/)form_",
+    "samples": r"empty_samples|top_sample_share|sample_length",
+    "adversarial (KL to MLE, gradients, advantages)": r"^adv/",
 }
+#: :func:`group_tags`' group for a tag that matches none of :data:`TAG_GROUPS` (nothing logged is left out).
+OTHER_GROUP = "other"
 
 
 def _accumulator(run_dir: str | Path):
@@ -47,6 +52,35 @@ def find_runs(root: str | Path, exclude: Sequence[str] = ()) -> list[Path]:
     root = Path(root)
     dirs = {p.parent for p in root.rglob("events.out.tfevents.*")} if root.is_dir() else set()
     return sorted(d for d in dirs if not set(d.relative_to(root).parts) & set(exclude))
+
+
+def checkpoints_dir(start: str | Path | None = None) -> Path:
+    """The runs' root a notebook reads by default: ``$GAN_WRITER_CHECKPOINTS`` if set, else the
+    ``checkpoints`` folder in ``start`` (default: the working directory) or in its parent, the
+    repository root when a notebook's kernel starts in ``notebooks/`` (Jupyter's default);
+    ``start/checkpoints`` when neither exists."""
+    import os
+
+    if os.environ.get("GAN_WRITER_CHECKPOINTS"):
+        return Path(os.environ["GAN_WRITER_CHECKPOINTS"])
+    start = Path.cwd() if start is None else Path(start)
+    return next((d / "checkpoints" for d in (start, start.parent) if (d / "checkpoints").is_dir()), start / "checkpoints")
+
+
+def newest_compare_file(name: str = "results.csv", root: str | Path | None = None) -> Path:
+    """The newest ``gan-writer compare`` output file ``name`` (``results.csv``, ``samples.csv``)
+    under ``root/compare/*/`` (``root``: :func:`checkpoints_dir`).
+
+    Raises:
+        FileNotFoundError: none there; the message says which variable to set instead.
+    """
+    root = checkpoints_dir() if root is None else Path(root)
+    found = list((root / "compare").glob(f"*/{name}"))
+    if not found:
+        raise FileNotFoundError(f"no compare output ({name}) under {root / 'compare'}: run gan-writer compare "
+                                "(its default --out is there), or set GAN_WRITER_COMPARE_CSV to a results.csv "
+                                "(GAN_WRITER_CHECKPOINTS to the folder that holds compare/)")
+    return max(found, key=lambda p: p.stat().st_mtime)
 
 
 def newest_runs(root: str | Path = "checkpoints", k: int = 2, exclude: Sequence[str] = ("compare",)) -> list[Path]:
@@ -140,15 +174,14 @@ def load_texts(run_dir: str | Path) -> dict[str, list[tuple[int, str]]]:
 
 
 def group_tags(tags: Sequence[str], groups: dict[str, str] | None = None) -> dict[str, list[str]]:
-    """Sort scalar tags into the groups of :data:`TAG_GROUPS` (first match wins; groups
-    with no tag are left out; ``epoch``, ``hp_metric`` and timing tags are dropped)."""
+    """Sort scalar tags into the groups of :data:`TAG_GROUPS` (first match wins), and a tag
+    that matches none into :data:`OTHER_GROUP`, last; groups with no tag are left out;
+    ``epoch``, ``hp_metric`` and timing tags (``*seconds``) are dropped."""
     groups = TAG_GROUPS if groups is None else groups
-    out: dict[str, list[str]] = {name: [] for name in groups}
+    out: dict[str, list[str]] = {name: [] for name in [*groups, OTHER_GROUP]}
     for tag in sorted(tags):
         if tag in ("epoch", "hp_metric") or tag.endswith("seconds"):
             continue
-        for name, pattern in groups.items():
-            if re.search(pattern, tag):
-                out[name].append(tag)
-                break
+        name = next((name for name, pattern in groups.items() if re.search(pattern, tag)), OTHER_GROUP)
+        out[name].append(tag)
     return {k: v for k, v in out.items() if v}

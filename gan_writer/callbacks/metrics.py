@@ -79,6 +79,7 @@ class TextMetricsCallback(L.Callback):
         self._references: BleuReference | None = None
         self._count = 0
         self._last_step: int | None = None
+        self._final_step: int | None = None  # the step of the text samples logged by on_train_end
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         dm = trainer.datamodule
@@ -111,9 +112,14 @@ class TextMetricsCallback(L.Callback):
         """Score the final model too when the last validation was skipped by ``every_n_val_epochs``."""
         if self._last_step is None or self._last_step == trainer.global_step or trainer.logger is None:
             return
-        values = self._scores(trainer, pl_module)
-        # the axis self.log uses (adversarial batches in SeqGAN), not global_step (G + D steps)
-        trainer.logger.log_metrics(values, step=logging_step(trainer))
+        # the axis self.log uses (adversarial batches in SeqGAN), not global_step (G + D steps); the
+        # counter is one past the last batch here, whose 0-based index the epoch-end values carry
+        self._final_step = max(0, logging_step(trainer) - 1)
+        try:
+            values = self._scores(trainer, pl_module)
+        finally:
+            step, self._final_step = self._final_step, None
+        trainer.logger.log_metrics(values, step=step)
         self._last_step = trainer.global_step
 
     def _scores(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, float]:
@@ -130,7 +136,7 @@ class TextMetricsCallback(L.Callback):
         """Compute every logged value once (also usable outside the training loop)."""
         dm, gen, tok = trainer.datamodule, pl_module.generator, pl_module.tokenizer
         out: dict[str, float] = {}
-        for temp in [1.0, *self.temperatures]:
+        for temp in [1.0, *[t for t in dict.fromkeys(self.temperatures) if t != 1.0]]:  # each scored once
             texts, ids = sample_texts(gen, tok, self.num_samples, dm.max_length, temperature=temp, seed=self.seed)
             prefix = "metrics/" if temp == 1.0 else f"metrics/temp_{temp:g}/"
             scores = text_metrics(texts, self._references, self._tok)
@@ -145,6 +151,6 @@ class TextMetricsCallback(L.Callback):
 
                 out[prefix + "nll_oracle"] = nll_oracle(oracle, ids, mask_after_eos(ids, gen.eos_token_id))
             if temp == 1.0 and hasattr(pl_module, "log_samples"):
-                pl_module.log_samples(texts[: self.num_text_samples], tag="metrics/samples")
+                pl_module.log_samples(texts[: self.num_text_samples], tag="metrics/samples", step=self._final_step)
         out["val/nll_test"] = corpus_nll(gen, dm.test_dataloader())
         return out

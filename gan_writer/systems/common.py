@@ -212,12 +212,13 @@ class GeneratorStage(L.LightningModule):
 
         return decode_samples(self.tokenizer, ids)
 
-    def log_samples(self, texts: list[str], tag: str = "samples") -> None:
-        """Write ``texts`` to TensorBoard (as a Markdown list) at the current :func:`logging_step`."""
+    def log_samples(self, texts: list[str], tag: str = "samples", step: int | None = None) -> None:
+        """Write ``texts`` to TensorBoard (as a Markdown list) at ``step`` (``None``: the current
+        :func:`logging_step`)."""
         exp = getattr(self.logger, "experiment", None) if self.logger is not None else None
         if exp is not None and hasattr(exp, "add_text"):
             body = "\n".join(f"{i + 1}. {t.replace(chr(10), ' / ')}" for i, t in enumerate(texts))
-            exp.add_text(tag, body, logging_step(self.trainer))
+            exp.add_text(tag, body, logging_step(self.trainer) if step is None else step)
 
 
 def logging_step(trainer) -> int:
