@@ -212,6 +212,19 @@ def test_runs_of_different_corpora_are_refused(oracle_runs, shared, capsys, tmp_
     assert not (tmp_path / "z").exists()
 
 
+def test_runs_of_different_max_length_are_refused(shared, capsys, tmp_path):
+    """Each run samples up to its own max_length and cuts the test texts at it: not like for like."""
+    short = tmp_path / "short"
+    _fit(short, "--model.init_args.generator.n_embd=32", "--model.init_args.generator.n_head=2",
+         "--model.init_args.generator.n_layer=1", "--data.init_args.max_train_samples=320",
+         "--data.init_args.max_length=16")
+    assert main(["compare", "--run", f"mle={shared['mle']}", "--run", f"short={short / 'poetry_zh' / 'mle'}",
+                 "--n", "4", "--out", str(tmp_path / "z")]) == 2
+    msg = capsys.readouterr().err
+    assert "'mle' and 'short' are not comparable: max_length is 26" in msg and "but 16 in short" in msg
+    assert "the same data.max_length" in msg and not (tmp_path / "z").exists()
+
+
 # ---------------------------------------------------------------- verdict and area, by hand
 Q_UP, D_UP = qd.Axis("q", "q", True), qd.Axis("d", "d", True)
 Q_DOWN, D_DOWN = qd.Axis("q", "q", False), qd.Axis("d", "d", False)

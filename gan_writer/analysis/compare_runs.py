@@ -85,7 +85,11 @@ def reference_key(meta: dict) -> dict:
 
 
 def check_comparable(runs: list[_Run]) -> dict:
-    """The shared reference key. Raises ValueError naming both runs and the field that differs."""
+    """The shared reference key; the runs' ``max_length`` must agree too (where both record it).
+
+    Raises:
+        ValueError: naming both runs and the field that differs.
+    """
     first = runs[0]
     key = reference_key(first.art.meta)
     if not key["corpus"]:
@@ -97,6 +101,13 @@ def check_comparable(runs: list[_Run]) -> dict:
                 raise ValueError(
                     f"runs {first.name!r} and {other.name!r} are not comparable: {field} is {value!r} in "
                     f"{first.name} ({first.checkpoint}) but {k2.get(field)!r} in {other.name} ({other.checkpoint})")
+        lengths = first.art.meta.get("max_length"), other.art.meta.get("max_length")
+        if None not in lengths and lengths[0] != lengths[1]:  # samples drawn to, and test texts cut at, it
+            raise ValueError(
+                f"runs {first.name!r} and {other.name!r} are not comparable: max_length is {lengths[0]} in "
+                f"{first.name} ({first.checkpoint}) but {lengths[1]} in {other.name} ({other.checkpoint}); each run "
+                "samples up to, and scores NLL-test on test texts cut at, its own max_length: compare runs trained "
+                "with the same data.max_length")
     return key
 
 
