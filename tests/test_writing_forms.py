@@ -119,12 +119,17 @@ def english_drafts(corpus: str, form_name: str, rhyme, seeds: int):
     return form, scheme, texts
 
 
-@pytest.mark.parametrize("form_name,rhyme", [("quatrain", "ABAB"), ("couplet", None), ("sonnet", None), ("quatrain", "AABB")])
+@pytest.mark.parametrize("form_name,rhyme", [("quatrain", "ABAB"), ("couplet", None), ("sonnet", None), ("quatrain", "AABB"),
+                                            ("quatrain", "AAAA")])
 def test_english_rhyme_scheme_is_hard(form_name, rhyme):
+    """Every pair of lines of a rhyme letter rhymes (AAAA: six pairs); an end word is never
+    repeated within a letter (a user trial got strife / life / life / life, passed as rhymes)."""
     form, scheme, texts = english_drafts(WORDS, form_name, rhyme, 3)
     for text in texts:
         r = form_report(text, form, scheme)
         assert r["line_ok"] and r["rhyme_ok"], (text, r["rhyme_pairs"])
+        groups = {letter: sum(1 for x in scheme if x == letter) for letter in set(scheme) - {"X"}}
+        assert len(r["rhyme_pairs"]) == sum(k * (k - 1) // 2 for k in groups.values())
 
 
 def test_decode_applies_the_logits_processor_before_every_draw():
@@ -198,7 +203,29 @@ def test_english_lines_stay_within_their_syllables_plus_the_rhyme_word(form_name
         r = form_report(text, form, scheme)
         assert r["line_ok"] and r["rhyme_ok"], text
         for line, target in zip(text.split("\n"), form.syllables):
-            syl = [R.syllables(w)[0] for w in R.WORD_RE.findall(line)]
+            syl = [R.syllables(w)[0] for w in R.line_words(line)]
             seen_long += max(syl) >= 3
             assert sum(syl[:-1]) <= target, (line, syl)
     assert seen_long  # the long words were drawn
+
+
+def test_split_clitics_typographic_apostrophes_and_accents(shared_data):
+    """A user trial: Sonnet 18's "summer 's day" (the corpus's and the word tokenizer's spacing)
+    counted 11 syllables, "rang 'd" ended on "d", "o’er" and "café" were cut at the mark."""
+    from gan_writer.data import load_corpus
+
+    sonnet18 = next(t for t in load_corpus("sonnets", data_dir=str(shared_data)).train
+                    if t.startswith("shall i compare thee to a summer 's day"))
+    first = form_report(sonnet18, "sonnet")["lines"][0]
+    assert first["syllables"] == 10 and first["end_word"] == "day"
+    assert R.line_words("do n't go , she said 'd") == ["don't", "go", "she", "said'd"]
+    assert R.last_word("what's o’er") == "o’er" and R.line_words("a café at dawn") == ["a", "café", "at", "dawn"]
+    assert R.syllables("café") == (2, True) and R.syllables("naïve") == (2, True)
+    assert sum(R.syllables(w)[0] for w in R.line_words("shall i compare thee")) == 5
+
+
+def test_rhymes_across_primary_and_secondary_stress_and_repeated_words():
+    assert R.english_rhymes("dyed", "dignified") and R.english_rhymes("great", "precipitate")
+    assert not R.english_rhymes("life", "life") and not R.english_rhymes("love", "move")
+    r = form_report("a storm of strife\nthe way of life\nthe end of life\nthe gift of life", "quatrain", "AAAA")
+    assert [p["rhyme"] for p in r["rhyme_pairs"]] == [True, True, False, True, False, False] and not r["rhyme_ok"]

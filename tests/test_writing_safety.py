@@ -17,13 +17,20 @@ def words_only():
 
 
 @pytest.mark.parametrize("text", ["可靠", "操作", "大麻烦", "Scunthorpe", "classic", "a classical grasshopper",
-                                  "古来征战几人回", "醉卧沙场君莫笑，古来征战几人回。", "可怜无定河边骨"])
+                                  "古来征战几人回", "醉卧沙场君莫笑，古来征战几人回。", "可怜无定河边骨",
+                                  "可靠的操作", "rapture", "grapes", "therapists", "shitake", "cocktails"])
 def test_innocent_text_passes(words_only, text):
     assert not words_only.check(text).flagged
 
 
 @pytest.mark.parametrize("text,span", [("你这个傻逼", "傻逼"), ("他抽大麻", "大麻"), ("what the Fuck", "Fuck"),
-                                       ("you ass.", "ass")])
+                                       ("you ass.", "ass"),
+                                       # a user trial: traditional script and inflections passed
+                                       ("你這個傻逼", "傻逼"), ("強姦", "強姦"), ("滾蛋吧", "滾蛋"),
+                                       ("oh shits", "shits"), ("two whores", "whores"), ("he raped", "raped"),
+                                       ("raping", "raping"), ("pricks!", "pricks"),
+                                       # offsets into the text, also after a capital whose lower case is longer
+                                       ("İ hate shit", "shit")])
 def test_listed_terms_are_flagged_with_their_span(words_only, text, span):
     res = words_only.check(text)
     assert res.flagged and [text[s["start"]:s["end"]] for s in res.spans] == [span]

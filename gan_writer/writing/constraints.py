@@ -221,6 +221,16 @@ class FormProcessor:
                  and self.scheme[k] == self.scheme[i]]
         return later[0] if later else ""
 
+    def _group_ends(self, lines: list[str]) -> set[str]:
+        """End words (lower case) of the other lines of line ``len(lines) - 1``'s rhyme letter,
+        earlier ones and later fixed ones (:attr:`after`): a word repeated is no rhyme."""
+        i = len(lines) - 1
+        if not self.scheme or i >= len(self.scheme) or self.scheme[i] == "X":
+            return set()
+        ends = [R.last_word(lines[j]) for j in range(i) if self.scheme[j] == self.scheme[i]]
+        ends += [w for k, w in self.after.items() if k > i and k < len(self.scheme) and self.scheme[k] == self.scheme[i]]
+        return {w.lower() for w in ends if w}
+
     def _end_ok(self, word: str | None, partner: str | None) -> bool:
         if partner is None:
             return word is not None
@@ -242,12 +252,13 @@ class FormProcessor:
         lines = text.split("\n")
         n_lines = self.form.lines
         line = lines[-1]
-        words = R.WORD_RE.findall(line)
+        words = R.line_words(line)
         least, most, by_syl = self._line_bounds(len(lines) - 1)
         size = sum(R.syllables(w)[0] for w in words) if by_syl else len(words)
         partner = self._partner(lines)
         last = len(lines) == n_lines
-        can_end = size >= least and self._end_ok(R.last_word(line), partner)
+        end = R.last_word(line)
+        can_end = size >= least and self._end_ok(end, partner) and (end or "").lower() not in self._group_ends(lines)
         left = None if self.steps is None or n_lines is None else self.steps - self._drawn
         tight = left is not None and left <= 2 * (n_lines - len(lines) + 1)
         brk = torch.zeros(v, dtype=torch.bool)

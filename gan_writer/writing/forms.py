@@ -167,7 +167,7 @@ def english_report(text: str, form: Form, scheme: str | None) -> dict:
     lines = split_lines(text, "en")
     rows, errs, estimated = [], [], 0
     for i, line in enumerate(lines):
-        counts = [R.syllables(w) for w in R.WORD_RE.findall(line)]
+        counts = [R.syllables(w) for w in R.line_words(line)]
         syl = sum(c for c, _ in counts)
         estimated += sum(not known for _, known in counts)
         target = form.syllables[i] if form.syllables and i < len(form.syllables) else None
@@ -176,18 +176,16 @@ def english_report(text: str, form: Form, scheme: str | None) -> dict:
         rows.append({"text": line, "syllables": syl, "target": target, "end_word": R.last_word(line),
                      "rhyme": scheme[i] if scheme and i < len(scheme) else None})
     pairs = []
-    if scheme:
-        first: dict[str, int] = {}
+    if scheme:  # every pair of lines of a rhyme letter (a repeated end word is no rhyme)
+        earlier: dict[str, list[int]] = {}
         for i, row in enumerate(rows):
             letter = row["rhyme"]
             if letter in (None, "X"):
                 continue
-            if letter in first:
-                j = first[letter]
+            for j in earlier.get(letter, []):
                 ok = bool(row["end_word"] and rows[j]["end_word"] and R.english_rhymes(rows[j]["end_word"], row["end_word"]))
                 pairs.append({"lines": [j + 1, i + 1], "words": [rows[j]["end_word"], row["end_word"]], "rhyme": ok})
-            else:
-                first[letter] = i
+            earlier.setdefault(letter, []).append(i)
     line_ok = form.lines is None or len(lines) == form.lines
     return {
         "form": form.name,

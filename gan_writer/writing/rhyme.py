@@ -33,22 +33,24 @@ def _cmu() -> dict[str, list[list[str]]]:
 
 
 def _rhyming_part(phones: list[str]) -> str | None:
-    """Phones from the last stressed (1 or 2) vowel to the end; None without a stressed vowel."""
+    """Phones from the last stressed (1 or 2) vowel to the end, stress digits dropped (a
+    primary-stressed "dyed" /D AY1 D/ rhymes with a secondary-stressed "dignified" /... AY2 D/);
+    None without a stressed vowel."""
     idx = [i for i, p in enumerate(phones) if p[-1] in "12"]
-    return " ".join(phones[idx[-1]:]) if idx else None
+    return " ".join(p.rstrip("012") for p in phones[idx[-1]:]) if idx else None
 
 
 @functools.lru_cache(maxsize=65536)
 def rhyme_keys(word: str) -> frozenset[str]:
     """The rhyming parts of ``word``'s CMU pronunciations that carry a stress (empty if it is
     not in the dictionary; unstressed readings such as "the" /DH AH0/ give no rhyme)."""
-    keys = {_rhyming_part(p) for p in _cmu().get(word.lower(), [])}
+    keys = {_rhyming_part(p) for p in _cmu().get(_plain(word), [])}
     return frozenset(k for k in keys if k)
 
 
 def english_rhymes(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` are different words that rhyme by the CMU dictionary."""
-    a, b = a.lower(), b.lower()
+    a, b = _plain(a), _plain(b)
     return a != b and bool(rhyme_keys(a) & rhyme_keys(b))
 
 
@@ -59,20 +61,38 @@ def syllables(word: str) -> tuple[int, bool]:
     ``known`` is False when the word is not in the dictionary and the count is the number
     of vowel groups (at least 1).
     """
-    prons = _cmu().get(word.lower())
+    word = _plain(word)
+    prons = _cmu().get(word)
     if prons:
         return sum(p[-1].isdigit() for p in prons[0]), True
-    groups = re.findall(r"[aeiouy]+", word.lower())
-    n = len(groups) - (1 if word.lower().endswith("e") and len(groups) > 1 else 0)
+    groups = re.findall(r"[aeiouy]+", word)
+    n = len(groups) - (1 if word.endswith("e") and len(groups) > 1 else 0)
     return max(1, n), False
 
 
-WORD_RE = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+def _plain(word: str) -> str:
+    """Lower case, typographic apostrophes as ``'``, accents dropped (``café`` -> ``cafe``, as CMU spells it)."""
+    import unicodedata
+
+    word = word.lower().replace("\u2019", "'").replace("\u2018", "'")
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
+
+
+#: A word: letters (any script's, accented ones included) with inner apostrophes (``o'er``, ``summer's``).
+WORD_RE = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
+# a clitic the word tokenizer split off ("summer 's", "do n't", "rang 'd"): joined back to its word
+_CLITIC = re.compile(r"(?<=[^\W\d_])\s+(?=(?:['\u2019](?:s|d|ll|re|ve|m|t|st)|n['\u2019]t)\b)", re.IGNORECASE)
+
+
+def line_words(line: str) -> list[str]:
+    """The words of a verse line, split-off clitics joined back (``summer 's day`` -> ``summer's``,
+    ``day``: the clitic adds no syllable and is never the end word), apostrophes ``'`` or ``’``."""
+    return WORD_RE.findall(_CLITIC.sub("", line))
 
 
 def last_word(line: str) -> str | None:
-    """The last alphabetic word of ``line`` (punctuation skipped), or None."""
-    words = WORD_RE.findall(line)
+    """The last word of ``line`` (:func:`line_words`; punctuation skipped), or None."""
+    words = line_words(line)
     return words[-1] if words else None
 
 
