@@ -303,3 +303,14 @@ def test_generate_and_evaluate_on_an_oracle_run_say_what_is_wrong(tmp_path, caps
     assert main(["generate", "--ckpt", str(path), "--prompt", "3 4", "--n", "1", "--max-new-tokens", "2"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "# 1" and out[1].startswith("3 4 ") and len(out[1].split()) == 4  # the prompt + 2 new ids
+
+
+@pytest.mark.parametrize("tool", [["write", "poem", "--form", "wujue"], ["generate"], ["evaluate"], ["compare", "--run", "a=x"],
+                                  ["cowrite"], ["image-poem", "--image", "x.png"]])
+def test_a_seed_torch_cannot_take_is_one_line_naming_seed(tool, capsys):
+    """A user trial: --seed 99999999999999999999 printed "Overflow when unpacking long long"."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*tool, "--ckpt", "/nonexistent", "--seed", str(2**64)])
+    assert exit_.value.code == 2
+    line = only_line(capsys)
+    assert "--seed: 18446744073709551616 is outside the seeds torch takes" in line

@@ -192,6 +192,7 @@ def test_generate_reports_a_missing_checkpoint(tmp_path, capsys):
     (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1"),
     (["--max-new-tokens", "40"], "does not fit the model's 32 positions"),
     (["--prompt", "春" * 32], "fills all 32 positions"),
+    (["--prompt", "春" * 40, "--max-new-tokens", "5"], "shorten the prompt to at most 31 tokens"),  # not "at most -9"
 ])
 def test_generate_rejects_bad_sizes_with_a_message(trained, capsys, args, message):
     assert main(["generate", "--ckpt", str(trained), *args]) == 2

@@ -16,6 +16,7 @@ import sys
 
 from gan_writer.analysis.compare_runs import compare
 from gan_writer.commands.evaluate import existing_folder
+from gan_writer.commands.tool_parser import seed as seed_type
 
 DEFAULT_TEMPERATURES = "0.7,0.8,0.9,1.0,1.1,1.2,1.3,1.5"
 
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--temperatures", default=DEFAULT_TEMPERATURES,
                         help=f"comma-separated softmax temperatures (default {DEFAULT_TEMPERATURES})")
     parser.add_argument("--n", type=int, default=2000, help="samples per run and temperature (default 2000)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed, the same at every point (default 0)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="sampling seed, the same at every point (default 0)")
     parser.add_argument("--bleu-n", type=int, default=4,
                         help="n of the BLEU-n / Self-BLEU-n axes on real corpora "
                              "(default 4; 2 is SeqGAN's poem setting)")

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from gan_writer.commands.tool_parser import seed as seed_type
 from gan_writer.writing.forms import FORMS
 
 
@@ -16,7 +17,7 @@ def add_session_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", choices=("poem", "story", "script"), default=None,
                    help="document kind of a new session (default poem; script when --characters or --logline is given)")
     p.add_argument("--form", default=None, help=f"poem form of a new session, one of {', '.join(FORMS)} (default: wujue for a Chinese checkpoint, quatrain for an English one)")
-    p.add_argument("--seed", type=int, default=None,
+    p.add_argument("--seed", type=seed_type, default=None,
                    help="base seed of a new session (model step j draws with seed + j; default 0)")
     p.add_argument("--temperature", type=float, default=None, help="sampling temperature of a new session (default 1.0)")
     p.add_argument("--title", default=None, help="title of a new session, shown in exports")
@@ -49,7 +50,6 @@ def open_session(args: argparse.Namespace):
     from gan_writer.checkpoint import load_artifacts
     from gan_writer.cowrite.generator import ModelGenerator
     from gan_writer.cowrite.session import Session
-
     from gan_writer.systems.options import check_option
     from gan_writer.writing.script import check_logline, parse_characters
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from gan_writer.checkpoint import load_artifacts, resolve_checkpoint
+from gan_writer.commands.tool_parser import seed as seed_type
 from gan_writer.data.datamodule import EncodedTexts, pad_batch
 from gan_writer.metrics.bleu import BleuReference
 from gan_writer.metrics.forms import form_metrics
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=2000, help="samples to draw (default 2000)")
     parser.add_argument("--references", default="test", choices=["test", "valid"], help="reference split")
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=seed_type, default=0)
     parser.add_argument("--data-dir", default=None, type=existing_folder, help="corpora folder (default $GAN_WRITER_DATA)")
     parser.add_argument("--json", default=None,
                         help="a new file to write the JSON to, never overwritten (default: CKPT.metrics.json beside "

@@ -8,8 +8,9 @@ import sys
 import torch
 
 from gan_writer.checkpoint import load_artifacts
-from gan_writer.systems.options import check_option
 from gan_writer.commands.errors import report
+from gan_writer.commands.tool_parser import seed as seed_type
+from gan_writer.systems.options import check_option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = all)")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help="tokens to draw (default: the checkpoint's max_length)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same samples)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="random seed (same seed, same samples)")
     parser.add_argument("--format", choices=["text", "jsonl"], default="text",
                         help="text: each sample under a '# i' line, samples apart by a blank line (multi-line "
                              "sonnets and scripts stay readable); jsonl: one JSON object per sample "

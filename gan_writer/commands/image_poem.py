@@ -6,6 +6,8 @@ import sys
 
 import torch
 
+from gan_writer.commands.tool_parser import seed as seed_type
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ckpt", required=True, help="an image-conditioned checkpoint (experiments/image_poem/*.yaml) or run directory")
@@ -17,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest tokens (0 = all)")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1.0 = all)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="tokens to draw (default 64, within the model's positions)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same poems)")
+    parser.add_argument("--seed", type=seed_type, default=0, help="random seed (same seed, same poems)")
 
 
 def poems_for_image(

@@ -8,6 +8,23 @@ import re
 import sys
 
 NEGATIVE_VALUE = re.compile(r"-(\d|\.\d|inf|nan)", re.IGNORECASE)
+#: The seeds torch's generators take (``torch.manual_seed``: a signed or unsigned 64-bit integer).
+SEED_RANGE = (-(2**63), 2**64 - 1)
+
+
+def seed(text: str) -> int:
+    """argparse ``type`` of ``--seed``: an integer in :data:`SEED_RANGE`.
+
+    Raises:
+        argparse.ArgumentTypeError: otherwise, naming the range (argparse adds the option).
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise argparse.ArgumentTypeError(f"{value} is outside the seeds torch takes, {SEED_RANGE[0]} to {SEED_RANGE[1]}")
+    return value
 
 
 class ToolParser(argparse.ArgumentParser):

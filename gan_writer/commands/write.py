@@ -10,13 +10,14 @@ import json
 import sys
 from pathlib import Path
 
+from gan_writer.commands.tool_parser import seed as seed_type
 from gan_writer.writing.forms import FORMS, format_report
 from gan_writer.writing.safety import MODES
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", required=True, help="a gan_writer .ckpt or run directory")
-    p.add_argument("--seed", type=int, default=0, help="random seed (same seed, same text)")
+    p.add_argument("--seed", type=seed_type, default=0, help="random seed (same seed, same text)")
     p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature (default 1.0)")
     p.add_argument("--safety", choices=MODES, default="flag",
                    help="flag: show flagged spans; rerank: push flagged drafts down; block: resample them")

@@ -172,9 +172,12 @@ class CausalGenerator(nn.Module):
             raise ValueError(f"sample needs n >= 1 and max_new_tokens >= 1, got n={n}, max_new_tokens={max_new_tokens}")
         prompt_len = 0 if prompt_ids is None else prompt_ids.size(-1)
         if self.max_positions is not None and 1 + prompt_len + max_new_tokens - 1 > self.max_positions:
+            room = self.max_positions - prompt_len
+            advice = (f"draw at most {room} tokens" if room >= 1 else
+                      f"shorten the prompt to at most {self.max_positions - 1} tokens (it leaves no room for a new one)")
             raise ValueError(
                 f"a prompt of {prompt_len} tokens plus {max_new_tokens} new tokens does not fit the model's "
-                f"{self.max_positions} positions (n_positions); draw at most {self.max_positions - prompt_len} tokens"
+                f"{self.max_positions} positions (n_positions); {advice}"
             )
         if prompt_ids is not None:
             prompt_ids = prompt_ids.to(self.device)
