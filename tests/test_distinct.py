@@ -57,3 +57,12 @@ def test_property_matches_naive(samples, n):
     expected = len(set(grams)) / len(grams) if grams else 0.0
     assert distinct_n(samples, n) == expected
     assert 0.0 <= expected <= 1.0
+
+
+def test_numpy_orders_are_taken_and_a_bool_refused():
+    import numpy as np
+
+    assert distinct_n([list("abab")], np.int64(2)) == distinct_n([list("abab")], 2) == 2 / 3
+    assert distinct_n([list("abab")], np.array([1, 2])) == {1: 0.5, 2: 2 / 3}
+    with pytest.raises(TypeError, match="n-gram order"):
+        distinct_n([list("abab")], True)

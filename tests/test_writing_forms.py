@@ -229,3 +229,11 @@ def test_rhymes_across_primary_and_secondary_stress_and_repeated_words():
     assert not R.english_rhymes("life", "life") and not R.english_rhymes("love", "move")
     r = form_report("a storm of strife\nthe way of life\nthe end of life\nthe gift of life", "quatrain", "AAAA")
     assert [p["rhyme"] for p in r["rhyme_pairs"]] == [True, True, False, True, False, False] and not r["rhyme_ok"]
+
+
+@pytest.mark.parametrize("first", ["abcde", "白日依山\U0001f31e", "白日 依山"])  # the last: 4 characters
+def test_a_chinese_verse_holds_chinese_characters_only(first):
+    """A user trial: Latin letters or an emoji as a verse passed line_ok (and an emoji tone_ok)."""
+    poem = f"{first}，黄河入海流。欲穷千里目，更上一层楼。"
+    assert not form_report(poem, "wujue")["line_ok"]
+    assert form_report("白日依山\U00020000，黄河入海流。欲穷千里目，更上一层楼。", "wujue")["line_ok"]  # extension B

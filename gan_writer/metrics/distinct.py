@@ -6,6 +6,8 @@ n-grams, pooled over all samples; n-grams never cross sample boundaries.
 """
 from __future__ import annotations
 
+import numbers
+
 from typing import Dict, Hashable, List, Sequence, Union
 
 __all__ = ["distinct_n", "unique_samples"]
@@ -37,8 +39,10 @@ def distinct_n(samples: Sequence[Sequence[Hashable]], n: Union[int, Sequence[int
         ValueError: an order < 1 (argument ``n``) or an empty sequence of orders.
         TypeError: a sample is a plain string.
     """
-    scalar = isinstance(n, int)
-    orders = [n] if scalar else [int(k) for k in n]
+    if isinstance(n, bool):
+        raise TypeError(f"n: an n-gram order (an integer >= 1), got {n!r}")
+    scalar = isinstance(n, numbers.Integral)  # numpy integers too
+    orders = [int(n)] if scalar else [int(k) for k in n]
     if not orders:
         raise ValueError("n: give at least one n-gram order")
     for k in orders:

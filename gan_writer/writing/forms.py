@@ -142,7 +142,8 @@ def chinese_report(text: str, form: Form) -> dict:
     """Form report of a Chinese poem (see :func:`form_report`)."""
     verses = split_lines(text, "zh")
     n = form.chars or 0
-    line_ok = len(verses) == form.lines and all(len(v) == n for v in verses)
+    # a verse of n Chinese characters (a Latin letter or an emoji is not one: it has no tone)
+    line_ok = len(verses) == form.lines and all(len(v) == n and all(R.is_hanzi(c) for c in v) for v in verses)
     score, pattern, marks = tone_match(verses, n) if n in (5, 7) and verses else (0.0, "", [])
     finals = [v[-1] for i, v in enumerate(verses) if i % 2 == 1]
     common = set.intersection(*(R.rhyme_groups(c) for c in finals)) if finals else set()

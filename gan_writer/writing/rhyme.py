@@ -181,5 +181,6 @@ def chinese_rhymes(a: str, b: str) -> bool:
 
 
 def is_hanzi(ch: str) -> bool:
-    """True for a CJK unified ideograph (basic block and extension A)."""
-    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+    """True for a CJK ideograph: the unified block, extensions A to H and the compatibility block."""
+    return ("\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" or "\U00020000" <= ch <= "\U0003347f"
+            or "\uf900" <= ch <= "\ufaff")
