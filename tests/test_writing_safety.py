@@ -18,7 +18,8 @@ def words_only():
 
 @pytest.mark.parametrize("text", ["可靠", "操作", "大麻烦", "Scunthorpe", "classic", "a classical grasshopper",
                                   "古来征战几人回", "醉卧沙场君莫笑，古来征战几人回。", "可怜无定河边骨",
-                                  "可靠的操作", "rapture", "grapes", "therapists", "shitake", "cocktails"])
+                                  "可靠的操作", "rapture", "grapes", "therapists", "shitake", "cocktails", "spices",
+                                  "spiced", "heroines", "a cocker spaniel"])
 def test_innocent_text_passes(words_only, text):
     assert not words_only.check(text).flagged
 

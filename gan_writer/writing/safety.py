@@ -4,8 +4,9 @@ Terms come from the project's own data file ``writing/data/safety_terms.json`` (
 ``version`` is reported with every result) and are matched case-insensitively with
 Aho-Corasick automata (``pyahocorasick``), on the text with traditional Chinese folded to
 simplified (OpenCC ``t2s``, character by character, so offsets stay those of the text).
-English terms count only as whole words, with an inflection (``shits``, ``raped``; so
-"classic" and "Scunthorpe" pass); a hit that lies inside an allow-listed word is
+English terms count only as whole words, each inflected form listed itself (``shits``,
+``raped``: a suffix rule would flag "spices" and "heroines"; so "classic" and "Scunthorpe"
+pass); a hit that lies inside an allow-listed word is
 dropped (so 可靠, 操作, 大麻烦 pass). Where ``alt-profanity-check`` is installed (a linear
 SVM shipped in the wheel; no download) English lines whose predicted probability reaches
 ``threshold`` are flagged too. Nothing here touches the network.
@@ -61,12 +62,6 @@ def _is_word_char(c: str) -> bool:
     return c.isalnum() and c.isascii() or c == "'"
 
 
-#: Endings an English list term may carry and still count (``shits``, ``raped``, ``whores``);
-#: a term ending in ``e`` also drops it before ``ing`` / ``ed`` / ``er`` (``raping``).
-INFLECTIONS = ("", "s", "es", "d", "ed", "ing", "er", "ers", "in")
-_E_DROP = ("ing", "ed", "er", "ers")
-
-
 @functools.lru_cache(maxsize=65536)
 def _fold_char(c: str) -> str:
     """One character as the lists spell it, still one character (offsets stay valid): lower
@@ -111,8 +106,7 @@ class SafetyFilter:
             self.version, en, zh, allow = data["version"], data["en"], data["zh"], data["allow"]
         except (json.JSONDecodeError, KeyError, TypeError) as err:
             raise ValueError(f"{path}: not a safety list with keys version, en, zh, allow ({err})") from err
-        self._en, self._zh, self._allow = _automaton(en), _automaton(zh), _automaton([_fold(w) for w in allow])
-        self._e_dropped = _automaton([w[:-1] for w in en if w.endswith("e") and len(w) > 3])  # rap(e) + ing
+        self._en, self._zh, self._allow = (_automaton([_fold(w) for w in ws]) for ws in (en, zh, allow))
         self.threshold = threshold
         self._classifier = _load_classifier() if classifier in (None, True) else None
         if classifier is True and self._classifier is None:
@@ -129,33 +123,18 @@ class SafetyFilter:
         for end, word in automaton.iter(text):
             yield end - len(word) + 1, end + 1, word
 
-    @staticmethod
-    def _word_end(low: str, s: int, e: int, word: str) -> int | None:
-        """Where the English word holding the hit ``low[s:e]`` ends, if it starts at ``s`` and
-        goes on past the term by one of :data:`INFLECTIONS` only; else None."""
-        if s > 0 and _is_word_char(low[s - 1]):
-            return None
-        j = e
-        while j < len(low) and _is_word_char(low[j]):
-            j += 1
-        tail = low[e:j]
-        return j if tail in INFLECTIONS else None
-
     def check(self, text: str) -> SafetyResult:
         """Flagged spans of ``text`` (see :class:`SafetyResult`): offsets into ``text`` itself.
-        Matching is case-insensitive, on simplified Chinese (traditional characters are folded,
-        one for one), and an English term counts with an inflection (:data:`INFLECTIONS`)."""
+        Matching is case-insensitive and on simplified Chinese (traditional characters are
+        folded, one for one)."""
         low = _fold(text)
         allowed = [(s, e) for s, e, _ in self._hits(self._allow, low)]
         spans = []
-        for automaton, bounded in ((self._en, True), (self._e_dropped, True), (self._zh, False)):
-            for s, e, word in self._hits(automaton, low):
-                if bounded:
-                    end = self._word_end(low, s, e, word)
-                    if end is None or (automaton is self._e_dropped and low[e:end] not in _E_DROP):
-                        continue
-                    e = end
-                if any(a <= s and e <= b for a, b in allowed) or any(d["start"] == s and d["end"] == e for d in spans):
+        for automaton, bounded in ((self._en, True), (self._zh, False)):
+            for s, e, _ in self._hits(automaton, low):
+                if bounded and ((s > 0 and _is_word_char(low[s - 1])) or (e < len(low) and _is_word_char(low[e]))):
+                    continue
+                if any(a <= s and e <= b for a, b in allowed):
                     continue
                 spans.append({"start": s, "end": e, "text": text[s:e], "source": "list"})
         if self._classifier is not None:
