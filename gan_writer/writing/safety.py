@@ -22,6 +22,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gan_writer.writing.rhyme import is_hanzi
+
 MODES = ("flag", "rerank", "block")
 TERMS_FILE = Path(__file__).with_name("data") / "safety_terms.json"
 
@@ -68,7 +70,7 @@ def _fold_char(c: str) -> str:
     case unless that changes its length (``İ``), traditional Chinese as simplified (``媽`` -> ``妈``)."""
     low = c.lower()
     c = low if len(low) == 1 else c
-    if "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf":
+    if is_hanzi(c):
         simple = _t2s().convert(c)
         return simple if len(simple) == 1 else c
     return c
